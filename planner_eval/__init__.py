@@ -1,0 +1,34 @@
+"""Plan language, tool catalog and scoring for LLMCompiler plans; imports nothing heavy.
+
+The public names below are loaded on first use, so `import planner_eval` stays cheap for the
+stages that only need the catalog.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Action": "planner_eval.plan",
+    "format_plan": "planner_eval.plan",
+    "ParsedPlan": "planner_eval.parse",
+    "parse_plan": "planner_eval.parse",
+    "plan_error": "planner_eval.validate",
+    "ERROR_CATEGORIES": "planner_eval.validate",
+    "dependency_edges": "planner_eval.graph",
+    "to_digraph": "planner_eval.graph",
+    "plans_match": "planner_eval.match",
+    "PlanScore": "planner_eval.score",
+    "score_plan": "planner_eval.score",
+    "score_files": "planner_eval.report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'planner_eval' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

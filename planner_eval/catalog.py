@@ -1,0 +1,201 @@
+"""The TinyAgent tool catalog: the one place every stage reads tool names, arguments and descriptions from.
+
+Pure Python on purpose: the evaluator checks tool names with it on machines without torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+JOIN = "join"
+
+
+@dataclass(frozen=True)
+class ToolArg:
+    name: str
+    type: str  # one of: "str", "int", "bool", "list[str]"
+    description: str
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    args: tuple[ToolArg, ...]
+    returns: str
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+    def signature(self) -> str:
+        """`name(arg: type, ...) -> returns`, the line a prompt shows for this tool."""
+        params = ", ".join(f"{a.name}: {a.type}" for a in self.args)
+        return f"{self.name}({params}) -> {self.returns}"
+
+
+def _tool(name: str, description: str, returns: str, *args: tuple[str, str, str]) -> Tool:
+    return Tool(name, description, tuple(ToolArg(*a) for a in args), returns)
+
+
+_DATE = "a date and time as 'YYYY-MM-DD HH:MM:SS'"
+
+TOOLS: dict[str, Tool] = {
+    t.name: t
+    for t in (
+        _tool(
+            "get_phone_number",
+            "Looks a person up in the contacts and gives back their phone number. "
+            "Use it before texting someone when only their name is known.",
+            "str",
+            ("name", "str", "the contact's name as the user said it"),
+        ),
+        _tool(
+            "get_email_address",
+            "Looks a person up in the contacts and gives back their email address. "
+            "Use it before sending, forwarding or inviting someone known only by name.",
+            "str",
+            ("name", "str", "the contact's name as the user said it"),
+        ),
+        _tool(
+            "create_calendar_event",
+            "Puts a new event in the calendar. Invitees must be email addresses, so look them up first. "
+            "Gives back a confirmation.",
+            "str",
+            ("title", "str", "short name of the event"),
+            ("start_date", "str", f"when it begins, {_DATE}"),
+            ("end_date", "str", f"when it ends, {_DATE}"),
+            ("location", "str", "where it happens, or an empty string"),
+            ("invitees", "list[str]", "email addresses of the people invited"),
+            ("notes", "str", "free text attached to the event, or an empty string"),
+            ("calendar", "str", "which calendar to use, or None for the default one"),
+        ),
+        _tool(
+            "open_and_get_file_path",
+            "Finds a file on disk by (part of) its name, opens it, and gives back its full path, "
+            "so that other tools can attach or read it.",
+            "str",
+            ("file_name", "str", "the file's name or a recognisable part of it"),
+        ),
+        _tool(
+            "summarize_pdf",
+            "Reads a PDF file and gives back a short summary of what it says.",
+            "str",
+            ("pdf_path", "str", "full path of the PDF, usually from open_and_get_file_path"),
+        ),
+        _tool(
+            "compose_new_email",
+            "Writes and sends a new email. Recipients and cc must be email addresses; "
+            "attachments must be file paths.",
+            "str",
+            ("recipients", "list[str]", "email addresses in the To field"),
+            ("cc", "list[str]", "email addresses in the Cc field, possibly empty"),
+            ("subject", "str", "the subject line"),
+            ("context", "str", "what the email should say; the body is written from it"),
+            ("attachments", "list[str]", "file paths to attach, possibly empty"),
+        ),
+        _tool(
+            "reply_to_email",
+            "Answers the email that is currently selected in the mail app.",
+            "str",
+            ("cc", "list[str]", "email addresses to copy, possibly empty"),
+            ("context", "str", "what the reply should say"),
+            ("attachments", "list[str]", "file paths to attach, possibly empty"),
+        ),
+        _tool(
+            "forward_email",
+            "Forwards the email that is currently selected in the mail app to other people.",
+            "str",
+            ("recipients", "list[str]", "email addresses to forward to"),
+            ("cc", "list[str]", "email addresses to copy, possibly empty"),
+            ("context", "str", "a note to put above the forwarded message"),
+            ("attachments", "list[str]", "extra file paths to attach, possibly empty"),
+        ),
+        _tool(
+            "maps_open_location",
+            "Shows a place in the maps app.",
+            "str",
+            ("location", "str", "an address or the name of a place"),
+        ),
+        _tool(
+            "maps_show_directions",
+            "Shows a route between two places in the maps app.",
+            "str",
+            ("start_location", "str", "where the trip begins; an empty string means here"),
+            ("end_location", "str", "where the trip ends"),
+            ("transport", "str", "'d' to drive, 'w' to walk, 'r' for public transit"),
+        ),
+        _tool(
+            "create_note",
+            "Makes a new note with the given text in the notes app.",
+            "str",
+            ("name", "str", "the note's title"),
+            ("content", "str", "the note's text"),
+            ("folder", "str", "folder to put it in, or an empty string for the default"),
+        ),
+        _tool(
+            "open_note",
+            "Opens an existing note and gives back its text.",
+            "str",
+            ("name", "str", "the note's title"),
+            ("folder", "str", "folder it is in, or an empty string to search everywhere"),
+        ),
+        _tool(
+            "append_note_content",
+            "Adds text at the end of an existing note.",
+            "str",
+            ("name", "str", "the note's title"),
+            ("content", "str", "the text to add"),
+            ("folder", "str", "folder it is in, or an empty string to search everywhere"),
+        ),
+        _tool(
+            "create_reminder",
+            "Adds a reminder to the reminders app.",
+            "str",
+            ("name", "str", "what to be reminded of"),
+            ("due_date", "str", f"when it is due, {_DATE}, or an empty string"),
+            ("notes", "str", "extra details, or an empty string"),
+            ("list_name", "str", "which reminders list, or an empty string for the default"),
+            ("priority", "int", "0 for none, 1 high, 5 medium, 9 low"),
+            ("all_day", "bool", "True when the reminder is for the whole day"),
+        ),
+        _tool(
+            "send_sms",
+            "Sends a text message. Recipients must be phone numbers, so look them up first.",
+            "str",
+            ("recipients", "list[str]", "phone numbers to text"),
+            ("message", "str", "the text to send"),
+        ),
+        _tool(
+            "get_zoom_meeting_link",
+            "Schedules a Zoom meeting and gives back its join link, to paste into an email, "
+            "a message or a calendar event.",
+            "str",
+            ("topic", "str", "what the meeting is about"),
+            ("start_time", "str", f"when it starts, {_DATE}"),
+            ("duration", "int", "length in minutes"),
+            ("meeting_invitees", "list[str]", "email addresses of the people invited"),
+        ),
+    )
+}
+
+TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)
+
+JOIN_DESCRIPTION = (
+    "join(): ends the plan. Call it once, after every other action, when the answer "
+    "can be given from the results collected so far."
+)
+
+
+def is_known_tool(name: str) -> bool:
+    return name in TOOLS
+
+
+def describe_tools(names: list[str] | tuple[str, ...]) -> list[str]:
+    """Numbered prompt lines for the given tools, in the given order, with join() last."""
+    lines = []
+    for i, name in enumerate(names, start=1):
+        tool = TOOLS[name]
+        lines.append(f"{i}. {tool.signature()}\n   {tool.description}")
+    lines.append(f"{len(names) + 1}. {JOIN_DESCRIPTION}")
+    return lines

@@ -1,0 +1,72 @@
+"""The plan data model and its text form (LLMCompiler's numbered-call language).
+
+A plan is a list of actions; an argument that is exactly the string "$N" (alone or as a list
+element) stands for the output of action N. Parsing lives in `planner_eval.parse`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from planner_eval.catalog import JOIN
+
+END_OF_PLAN = "<END_OF_PLAN>"
+REFERENCE = re.compile(r"^\$(\d+)$")
+
+
+@dataclass
+class Action:
+    id: int
+    tool: str
+    args: list[Any] = field(default_factory=list)
+    thought: str | None = None  # the `Thought:` line written just before this action, if any
+
+
+def reference_id(value: Any) -> int | None:
+    """The action id a whole-string argument like "$3" points to, else None."""
+    if isinstance(value, str):
+        match = REFERENCE.match(value)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def references(args: list[Any]) -> list[int]:
+    """Ids referenced by an action's arguments, top-level and inside lists, in order."""
+    found = []
+    for arg in args:
+        for item in arg if isinstance(arg, list) else [arg]:
+            ref = reference_id(item)
+            if ref is not None:
+                found.append(ref)
+    return found
+
+
+def format_literal(value: Any) -> str:
+    """A Python literal for an argument; strings use double quotes as TinyAgent's data does."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(format_literal(v) for v in value) + "]"
+    if value is None or isinstance(value, (bool, int, float)):
+        return repr(value)
+    raise TypeError(f"plan arguments must be str, int, float, bool, None or lists; got {type(value).__name__}")
+
+
+def format_action(action: Action) -> str:
+    return f"{action.id}. {action.tool}({', '.join(format_literal(a) for a in action.args)})"
+
+
+def format_plan(actions: list[Action], end_marker: bool = True) -> str:
+    """Plan text: thoughts and numbered actions, then `join()` with the next id."""
+    lines = []
+    for action in actions:
+        if action.thought:
+            lines.append(f"Thought: {action.thought}")
+        lines.append(format_action(action))
+    join_id = (actions[-1].id + 1) if actions else 1
+    lines.append(f"{join_id}. {JOIN}()" + (END_OF_PLAN if end_marker else ""))
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""`tinyagent data ...`: make and inspect TinyAgent-format data files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    data = subparsers.add_parser("data", help="generate or inspect TinyAgent-format data")
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    generate = commands.add_parser(
+        "generate",
+        help="write synthetic training/validation/testing files in the TinyAgent format",
+        description="Write DIR/training_data.json, validation_data.json and testing_data.json.",
+    )
+    generate.add_argument("--out", required=True, type=Path, help="output directory")
+    generate.add_argument("--train", type=_count, default=4000, help="training records (default 4000)")
+    generate.add_argument("--val", type=_count, default=500, help="validation records (default 500)")
+    generate.add_argument("--test", type=_count, default=1000, help="test records (default 1000)")
+    generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    generate.set_defaults(handler=run_generate)
+
+    stats = commands.add_parser("stats", help="count records, tools and plan sizes of a data directory")
+    stats.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
+    stats.set_defaults(handler=run_stats)
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from tinyagent_ft.data import SPLIT_FILES, generate_splits, write_tinyagent_file
+
+    started = time.perf_counter()
+    splits = generate_splits(args.train, args.val, args.test, args.seed, progress=True)
+    for split, records in splits.items():
+        write_tinyagent_file(records, args.out / SPLIT_FILES[split])
+    counts = {split: len(records) for split, records in splits.items()}
+    print(json.dumps({"out": str(args.out), "records": counts, "seconds": round(time.perf_counter() - started, 2)}))
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from tinyagent_ft.data import SPLIT_FILES, LoadStats, iter_rows
+
+    report = {}
+    for split, file_name in SPLIT_FILES.items():
+        path = args.data / file_name
+        if not path.is_file():
+            continue
+        stats, tools, lengths = LoadStats(), Counter(), Counter()
+        for row in iter_rows(path, stats):
+            tools.update(row["tools"])
+            lengths[len(row["steps"])] += 1
+        report[split] = {
+            "records": stats.read,
+            "skipped": stats.skipped,
+            "tools": dict(tools.most_common()),
+            "actions_per_plan": dict(sorted(lengths.items())),
+        }
+    if not report:
+        raise FileNotFoundError(f"no TinyAgent data files in {args.data}")
+    print(json.dumps(report, indent=2))
+    return 0
