@@ -1,0 +1,5 @@
+import sys
+
+from planner_eval.cli import main
+
+sys.exit(main())

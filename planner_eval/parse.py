@@ -1,0 +1,237 @@
+"""Plan text -> actions, tolerant of what language models actually write.
+
+The parser never raises on any input string: every line it cannot use is either ignored (prose,
+blank lines, text after `join()`) or reported as a `Problem`, and the caller decides what a problem
+means. Arguments are read with `ast.parse` on one bounded line and converted by hand from a small
+whitelist of node types, so no code is ever evaluated; most lines take a JSON shortcut that is
+only used where it provably reads the same values (a property test holds it to that).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import keyword
+import re
+import warnings
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from planner_eval.catalog import JOIN
+from planner_eval.plan import END_OF_PLAN, Action
+
+# Bounds keep parsing time and memory flat on adversarial or runaway generations.
+MAX_TEXT_CHARS = 100_000
+MAX_LINE_CHARS = 4_000
+MAX_ACTIONS = 200
+MAX_ARGS = 32
+MAX_LIST_DEPTH = 3  # a top-level list counts as depth 1
+
+MALFORMED = "malformed"
+TOO_LARGE = "too_large"
+
+_NUMBERED = re.compile(r"(\d{1,9})\s*\.\s*(.*)", re.DOTALL)
+_CALL_NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
+_ASCII_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_JOIN_CALL = re.compile(rf"{JOIN}\s*\(")
+_THOUGHT = re.compile(r"thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int  # 1-based line number in the plan text
+    kind: str  # MALFORMED or TOO_LARGE
+    message: str
+
+
+@dataclass
+class ParsedPlan:
+    actions: list[Action] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    has_join: bool = False
+    join_id: int | None = None  # None when join() is absent or written without a number
+
+    @property
+    def empty(self) -> bool:
+        """Nothing parsed at all: no action and no join."""
+        return not self.actions and not self.has_join
+
+
+class _NotALiteral(Exception):
+    pass
+
+
+def parse_plan(text: str) -> ParsedPlan:
+    """Parse LLMCompiler plan text; never raises for any `str` input."""
+    plan = ParsedPlan()
+    if len(text) > MAX_TEXT_CHARS:
+        plan.problems.append(Problem(1, TOO_LARGE, f"plan longer than {MAX_TEXT_CHARS} characters"))
+        text = text[:MAX_TEXT_CHARS]
+    thought: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        ends_plan = END_OF_PLAN in line
+        if ends_plan:
+            line = line.partition(END_OF_PLAN)[0].strip()
+        if line:
+            classify = _classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify
+            kind, action_id, tool, payload = classify(line)
+            if kind == _ACTION:
+                plan.actions.append(Action(action_id, tool, _copy_lists(payload), thought))
+            elif kind == _JOIN_LINE:
+                plan.has_join, plan.join_id = True, action_id
+                break  # whatever follows join() is outside the plan
+            elif kind == MALFORMED:
+                plan.problems.append(Problem(number, MALFORMED, f"action {action_id}: {payload}"))
+            # A thought belongs to the line right after it.
+            thought = payload if kind == _THOUGHT_LINE else None
+        if ends_plan:
+            break
+        if len(plan.actions) > MAX_ACTIONS:
+            plan.problems.append(Problem(number, TOO_LARGE, f"more than {MAX_ACTIONS} actions"))
+            break
+    return plan
+
+
+_ACTION, _JOIN_LINE, _THOUGHT_LINE, _PROSE = "action", "join", "thought", "prose"
+
+
+def _classify(line: str) -> tuple[str, int | None, str | None, Any]:
+    """(kind, id, tool, payload) of a stripped, non-empty line; payload is the arguments of an
+    action, the text of a thought, or the reason a numbered line is malformed."""
+    thought = _THOUGHT.match(line)
+    if thought:
+        return _THOUGHT_LINE, None, None, thought.group(1).strip() or None
+    numbered = _NUMBERED.fullmatch(line)
+    action_id = int(numbered.group(1)) if numbered else None
+    body = numbered.group(2) if numbered else line
+    if _JOIN_CALL.match(body):
+        return _JOIN_LINE, action_id, None, None  # join's own arguments do not matter
+    if not numbered:
+        return _PROSE, None, None, None
+    try:
+        tool, args = parse_call(body)
+    except ValueError as exc:
+        return MALFORMED, action_id, None, str(exc)
+    return _ACTION, action_id, tool, args
+
+
+# Lines recur across plans (the same lookups, predictions equal to gold) and compiling them is most
+# of the parsing time. Only short lines are kept, which bounds the cache's memory; callers copy the
+# arguments before handing them out.
+_CACHED_LINE_CHARS = 400
+_classify_cached = lru_cache(maxsize=65_536)(_classify)
+
+
+def _copy_lists(value: list[Any]) -> list[Any]:
+    """A copy of cached arguments, so that callers may edit their actions freely."""
+    return [_copy_lists(item) if isinstance(item, list) else item for item in value]
+
+
+def parse_call(text: str) -> tuple[str, list[Any]]:
+    """`tool(arg, ...)` -> (tool, [literal, ...]); raises ValueError with a short reason."""
+    if len(text) > MAX_LINE_CHARS:
+        raise ValueError(f"line longer than {MAX_LINE_CHARS} characters")
+    if not _CALL_NAME.match(text):
+        raise ValueError("expected tool(arguments)")
+    quick = _json_call(text)
+    return quick if quick is not None else _ast_call(text)
+
+
+def _json_call(text: str) -> tuple[str, list[Any]] | None:
+    """The common case, read several times faster than by compiling: a call whose arguments
+    become a JSON array *with the same meaning* once Python's True/False/None are respelled.
+    None whenever Python and JSON could disagree (JSON's own true/false/null/NaN, the escapes
+    \\/ and \\u, keywords as names, a respelling inside a string, limits): `_ast_call` decides."""
+    call = _ASCII_CALL.match(text)
+    if call is None or not text.endswith(")") or keyword.iskeyword(call.group(1)):
+        return None
+    inner = text[call.end() : -1]
+    if "\\/" in inner or "\\u" in inner or _JSON_CONSTANT.search(inner):
+        return None
+    inner, respelled = _PYTHON_CONSTANT.subn(_respell, inner)
+    try:
+        values = _DECODER.decode(f"[{inner}]")
+    except (ValueError, RecursionError):
+        return None
+    # Every constant in the result comes from a respelling; fewer means one was inside a string.
+    if len(values) > MAX_ARGS or _count_constants(values, depth=0) != respelled:
+        return None
+    return call.group(1), values
+
+
+_JSON_CONSTANT = re.compile(r"\b(?:true|false|null)\b")
+_PYTHON_CONSTANT = re.compile(r"\b(?:True|False|None)\b")
+_RESPELLING = {"True": "true", "False": "false", "None": "null"}
+
+
+def _respell(match: re.Match[str]) -> str:
+    return _RESPELLING[match.group(0)]
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(name)  # NaN and Infinity are names in Python, not literals
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _count_constants(values: list[Any], depth: int) -> int:
+    """How many bools and Nones the decoded values hold; -1 if they hold anything but plain
+    values (an object) or lists nested too deep."""
+    count = 0
+    for value in values:
+        if isinstance(value, list):
+            inner = _count_constants(value, depth + 1) if depth < MAX_LIST_DEPTH else -1
+            if inner < 0:
+                return -1
+            count += inner
+        elif value is None or isinstance(value, bool):
+            count += 1
+        elif not isinstance(value, (str, int, float)):
+            return -1
+    return count
+
+
+def _ast_call(text: str) -> tuple[str, list[Any]]:
+    try:
+        with warnings.catch_warnings():
+            # Odd text such as `1abc` makes the compiler warn; a malformed line is our report.
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        raise ValueError("arguments do not parse (truncated or not Python literals)") from None
+    call = tree.body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+        raise ValueError("expected a single tool(arguments) call")
+    if call.keywords:
+        raise ValueError("keyword arguments are not allowed; arguments are positional")
+    if len(call.args) > MAX_ARGS:
+        raise ValueError(f"more than {MAX_ARGS} arguments")
+    try:
+        args = [_literal(node, depth=0) for node in call.args]
+    except _NotALiteral as exc:
+        raise ValueError(f"argument is not a plain literal: {exc}") from None
+    return call.func.id, args
+
+
+def _literal(node: ast.expr, depth: int) -> Any:
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if value is None or isinstance(value, (str, bool, int, float)):
+            return value
+        raise _NotALiteral(type(value).__name__)
+    if (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, (ast.USub, ast.UAdd))
+        and isinstance(node.operand, ast.Constant)
+        and type(node.operand.value) in (int, float)  # not bool: -True is an expression, not data
+    ):
+        value = node.operand.value
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.List):
+        if depth >= MAX_LIST_DEPTH:
+            raise _NotALiteral(f"lists nested deeper than {MAX_LIST_DEPTH}")
+        return [_literal(item, depth + 1) for item in node.elts]
+    raise _NotALiteral(type(node).__name__)

@@ -1,0 +1,117 @@
+"""Score a file of predictions against a file of gold plans: the evaluator report.
+
+Both files are JSON Lines of {"id": ..., "plan": "..."}. A line that is not such an object is
+reported through `warn` with its line number and skipped; so is a repeated id (the first wins).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from planner_eval.match import check_args_mode
+from planner_eval.score import score_plan
+from planner_eval.validate import ERROR_CATEGORIES
+
+Warn = Callable[[str], None]
+
+_CREDIT_FIELDS = ("tool_precision", "tool_recall", "tool_f1", "edge_f1", "length_error")
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def read_plans(path: str | Path, warn: Warn = _stderr) -> tuple[dict[str, str], int]:
+    """{id: plan text} in file order, and how many non-blank lines were skipped."""
+    plans: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    skipped = 0
+    # errors="replace": a stray invalid byte spoils one line, not the whole file.
+    with open(path, encoding="utf-8-sig", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            record_id, plan, reason = _read_record(line)
+            if reason is None and record_id in plans:
+                reason = f"duplicate id {record_id!r} (first on line {first_line[record_id]})"
+            if reason is not None:
+                warn(f"{path}:{number}: {reason}; line skipped")
+                skipped += 1
+                continue
+            plans[record_id] = plan
+            first_line[record_id] = number
+    return plans, skipped
+
+
+def _read_record(line: str) -> tuple[str, str, str | None]:
+    """(id, plan, None), or ("", "", reason) when the line is not a usable record."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return "", "", f"not valid JSON: {getattr(exc, 'msg', exc.__class__.__name__)}"
+    if not isinstance(record, dict):
+        return "", "", "not a JSON object"
+    record_id, plan = record.get("id"), record.get("plan")
+    # Integer ids are accepted as their decimal text; bool is excluded because it is an int subclass.
+    if isinstance(record_id, int) and not isinstance(record_id, bool):
+        record_id = str(record_id)
+    if not isinstance(record_id, str):
+        return "", "", 'missing or non-string "id"'
+    if not isinstance(plan, str):
+        return "", "", 'missing or non-string "plan"'
+    return record_id, plan, None
+
+
+def score_files(
+    gold_path: str | Path, pred_path: str | Path, args_mode: str = "normalized", warn: Warn = _stderr
+) -> dict:
+    """The report dict: {"summary": {...}, "results": [...]} in gold file order.
+
+    Raises OSError when a file cannot be read and ValueError for an unknown args_mode.
+    """
+    check_args_mode(args_mode)
+    gold, gold_skipped = read_plans(gold_path, warn)
+    pred, pred_skipped = read_plans(pred_path, warn)
+    results = [
+        {"id": record_id, **score_plan(gold_text, pred.get(record_id), args_mode).as_dict()}
+        for record_id, gold_text in gold.items()
+    ]
+    summary = summarize(results)
+    summary.update(
+        args_mode=args_mode,
+        extra=sum(1 for record_id in pred if record_id not in gold),
+        skipped_lines={"gold": gold_skipped, "pred": pred_skipped},
+    )
+    return {"summary": summary, "results": results}
+
+
+def summarize(results: Iterable[dict]) -> dict:
+    """Rates over all gold ids; partial-credit means over results where credit is defined."""
+    results = list(results)
+    n = len(results)
+    errors = dict.fromkeys(ERROR_CATEGORIES, 0)
+    for result in results:
+        if result["error"] is not None:
+            errors[result["error"]] = errors.get(result["error"], 0) + 1
+    summary: dict = {
+        "n": n,
+        "success_rate": _mean(r["success"] for r in results),
+        "tool_set_accuracy": _mean(r["tool_set_match"] for r in results),
+        "valid_rate": _mean(r["error"] is None for r in results),
+        "errors": errors,
+    }
+    for name in _CREDIT_FIELDS:
+        summary[name] = _mean(r[name] for r in results if r[name] is not None)
+    return summary
+
+
+def _mean(values: Iterable[float]) -> float:
+    total = count = 0
+    for value in values:
+        total += value
+        count += 1
+    return total / count if count else 0.0
+

@@ -1,0 +1,56 @@
+"""Is a parsed plan a well-formed DAG over known tools? One error category per plan.
+
+Categories are checked in a fixed precedence so that every plan gets exactly one, the first
+that applies. The evaluator contract fixes the relative order of `missing`, `parse`,
+`unknown_tool`, `duplicate_id` and `bad_reference`; `too_large` and `malformed` are ours and sit
+with the parsing failures because they mean the text could not be read in full.
+"""
+
+from __future__ import annotations
+
+from planner_eval.catalog import is_known_tool
+from planner_eval.parse import MALFORMED, TOO_LARGE, ParsedPlan
+from planner_eval.plan import references
+
+MISSING = "missing"
+PARSE = "parse"
+UNKNOWN_TOOL = "unknown_tool"
+DUPLICATE_ID = "duplicate_id"
+BAD_REFERENCE = "bad_reference"
+GOLD_INVALID = "gold_invalid"
+
+# Precedence order of prediction errors (gold_invalid is about the reference, not the prediction).
+PREDICTION_ERRORS: tuple[str, ...] = (
+    MISSING,
+    PARSE,
+    TOO_LARGE,
+    MALFORMED,
+    UNKNOWN_TOOL,
+    DUPLICATE_ID,
+    BAD_REFERENCE,
+)
+ERROR_CATEGORIES: tuple[str, ...] = PREDICTION_ERRORS + (GOLD_INVALID,)
+
+
+def plan_error(plan: ParsedPlan) -> tuple[str | None, str | None]:
+    """(category, human-readable detail) of the first problem that applies, or (None, None)."""
+    if plan.empty:
+        return PARSE, "no action and no join() found"
+    for kind in (TOO_LARGE, MALFORMED):
+        for problem in plan.problems:
+            if problem.kind == kind:
+                return kind, f"line {problem.line}: {problem.message}"
+    for action in plan.actions:
+        if not is_known_tool(action.tool):
+            return UNKNOWN_TOOL, f"action {action.id}: unknown tool {action.tool!r}"
+    ids = [a.id for a in plan.actions] + ([plan.join_id] if plan.join_id is not None else [])
+    for before, after in zip(ids, ids[1:]):
+        if after <= before:
+            return DUPLICATE_ID, f"id {after} follows id {before}; ids must increase"
+    earlier: set[int] = set()
+    for action in plan.actions:
+        for ref in references(action.args):
+            if ref not in earlier:
+                return BAD_REFERENCE, f"action {action.id}: ${ref} is not an earlier action"
+        earlier.add(action.id)
+    return None, None
