@@ -1,0 +1,124 @@
+"""The tool classifier: a sequence classifier with one sigmoid per catalog tool.
+
+The decision threshold is part of the model (stored in its config as `tool_threshold`), because a
+probability without the threshold it was tuned with cannot be turned back into a tool set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+
+from planner_eval.catalog import TOOL_NAMES
+from retriever import labels
+from retriever.backbones import PACKAGED_MINILM, Backbone, locate, resolve
+
+MAX_QUERY_TOKENS = 64
+DEFAULT_THRESHOLD = 0.5
+
+
+def label_maps() -> tuple[dict[int, str], dict[str, int]]:
+    id2label = dict(enumerate(TOOL_NAMES))
+    return id2label, {name: i for i, name in id2label.items()}
+
+
+class ToolClassifier:
+    """Query text -> the set of tools a plan for it needs."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer, threshold: float | None = None, max_length: int | None = None):
+        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        if names != list(TOOL_NAMES):
+            raise ValueError("the classifier's labels are not the catalog's 16 tools in catalog order")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.threshold = float(threshold if threshold is not None else getattr(model.config, "tool_threshold", DEFAULT_THRESHOLD))
+        self.max_length = int(max_length or getattr(model.config, "max_query_tokens", MAX_QUERY_TOKENS))
+
+    @classmethod
+    def from_backbone(cls, backbone: Backbone) -> ToolClassifier:
+        """A fresh 16-way multi-label head on a pretrained encoder."""
+        id2label, label2id = label_maps()
+        model = AutoModelForSequenceClassification.from_pretrained(
+            backbone.path,
+            num_labels=len(TOOL_NAMES),
+            problem_type="multi_label_classification",
+            id2label=id2label,
+            label2id=label2id,
+            # A backbone that already has a classification head of another size gets a new one.
+            ignore_mismatched_sizes=True,
+        )
+        model.config.backbone = backbone.as_dict()
+        return cls(model, AutoTokenizer.from_pretrained(backbone.path))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> ToolClassifier:
+        directory = Path(directory)
+        if not (directory / "config.json").is_file():
+            raise OSError(f"no tool classifier in {directory} (config.json missing)")
+        model = AutoModelForSequenceClassification.from_pretrained(directory)
+        return cls(model, AutoTokenizer.from_pretrained(directory))
+
+    def save(self, directory: str | Path) -> None:
+        self.model.config.tool_threshold = self.threshold
+        self.model.config.max_query_tokens = self.max_length
+        self.model.save_pretrained(directory, safe_serialization=True)
+        self.tokenizer.save_pretrained(directory)
+
+    @property
+    def backbone(self) -> dict[str, str]:
+        return dict(getattr(self.model.config, "backbone", {}) or {})
+
+    def tokenize(self, queries: Sequence[str]) -> dict[str, torch.Tensor]:
+        return self.tokenizer(
+            list(queries), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+
+    def logits(self, queries: Sequence[str]) -> torch.Tensor:
+        return self.model(**self.tokenize(queries)).logits
+
+    @torch.inference_mode()
+    def probabilities(self, queries: Sequence[str], batch_size: int = 128) -> torch.Tensor:
+        """(len(queries), 16) sigmoid outputs, in catalog order."""
+        self.model.eval()
+        out = torch.zeros(len(queries), len(TOOL_NAMES))
+        # Batching queries of similar length wastes less compute on padding.
+        order = sorted(range(len(queries)), key=lambda i: len(queries[i]))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            out[rows] = torch.sigmoid(self.logits([queries[i] for i in rows]))
+        return out
+
+    def predict_hot(self, queries: Sequence[str], batch_size: int = 128) -> torch.Tensor:
+        return select(self.probabilities(queries, batch_size), self.threshold)
+
+    def predict(self, queries: Sequence[str], batch_size: int = 128) -> list[list[str]]:
+        return labels.decode(self.predict_hot(queries, batch_size))
+
+
+def select(probabilities: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Tools at or above the threshold, and always the most likely one: every query needs some tool."""
+    chosen = probabilities >= threshold
+    chosen[torch.arange(len(probabilities)), probabilities.argmax(dim=1)] = True
+    return chosen
+
+
+def build(backbone_name: str | None, default: str) -> ToolClassifier:
+    """A classifier on the requested backbone; when the *default* cannot be loaded here, on the packaged MiniLM.
+
+    The default (DeBERTa-v3) may be cached yet unloadable, e.g. its sentencepiece tokenizer without
+    sentencepiece installed; an explicit --backbone that fails is an error instead.
+    """
+    backbone = resolve(backbone_name, default)
+    try:
+        return ToolClassifier.from_backbone(backbone)
+    except (OSError, ValueError, ImportError) as error:
+        if backbone_name is not None or backbone.name == PACKAGED_MINILM:
+            raise
+        minilm = locate(PACKAGED_MINILM)
+        assert minilm is not None
+        first_line = (str(error).splitlines() or [""])[0][:120]
+        note = f"{backbone.name} failed to load ({type(error).__name__}: {first_line}); fell back"
+        return ToolClassifier.from_backbone(Backbone(minilm.name, minilm.path, minilm.source, note))

@@ -1,0 +1,44 @@
+"""Sentence embeddings for the example index, unit-normalized so a dot product is a cosine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+
+from retriever.backbones import DEFAULT_EMBEDDER, locate
+
+MAX_TOKENS = 128
+
+
+class Embedder(Protocol):
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor: ...
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model found without the network (see backbones.locate)."""
+
+    def __init__(self, name: str = DEFAULT_EMBEDDER, batch_size: int = 128):
+        from sentence_transformers import SentenceTransformer
+
+        found = locate(name)
+        if found is None:
+            raise OSError(f"sentence embedder {name!r} is not available offline; pass a local path")
+        self.name = name
+        self.batch_size = batch_size
+        self.model = SentenceTransformer(found.path, device="cpu")
+        # User queries are short; a shorter cap bounds the cost of the odd pasted paragraph.
+        self.model.max_seq_length = min(self.model.max_seq_length or MAX_TOKENS, MAX_TOKENS)
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        if not texts:
+            return torch.zeros(0, self.model.get_embedding_dimension())
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, convert_to_tensor=True, normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return vectors.float().cpu()

@@ -1,0 +1,124 @@
+"""ToolRAG: predict the tools a query needs, then retrieve in-context examples that use only those tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+import torch
+
+from planner_eval.catalog import TOOL_NAMES
+from retriever import labels
+from retriever.classifier import ToolClassifier
+from retriever.embedder import Embedder, SentenceEmbedder
+from retriever.index import Example, ExampleIndex
+from retriever.quantize import quantize_linear_int8
+
+MANIFEST = "retriever.json"
+FORMAT = "tinyagent-retriever"
+VERSION = 1
+CLASSIFIER_DIR = "classifier"
+INDEX_DIR = "index"
+
+
+class Retriever:
+    def __init__(self, classifier: ToolClassifier, index: ExampleIndex, embedder: Embedder, info: dict | None = None):
+        self.classifier = classifier
+        self.index = index
+        self.embedder = embedder
+        self.info = dict(info or {})  # training facts kept in the manifest (backbone, validation scores, ...)
+        self.quantized = False
+
+    @classmethod
+    def load(cls, directory: str | Path, embedder: Embedder | None = None) -> Retriever:
+        """Load a saved retriever; `embedder` overrides the one named in the manifest (tests, custom models)."""
+        directory = Path(directory)
+        manifest_path = directory / MANIFEST
+        if not manifest_path.is_file():
+            raise OSError(f"{directory} is not a retriever directory ({MANIFEST} missing)")
+        manifest = json.loads(manifest_path.read_text())
+        if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+            raise ValueError(f"{manifest_path}: not a {FORMAT} v{VERSION} manifest")
+        if manifest.get("tool_names") != list(TOOL_NAMES):
+            raise ValueError(f"{manifest_path}: saved for a different tool catalog")
+        index = ExampleIndex.load(directory / INDEX_DIR)
+        if embedder is None:
+            embedder = SentenceEmbedder(index.embedder)
+        return cls(ToolClassifier.load(directory / CLASSIFIER_DIR), index, embedder, manifest.get("info"))
+
+    def save(self, directory: str | Path) -> None:
+        if self.quantized:
+            raise ValueError("an int8-quantized retriever is for inference only; save the original")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.classifier.save(directory / CLASSIFIER_DIR)
+        self.index.save(directory / INDEX_DIR)
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "tool_names": list(TOOL_NAMES),
+            "backbone": self.classifier.backbone,
+            "threshold": self.classifier.threshold,
+            "embedder": self.index.embedder,
+            "examples": len(self.index),
+            "info": self.info,
+        }
+        (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
+
+    def quantize_int8(self) -> list[str]:
+        """Switch both encoders to int8 linear layers for faster CPU inference; returns why any could not be.
+
+        For serving and benchmarks only: a quantized retriever cannot be saved.
+        """
+        self.quantized = True
+        problems = []
+        self.classifier.model, problem = quantize_linear_int8(self.classifier.model)
+        problems += [problem] if problem else []
+        if isinstance(self.embedder, SentenceEmbedder):
+            self.embedder.model, problem = quantize_linear_int8(self.embedder.model)
+            problems += [problem] if problem else []
+        return problems
+
+    def predict_tools(self, queries: Sequence[str], batch_size: int = 128) -> list[list[str]]:
+        return self.classifier.predict(list(queries), batch_size)
+
+    def retrieve(
+        self,
+        queries: Sequence[str],
+        k: int = 5,
+        exclude_ids: Sequence[str | Collection[str] | None] | None = None,
+        tools: Sequence[Sequence[str]] | None = None,
+        batch_size: int = 128,
+    ) -> list[list[Example]]:
+        """k examples per query whose tools fit the query's tools: predicted ones, or `tools` when given.
+
+        exclude_ids[i] (an id or a collection of ids) is never returned for query i; a training prompt
+        passes its own record id so the answer does not leak into its examples.
+        """
+        queries = list(queries)
+        allowed = labels.encode(tools) if tools is not None else self.classifier.predict_hot(queries, batch_size)
+        return self._search(queries, allowed, k, exclude_ids, batch_size)
+
+    def _search(self, queries, allowed: torch.Tensor, k, exclude_ids, batch_size) -> list[list[Example]]:
+        results: list[list[Example]] = []
+        for start in range(0, len(queries), batch_size):
+            stop = start + batch_size
+            results.extend(
+                self.index.search(
+                    self.embedder.encode(queries[start:stop]),
+                    allowed[start:stop],
+                    k,
+                    None if exclude_ids is None else exclude_ids[start:stop],
+                )
+            )
+        return results
+
+    def query(self, text: str, k: int = 5) -> dict:
+        """The `tinyagent retriever query` answer for one query."""
+        allowed = self.classifier.predict_hot([text])
+        examples = self._search([text], allowed, k, None, 1)[0]
+        return {
+            "tools": labels.decode(allowed)[0],
+            "examples": [{"id": e.id, "query": e.query, "tools": e.tools, "score": round(e.score, 4)} for e in examples],
+        }
