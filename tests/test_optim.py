@@ -1,0 +1,280 @@
+"""NaturalGaLoreAdamW: AdamW parity, GaLore reference parity, resume, robustness, memory."""
+
+import math
+
+import pytest
+import torch
+
+from tinyagent_ft.optim import NaturalGaLoreAdamW, planned_bytes
+
+
+def _grads(shapes, steps, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [[torch.randn(*s, generator=gen) for s in shapes] for _ in range(steps)]
+
+
+def test_groups_without_rank_match_torch_adamw_exactly():
+    torch.manual_seed(0)
+    shapes = [(6, 5), (5,), (3, 4, 2)]
+    ours = [torch.nn.Parameter(torch.randn(*s)) for s in shapes]
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    # Default hyperparameters on purpose: weight_decay=0.01 and eps=1e-8 must match too.
+    opt_ours = NaturalGaLoreAdamW([{"params": ours[:2]}, {"params": ours[2:], "weight_decay": 0.3}], lr=0.05)
+    opt_ref = torch.optim.AdamW([{"params": ref[:2]}, {"params": ref[2:], "weight_decay": 0.3}], lr=0.05)
+    scheds = [torch.optim.lr_scheduler.StepLR(o, 3, 0.5) for o in (opt_ours, opt_ref)]
+    for grads in _grads(shapes, 12):
+        for p, q, g in zip(ours, ref, grads):
+            p.grad, q.grad = g * 1e-3, g * 1e-3  # small grads make eps matter
+        opt_ours.step()
+        opt_ref.step()
+        for s in scheds:
+            s.step()
+    for p, q in zip(ours, ref):
+        assert torch.equal(p, q)
+
+
+def reference_galore(w0, grads, rank, gap, scale, lr, betas, eps, wd, side):
+    """Straightforward GaLore: SVD basis every `gap` steps, AdamW in the subspace, back with scale."""
+    w = w0.clone()
+    m = v = basis = None
+    for t, g in enumerate(grads, start=1):
+        if (t - 1) % gap == 0:
+            u, _, vh = torch.linalg.svd(g, full_matrices=False)
+            basis = u[:, :rank] if side == "left" else vh[:rank].T
+        low = basis.T @ g if side == "left" else g @ basis
+        if m is None:
+            m, v = torch.zeros_like(low), torch.zeros_like(low)
+        m = betas[0] * m + (1 - betas[0]) * low
+        v = betas[1] * v + (1 - betas[1]) * low * low
+        m_hat = m / (1 - betas[0] ** t)
+        v_hat = v / (1 - betas[1] ** t)
+        upd = m_hat / (v_hat.sqrt() + eps)
+        back = basis @ upd if side == "left" else upd @ basis.T
+        w = w * (1 - lr * wd) - lr * scale * back
+    return w
+
+
+@pytest.mark.parametrize("shape,proj_type,side", [
+    ((20, 12), "std", "right"), ((12, 20), "std", "left"),
+    ((20, 12), "left", "left"), ((12, 20), "right", "right"),
+])
+def test_galore_path_matches_reference(shape, proj_type, side):
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(*shape))
+    w0 = w.detach().clone()
+    grads = [g[0] for g in _grads([shape], 11, seed=3)]
+    kw = dict(rank=4, gap=5, scale=0.25, lr=0.02, betas=(0.9, 0.99), eps=1e-8, wd=0.1)
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 4, "update_proj_gap": 5, "scale": 0.25,
+                               "natural_history": 0, "proj_type": proj_type}],
+                             lr=0.02, betas=(0.9, 0.99), weight_decay=0.1)
+    for g in grads:
+        w.grad = g.clone()
+        opt.step()
+    want = reference_galore(w0, grads, side=side, **kw)
+    torch.testing.assert_close(w.detach(), want, rtol=1e-5, atol=1e-6)
+    assert opt.state[w]["proj"].shape == ((shape[0], 4) if side == "left" else (shape[1], 4))
+
+
+def test_galore_path_matches_galore_torch():
+    galore_torch = pytest.importorskip("galore_torch")
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(16, 24))
+    ref = torch.nn.Parameter(w.detach().clone())
+    group = {"rank": 4, "update_proj_gap": 4, "scale": 0.5}
+    # eps=0 and no weight decay: galore-torch places eps and decay differently from torch's AdamW.
+    ours = NaturalGaLoreAdamW([{"params": [w], **group, "natural_history": 0}], lr=0.01, eps=0.0, weight_decay=0.0)
+    theirs = galore_torch.GaLoreAdamW([{"params": [ref], **group, "proj_type": "std"}], lr=0.01, eps=0.0,
+                                      weight_decay=0.0, no_deprecation_warning=True)
+    for (g,) in _grads([(16, 24)], 10, seed=5):
+        w.grad, ref.grad = g.clone(), g.clone()
+        ours.step()
+        theirs.step()
+    torch.testing.assert_close(w.detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_natural_transform_changes_the_update():
+    torch.manual_seed(0)
+    shape = (16, 24)
+    a, b = (torch.nn.Parameter(torch.randn(*shape)) for _ in range(2))
+    b.data.copy_(a.data)
+    plain = NaturalGaLoreAdamW([{"params": [a], "rank": 4, "natural_history": 0}], lr=0.01)
+    natural = NaturalGaLoreAdamW([{"params": [b], "rank": 4, "natural_history": 5, "damping": 1e-3}], lr=0.01)
+    for (g,) in _grads([shape], 6):
+        a.grad, b.grad = g.clone(), g.clone()
+        plain.step()
+        natural.step()
+    assert not torch.allclose(a, b, atol=1e-4)
+    assert natural.natural_cosine() < 0.99
+
+
+def test_non_matrix_params_in_rank_group_get_adamw():
+    torch.manual_seed(0)
+    bias, conv = torch.nn.Parameter(torch.randn(7)), torch.nn.Parameter(torch.randn(2, 3, 4))
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in (bias, conv)]
+    mat = torch.nn.Parameter(torch.randn(8, 6))
+    opt = NaturalGaLoreAdamW([{"params": [mat, bias, conv], "rank": 2}], lr=0.03)
+    opt_ref = torch.optim.AdamW(ref, lr=0.03)
+    for grads in _grads([(8, 6), (7,), (2, 3, 4)], 5):
+        for p, g in zip((mat, bias, conv), grads):
+            p.grad = g.clone()
+        for p, g in zip(ref, grads[1:]):
+            p.grad = g.clone()
+        opt.step()
+        opt_ref.step()
+    assert torch.equal(bias, ref[0]) and torch.equal(conv, ref[1])
+    assert "proj" in opt.state[mat] and "proj" not in opt.state[bias]
+
+
+def test_scheduler_drives_lr_for_projected_and_plain_params():
+    torch.manual_seed(0)
+    w, b = torch.nn.Parameter(torch.randn(10, 6)), torch.nn.Parameter(torch.randn(6))
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "weight_decay": 0.0},
+                              {"params": [b], "weight_decay": 0.0}], lr=0.1)
+    # lr factor: 1, 0, 1 -> the middle step must not move anything.
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.0 if s == 1 else 1.0)
+    moved = []
+    for _ in range(3):
+        before = (w.detach().clone(), b.detach().clone())
+        w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+        opt.step()
+        sched.step()
+        moved.append((not torch.equal(before[0], w), not torch.equal(before[1], b)))
+    assert moved == [(True, True), (False, False), (True, True)]
+
+
+def _make_model(seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(12, 20), torch.nn.Tanh(), torch.nn.Linear(20, 9)).to(dtype)
+
+
+def _train(model, opt, sched, batches):
+    for x, y in batches:
+        opt.zero_grad(set_to_none=True)
+        loss = ((model(x.to(next(model.parameters()).dtype)).float() - y) ** 2).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+
+
+def _make_opt(model, **group):
+    weights = [p for p in model.parameters() if p.dim() == 2]
+    others = [p for p in model.parameters() if p.dim() != 2]
+    opt = NaturalGaLoreAdamW([{"params": weights, "rank": 3, "update_proj_gap": 3, "natural_history": 4,
+                               "damping": 0.01, **group}, {"params": others}], lr=0.01)
+    return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+
+
+@pytest.mark.parametrize("group,dtype", [
+    ({}, torch.float32),
+    ({"svd_method": "randomized", "history_on_refresh": "rotate"}, torch.float32),
+    ({"history_dtype": "bfloat16", "proj_type": "left"}, torch.bfloat16),
+])
+def test_bit_exact_resume_across_refresh(tmp_path, group, dtype):
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(16, 12, generator=gen), torch.randn(16, 9, generator=gen)) for _ in range(8)]
+
+    model = _make_model(dtype=dtype)
+    opt, sched = _make_opt(model, **group)
+    _train(model, opt, sched, batches)
+
+    model2 = _make_model(dtype=dtype)
+    opt2, sched2 = _make_opt(model2, **group)
+    _train(model2, opt2, sched2, batches[:4])  # stops mid-window; refresh at step 6 comes after resume
+    path = tmp_path / "ckpt.pt"
+    torch.save({"model": model2.state_dict(), "opt": opt2.state_dict(), "sched": sched2.state_dict()}, path)
+
+    ckpt = torch.load(path, weights_only=True)
+    model3 = _make_model(seed=123, dtype=dtype)
+    opt3, sched3 = _make_opt(model3, **group)
+    model3.load_state_dict(ckpt["model"])
+    opt3.load_state_dict(ckpt["opt"])
+    sched3.load_state_dict(ckpt["sched"])
+    first = opt3.state[model3[0].weight]
+    assert first["history"].dtype == opt2.state[model2[0].weight]["history"].dtype
+    assert first["exp_avg"].dtype == torch.float32 and first["hist_count"] > 0
+    _train(model3, opt3, sched3, batches[4:])
+
+    for p, q in zip(model.parameters(), model3.parameters()):
+        assert torch.equal(p, q)
+    for p, q in zip(model.parameters(), model3.parameters()):
+        for key, value in opt.state[p].items():
+            other = opt3.state[q][key]
+            assert torch.equal(value, other) if torch.is_tensor(value) else value == other
+
+
+def test_huge_and_nan_gradients_do_not_poison_params():
+    torch.manual_seed(0)
+    w, b = torch.nn.Parameter(torch.randn(10, 6)), torch.nn.Parameter(torch.randn(6))
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "update_proj_gap": 2}, {"params": [b]}], lr=0.01)
+    w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+    opt.step()
+    for bad in (1e30, float("inf"), float("nan")):
+        before = (w.detach().clone(), b.detach().clone())
+        w.grad, b.grad = torch.full_like(w, bad), torch.full_like(b, bad)
+        opt.step()
+        assert torch.isfinite(w).all() and torch.isfinite(b).all()
+        if not math.isfinite(bad):
+            assert torch.equal(w, before[0]) and torch.equal(b, before[1])
+    assert opt.state[w]["skipped"] >= 2 and opt.state[b]["skipped"] == 2
+    # Training goes on normally afterwards, through a refresh.
+    for _ in range(3):
+        w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+        opt.step()
+    assert torch.isfinite(w).all() and all(torch.isfinite(v).all() for v in opt.state[w].values()
+                                           if torch.is_tensor(v))
+
+
+def test_bf16_params_keep_fp32_state_and_train():
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(16, 8, dtype=torch.bfloat16))
+    b = torch.nn.Parameter(torch.randn(8, dtype=torch.bfloat16))
+    start = w.detach().clone()
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2}, {"params": [b]}], lr=0.05)
+    for _ in range(3):
+        w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+        opt.step()
+    assert w.dtype == torch.bfloat16 and not torch.equal(w, start)
+    for p in (w, b):
+        assert all(v.dtype in (torch.float32, torch.float64) for k, v in opt.state[p].items()
+                   if torch.is_tensor(v) and k != "history")
+
+
+@pytest.mark.parametrize("history_dtype", ["float32", "bfloat16"])
+def test_state_bytes_matches_tensors_and_plan(history_dtype):
+    model = _make_model()
+    opt, _ = _make_opt(model, history_dtype=history_dtype)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    opt.step()
+    got = opt.state_bytes()
+    actual = sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
+    assert got["total"] == actual
+    assert got["history"] == sum(opt.state[p]["history"].nbytes for p in model.parameters() if p.dim() == 2)
+    planned = planned_bytes([(tuple(p.shape), g) for g in opt.param_groups for p in g["params"]])
+    assert planned == got
+    # 2 weights of rank 3 with s=4: history is k*s per weight, k = 3 * larger side.
+    elt = 2 if history_dtype == "bfloat16" else 4
+    assert got["history"] == (3 * 20 * 4 + 3 * 20 * 4) * elt
+
+
+def test_invalid_group_options_are_rejected():
+    w = torch.nn.Parameter(torch.randn(4, 4))
+    for bad in ({"proj_type": "diagonal"}, {"damping": 0.0}, {"svd_method": "qr"}, {"history_dtype": "fp8"}):
+        with pytest.raises(ValueError):
+            NaturalGaLoreAdamW([{"params": [w], "rank": 2, **bad}])
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_randomized_basis_spans_the_full_svd_subspace(side):
+    from tinyagent_ft.optim.projector import top_singular_basis
+
+    gen = torch.Generator().manual_seed(0)
+    u = torch.linalg.qr(torch.randn(60, 5, generator=gen)).Q
+    v = torch.linalg.qr(torch.randn(40, 5, generator=gen)).Q
+    a = u @ torch.diag(torch.tensor([10.0, 8, 6, 4, 3])) @ v.T + 1e-3 * torch.randn(60, 40, generator=gen)
+    full = top_singular_basis(a, 5, side, "full")
+    rand = top_singular_basis(a, 5, side, "randomized", torch.Generator().manual_seed(1))
+    assert rand.shape == full.shape == ((60, 5) if side == "left" else (40, 5))
+    torch.testing.assert_close(rand.T @ rand, torch.eye(5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(rand @ rand.T, full @ full.T, atol=1e-3, rtol=0)

@@ -1,0 +1,161 @@
+"""natural_gradient and the optimizer's incremental history/Gram bookkeeping."""
+
+import pytest
+import torch
+
+from tinyagent_ft.optim import NaturalGaLoreAdamW, natural_gradient
+from tinyagent_ft.optim.natural_galore import _natural_direction
+from tinyagent_ft.optim.natural_gradient import solve_damped_gram
+
+
+def dense_reference(G: torch.Tensor, g: torch.Tensor, damping: float) -> torch.Tensor:
+    G64, g64 = G.double(), g.double()
+    k = G.shape[0]
+    return torch.linalg.solve(damping * torch.eye(k, dtype=torch.float64) + G64 @ G64.T, g64)
+
+
+@pytest.mark.parametrize("damping", [1e-4, 1e-2, 1.0, 100.0])
+@pytest.mark.parametrize("s", [1, 3, 7])
+def test_natural_gradient_equals_dense_solve(damping, s):
+    gen = torch.Generator().manual_seed(s)
+    G = torch.randn(12, s, generator=gen, dtype=torch.float64)
+    g = torch.randn(12, generator=gen, dtype=torch.float64)
+    got = natural_gradient(G, g, damping)
+    want = dense_reference(G, g, damping)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-9 * want.abs().max().item())
+
+
+def test_natural_gradient_float32_inputs_match_float64_reference():
+    gen = torch.Generator().manual_seed(0)
+    G = torch.randn(50, 6, generator=gen)
+    g = G[:, -1].clone()  # the current gradient is in the history: the hardest case
+    got = natural_gradient(G, g, 1e-3)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), dense_reference(G, g, 1e-3), rtol=1e-4, atol=1e-4)
+
+
+def test_natural_gradient_rank_deficient_history_is_finite():
+    # Identical columns make G^T G singular; tiny damping must still give a finite answer.
+    col = torch.randn(40)
+    G = torch.stack([col] * 5, dim=1)
+    out = natural_gradient(G, col, 1e-12)
+    assert torch.isfinite(out).all()
+
+
+def test_solve_falls_back_when_cholesky_fails():
+    indefinite = torch.tensor([[1.0, 0.0], [0.0, -5.0]], dtype=torch.float64)
+    x = solve_damped_gram(indefinite, torch.ones(2, dtype=torch.float64), 1e-3)
+    assert torch.isfinite(x).all()
+
+
+def test_natural_gradient_rejects_bad_inputs():
+    G, g = torch.randn(5, 2), torch.randn(5)
+    with pytest.raises(ValueError):
+        natural_gradient(G, g, 0.0)
+    with pytest.raises(ValueError):
+        natural_gradient(G, g.clone().fill_(float("nan")), 1.0)
+    with pytest.raises(ValueError):
+        natural_gradient(G, torch.randn(4), 1.0)
+
+
+def _history_state(k: int, s: int, dtype: str = "float32") -> dict:
+    hist_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    return {"history": torch.zeros(s, k, dtype=hist_dtype), "gram": torch.zeros(s, s),
+            "natural_cos": torch.zeros((), dtype=torch.float64), "hist_pos": 0, "hist_count": 0}
+
+
+@pytest.mark.parametrize("mode", ["absolute", "relative"])
+def test_incremental_direction_matches_natural_gradient_through_wraparound(mode):
+    k, s, damping = 30, 4, 0.05
+    state = _history_state(k, s)
+    group = {"damping": damping, "damping_mode": mode}
+    gen = torch.Generator().manual_seed(1)
+    seen = []
+    for _ in range(2 * s + 1):  # wraps the ring buffer twice
+        g = torch.randn(3, 10, generator=gen)
+        seen.append(g.reshape(-1))
+        out = _natural_direction(state, g, group)
+        window = torch.stack(seen[-s:], dim=1)
+        lam = damping if mode == "absolute" else damping * (window**2).sum(0).mean().item()
+        want = lam * natural_gradient(window, seen[-1], lam)
+        torch.testing.assert_close(out.reshape(-1), want, rtol=1e-4, atol=1e-5)
+        # The incrementally kept Gram equals the recomputed one.
+        stored = state["history"][: state["hist_count"]]
+        torch.testing.assert_close(state["gram"][: state["hist_count"], : state["hist_count"]],
+                                   stored @ stored.T, rtol=1e-5, atol=1e-5)
+        cos = torch.nn.functional.cosine_similarity(out.reshape(-1), seen[-1], dim=0)
+        assert state["natural_cos"].item() == pytest.approx(cos.item(), abs=1e-4)
+    assert state["hist_count"] == s
+
+
+def test_incremental_gram_with_bf16_history_matches_stored_rows():
+    state = _history_state(24, 3, "bfloat16")
+    group = {"damping": 0.1, "damping_mode": "absolute"}
+    for i in range(5):
+        _natural_direction(state, torch.randn(4, 6), group)
+    stored = state["history"].float()
+    torch.testing.assert_close(state["gram"], stored @ stored.T, rtol=1e-5, atol=1e-5)
+
+
+def test_nonfinite_low_rank_gradient_leaves_history_untouched():
+    state = _history_state(8, 3)
+    group = {"damping": 0.1, "damping_mode": "absolute"}
+    _natural_direction(state, torch.randn(2, 4), group)
+    before = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in state.items()}
+    bad = torch.randn(2, 4)
+    bad[0, 0] = float("inf")
+    assert _natural_direction(state, bad, group) is None
+    for key, value in before.items():
+        assert torch.equal(state[key], value) if torch.is_tensor(value) else state[key] == value
+
+
+@pytest.mark.parametrize("side_shape", [(24, 10), (10, 24)])
+def test_gram_stays_exact_after_rotating_history(side_shape):
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.randn(*side_shape))
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 3, "update_proj_gap": 4, "natural_history": 3,
+                               "history_on_refresh": "rotate", "damping": 0.1}], lr=1e-2)
+    for _ in range(9):  # refreshes at steps 0, 4 and 8
+        w.grad = torch.randn_like(w)
+        opt.step()
+    st = opt.state[w]
+    c = st["hist_count"]
+    assert c == 3  # rotation kept the history across the refreshes
+    rows = st["history"][:c]
+    torch.testing.assert_close(st["gram"][:c, :c], rows @ rows.T, rtol=1e-5, atol=1e-5)
+
+
+def test_reset_history_on_refresh_empties_the_buffer():
+    w = torch.nn.Parameter(torch.randn(12, 8))
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "update_proj_gap": 3, "natural_history": 5}], lr=1e-2)
+    counts = []
+    for _ in range(7):
+        w.grad = torch.randn_like(w)
+        opt.step()
+        counts.append(opt.state[w]["hist_count"])
+    assert counts == [1, 2, 3, 1, 2, 3, 1]
+
+
+def test_relative_damping_is_scale_free_and_absolute_is_not():
+    gen = torch.Generator().manual_seed(2)
+    grads = [torch.randn(3, 5, generator=gen) for _ in range(4)]
+
+    def last_cosine(mode, factor):
+        state = _history_state(15, 3)
+        for g in grads:
+            out = _natural_direction(state, g * factor, {"damping": 0.5, "damping_mode": mode})
+        return out / factor, state["natural_cos"].item()
+
+    rel_small, cos_small = last_cosine("relative", 1e-3)
+    rel_big, cos_big = last_cosine("relative", 1e3)
+    torch.testing.assert_close(rel_small, rel_big, rtol=1e-4, atol=1e-6)
+    assert cos_small == pytest.approx(cos_big, abs=1e-6) and cos_small < 0.99
+    # Absolute damping: tiny gradients are left alone (cosine -> 1), big ones whitened hard.
+    assert last_cosine("absolute", 1e-3)[1] > 0.9999 > last_cosine("absolute", 1e3)[1]
+
+
+def test_default_damping_is_the_swept_relative_setting():
+    w = torch.nn.Parameter(torch.randn(6, 4))
+    group = NaturalGaLoreAdamW([{"params": [w], "rank": 2}]).param_groups[0]
+    assert (group["damping"], group["damping_mode"], group["natural_history"]) == (1.0, "relative", 20)
