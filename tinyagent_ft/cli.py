@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinyagent_ft.commands import data as data_commands
-from tinyagent_ft.commands import retriever as retriever_commands
+from tinyagent_ft.commands import baseline, data, demo, retriever
 
 # Each command module exposes register(subparsers); a handler returns an exit code or None.
-COMMAND_MODULES = (data_commands, retriever_commands)
+COMMAND_MODULES = (data, retriever, baseline, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

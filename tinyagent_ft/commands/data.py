@@ -24,6 +24,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     generate.set_defaults(handler=run_generate)
 
+    export = commands.add_parser(
+        "export",
+        help="write a split as JSONL: queries with their tools, and/or gold plans for planner_eval",
+        description='Write {"query", "tools"} lines (for `tinyagent retriever eval`) and/or {"id", "plan"} '
+        "lines (gold for `python -m planner_eval score`).",
+    )
+    export.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
+    export.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    export.add_argument("--queries", type=Path, help='write {"id", "query", "tools"} lines here')
+    export.add_argument("--plans", type=Path, help='write {"id", "plan"} lines here')
+    export.set_defaults(handler=run_export)
+
     stats = commands.add_parser("stats", help="count records, tools and plan sizes of a data directory")
     stats.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
     stats.set_defaults(handler=run_stats)
@@ -45,6 +57,24 @@ def run_generate(args: argparse.Namespace) -> int:
         write_tinyagent_file(records, args.out / SPLIT_FILES[split])
     counts = {split: len(records) for split, records in splits.items()}
     print(json.dumps({"out": str(args.out), "records": counts, "seconds": round(time.perf_counter() - started, 2)}))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from tinyagent_ft.data import iter_rows
+    from tinyagent_ft.data.io import split_path
+
+    if args.queries is None and args.plans is None:
+        raise ValueError("nothing to write: give --queries and/or --plans")
+    rows = list(iter_rows(split_path(args.data, args.split)))
+    outputs = {args.queries: ("id", "query", "tools"), args.plans: ("id", "plan")}
+    for path, fields in outputs.items():
+        if path is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps({f: row[f] for f in fields}, ensure_ascii=False) + "\n" for row in rows)
+    print(json.dumps({"split": args.split, "rows": len(rows), "queries": str(args.queries), "plans": str(args.plans)}))
     return 0
 
 
