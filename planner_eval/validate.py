@@ -1,9 +1,10 @@
 """Is a parsed plan a well-formed DAG over known tools? One error category per plan.
 
-Categories are checked in a fixed precedence so that every plan gets exactly one, the first
-that applies. The evaluator contract fixes the relative order of `missing`, `parse`,
-`unknown_tool`, `duplicate_id` and `bad_reference`; `too_large` and `malformed` are ours and sit
-with the parsing failures because they mean the text could not be read in full.
+Categories are checked in the contract's precedence (`missing`, `parse`, `unknown_tool`,
+`duplicate_id`, `bad_reference`) so that every plan gets exactly one, the first that applies.
+A plan with any line the parser could not read in full (a malformed action, a text or plan over
+the size bounds) is a `parse` failure: dropping the line and scoring the rest could turn a
+broken plan into a success. The detail names which of the two it was.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ GOLD_INVALID = "gold_invalid"
 PREDICTION_ERRORS: tuple[str, ...] = (
     MISSING,
     PARSE,
-    TOO_LARGE,
-    MALFORMED,
     UNKNOWN_TOOL,
     DUPLICATE_ID,
     BAD_REFERENCE,
@@ -39,7 +38,7 @@ def plan_error(plan: ParsedPlan) -> tuple[str | None, str | None]:
     for kind in (TOO_LARGE, MALFORMED):
         for problem in plan.problems:
             if problem.kind == kind:
-                return kind, f"line {problem.line}: {problem.message}"
+                return PARSE, f"{kind}: line {problem.line}: {problem.message}"
     for action in plan.actions:
         if not is_known_tool(action.tool):
             return UNKNOWN_TOOL, f"action {action.id}: unknown tool {action.tool!r}"

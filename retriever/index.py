@@ -149,7 +149,8 @@ class ExampleIndex:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_file({"embeddings": self.embeddings.contiguous()}, str(directory / EMBEDDINGS_FILE))
-        records = [{k: v for k, v in asdict(e).items() if k != "score"} for e in self.entries]
+        # "example" (the formatted query + plan) is written for readers of the file; load derives it.
+        records = [{**{k: v for k, v in asdict(e).items() if k != "score"}, "example": e.example} for e in self.entries]
         payload = {"embedder": self.embedder, "examples": records}
         (directory / ENTRIES_FILE).write_text(json.dumps(payload, ensure_ascii=False))
 
@@ -160,6 +161,6 @@ class ExampleIndex:
             if not (directory / name).is_file():
                 raise OSError(f"example index in {directory} is missing {name}")
         payload = json.loads((directory / ENTRIES_FILE).read_text())
-        entries = [Example(**record) for record in payload["examples"]]
+        entries = [Example(**{k: v for k, v in record.items() if k != "example"}) for record in payload["examples"]]
         embeddings = load_file(str(directory / EMBEDDINGS_FILE))["embeddings"]
         return cls(entries, embeddings, payload["embedder"])

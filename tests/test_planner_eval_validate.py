@@ -56,7 +56,11 @@ def test_precedence_follows_the_contract():
     assert order == sorted(order)
     # Each plan below has every problem from its category onwards; the earliest one wins.
     everything = '1. get_phone_number("a")\n1. send_telegram(["$5"])\n2. compose(['
-    assert error_of(everything) == "malformed"
+    assert error_of(everything) == "parse"
+    # A malformed action beside good ones is a parse failure, named as such in the detail.
+    category, detail = plan_error(parse_plan('1. get_phone_number("a")\n2. send_sms(["$1"], "hi"\n3. join()'))
+    assert category == "parse" and detail.startswith("malformed: line 2")
+    assert set(PREDICTION_ERRORS) == {"missing", "parse", "unknown_tool", "duplicate_id", "bad_reference"}
     assert error_of('1. get_phone_number("a")\n1. send_telegram(["$5"])') == UNKNOWN_TOOL
     assert error_of('1. get_phone_number("a")\n1. send_sms(["$5"], "")') == DUPLICATE_ID
 

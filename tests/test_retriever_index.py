@@ -113,7 +113,7 @@ def test_save_and_load_round_trip(index, tmp_path):
     assert load_file(str(tmp_path / EMBEDDINGS_FILE))["embeddings"].shape == (len(RECORDS), 64)
     first = json.loads((tmp_path / ENTRIES_FILE).read_text())["examples"][0]
     assert first["plan"] == "1. get_phone_number()\n2. join()<END_OF_PLAN>"
-    assert loaded.entries[0].example == format_example(RECORDS[0][1], first["plan"])
+    assert first["example"] == loaded.entries[0].example == format_example(RECORDS[0][1], first["plan"])
 
 
 def test_unknown_tool_in_records_is_rejected():

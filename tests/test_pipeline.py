@@ -1,0 +1,61 @@
+"""The stages wired together: `data export` feeding the evaluator and retriever, and `tinyagent demo`."""
+
+import json
+
+import pytest
+
+from planner_eval.report import score_files
+from tinyagent_ft.cli import main as tinyagent
+from tinyagent_ft.data import SPLIT_FILES, generate_splits, load_split, write_tinyagent_file
+
+
+def _read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    for split, records in generate_splits(60, 12, 12, seed=5).items():
+        write_tinyagent_file(records, out / SPLIT_FILES[split])
+    return out
+
+
+def test_export_writes_the_split_as_evaluator_and_retriever_inputs(data_dir, tmp_path):
+    queries, plans = tmp_path / "q.jsonl", tmp_path / "gold.jsonl"
+    assert tinyagent(["data", "export", "--data", str(data_dir), "--split", "validation", "--queries", str(queries), "--plans", str(plans)]) == 0
+    split = load_split(data_dir, "validation")
+    exported = _read_jsonl(queries)
+    assert [q["query"] for q in exported] == split["query"] and [q["tools"] for q in exported] == split["tools"]
+    gold = _read_jsonl(plans)
+    assert [g["id"] for g in gold] == split["id"] and [g["plan"] for g in gold] == split["plan"]
+    # The gold file scored against itself is a perfect score: every exported plan parses and matches.
+    summary = score_files(plans, plans, "strict")["summary"]
+    assert summary["n"] == 12 and summary["success_rate"] == 1.0
+
+
+def test_export_without_outputs_is_an_error(data_dir, capsys):
+    assert tinyagent(["data", "export", "--data", str(data_dir)]) != 0
+    assert "give --queries and/or --plans" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_every_stage_then_resumes_without_redoing_them(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert tinyagent(["demo", "--budget", "tiny", "--out", str(out)]) == 0
+    first = capsys.readouterr().out
+    assert "tool recall (test)" in first and "not yet" in first
+    report = json.loads((out / "eval" / "baseline" / "report.json").read_text())["summary"]
+    assert report["n"] == 60 and 0.0 <= report["success_rate"] <= report["tool_set_accuracy"] <= 1.0
+    # Every baseline prediction is the plan of some training record, copied verbatim.
+    train_plans = set(load_split(out / "data", "train")["plan"])
+    predictions = _read_jsonl(out / "eval" / "baseline" / "predictions.jsonl")
+    assert len(predictions) == 60 and all(p["plan"] in train_plans for p in predictions)
+    retrieval = json.loads((out / "eval" / "retriever.json").read_text())
+    assert retrieval["n"] == 60 and 0.0 < retrieval["tool_recall"] <= 1.0
+
+    timings = json.loads((out / "timings.json").read_text())
+    assert tinyagent(["demo", "--budget", "tiny", "--out", str(out)]) == 0
+    second = capsys.readouterr().out
+    assert second.count("done already") == 5
+    assert json.loads((out / "timings.json").read_text()) == timings
