@@ -23,7 +23,7 @@ def per_query_rates(chosen: torch.Tensor, gold: torch.Tensor) -> tuple[float, fl
     return recall.mean().item(), precision.mean().item()
 
 
-def tune_threshold(probabilities: torch.Tensor, gold: torch.Tensor, min_precision: float = 0.9) -> dict[str, float]:
+def tune_threshold(probabilities: torch.Tensor, gold: torch.Tensor, min_precision: float = 0.8) -> dict[str, float]:
     """The threshold with the best recall among those meeting `min_precision` (the highest such on ties).
 
     When no threshold reaches the floor, the one with the best precision is taken instead.

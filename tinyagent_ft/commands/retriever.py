@@ -54,7 +54,7 @@ def _register_train(commands) -> None:
     train.add_argument("--head-lr", type=float, default=5e-3, help="learning rate of the new classification head")
     train.add_argument("--word-dropout", type=float, default=0.1, help="chance of dropping each word of a training query")
     train.add_argument("--max-train", type=_positive_int, default=None, help="use at most N training records (seeded sample)")
-    train.add_argument("--min-precision", type=float, default=0.9, help="precision floor when tuning the threshold")
+    train.add_argument("--min-precision", type=float, default=0.8, help="precision floor when tuning the threshold (default %(default)s)")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(handler=run_train)
 
