@@ -8,6 +8,8 @@ the generator. Tokens saved compare the tool section of the planner prompt with 
 descriptions against the one with only the predicted tools (counted with --tokenizer, default the
 classifier's own). Throughput is classify + retrieve over test queries in batches, after a warm-up,
 in float32 and again with int8 linear layers (quality is re-measured too, since int8 may change it).
+Example fit: the share of the k retrieved examples whose tool set is the query's, and the
+evaluator's success rate of the nearest example's plan.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from planner_eval.catalog import TOOL_NAMES, describe_tools  # noqa: E402
+from planner_eval.score import score_plan  # noqa: E402
 from retriever import Retriever, tool_set_metrics  # noqa: E402
 from retriever.queryfile import read_queries  # noqa: E402
 from tinyagent_ft.data import load_split  # noqa: E402
@@ -84,12 +87,22 @@ def quality(retriever: Retriever, queries: list[str], gold: list[list[str]]) -> 
     return report, predicted
 
 
-def measure(retriever: Retriever, test, hand, batch_size: int, k: int, rounds: int, speed_queries: int) -> dict:
+def example_fit(retriever: Retriever, queries: list[str], gold_tools: list[list[str]], gold_plans: list[str], k: int) -> dict:
+    """How well retrieved examples fit a query: the share of the k that use exactly its tools, and how
+    often the nearest one's plan would already be a correct answer (arguments included)."""
+    hits = retriever.retrieve(queries, k=k)
+    same = [sum(set(e.tools) == set(g) for e in row) / max(1, len(row)) for row, g in zip(hits, gold_tools)]
+    nearest = [bool(row) and score_plan(plan, row[0].plan).success for row, plan in zip(hits, gold_plans)]
+    return {"k": k, "same_tool_set_at_k": statistics.fmean(same), "nearest_plan_success": statistics.fmean(nearest)}
+
+
+def measure(retriever: Retriever, test, plans, hand, batch_size: int, k: int, rounds: int, speed_queries: int) -> dict:
     test_report, test_predicted = quality(retriever, *test)
     hand_report, _ = quality(retriever, *hand)
     return {
         "test_split": test_report,
         "handwritten": hand_report,
+        "examples": example_fit(retriever, *test, plans, k),
         "throughput": throughput(retriever, test[0][:speed_queries], batch_size, k, rounds),
     }, test_predicted
 
@@ -117,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     retriever = Retriever.load(args.index)
     split = load_split(args.data, "test")
     test = (list(split["query"]), [list(t) for t in split["tools"]])
+    plans = list(split["plan"])
     hand = read_queries(args.handwritten)
     settings = (args.batch_size, args.k, args.rounds, args.speed_queries)
-    fp32, test_predicted = measure(retriever, test, hand, *settings)
+    fp32, test_predicted = measure(retriever, test, plans, hand, *settings)
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer) if args.tokenizer else retriever.classifier.tokenizer
     result = {
         "backbone": retriever.classifier.backbone,
@@ -131,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if not args.no_int8:
         problems = retriever.quantize_int8()
-        result["int8"] = {"problems": problems} if problems else measure(retriever, test, hand, *settings)[0]
+        result["int8"] = {"problems": problems} if problems else measure(retriever, test, plans, hand, *settings)[0]
     result["machine"] = {
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

@@ -38,18 +38,22 @@ class ToolClassifier:
         self.max_length = int(max_length or getattr(model.config, "max_query_tokens", MAX_QUERY_TOKENS))
 
     @classmethod
-    def from_backbone(cls, backbone: Backbone) -> ToolClassifier:
-        """A fresh 16-way multi-label head on a pretrained encoder."""
+    def from_backbone(cls, backbone: Backbone, seed: int = 0) -> ToolClassifier:
+        """A fresh 16-way multi-label head on a pretrained encoder; `seed` fixes the head's initial weights."""
         id2label, label2id = label_maps()
-        model = AutoModelForSequenceClassification.from_pretrained(
-            backbone.path,
-            num_labels=len(TOOL_NAMES),
-            problem_type="multi_label_classification",
-            id2label=id2label,
-            label2id=label2id,
-            # A backbone that already has a classification head of another size gets a new one.
-            ignore_mismatched_sizes=True,
-        )
+        # The head is drawn from torch's global generator: seed it here, or the same training seed
+        # gives a different classifier on every run. fork_rng leaves the caller's stream as it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                backbone.path,
+                num_labels=len(TOOL_NAMES),
+                problem_type="multi_label_classification",
+                id2label=id2label,
+                label2id=label2id,
+                # A backbone that already has a classification head of another size gets a new one.
+                ignore_mismatched_sizes=True,
+            )
         model.config.backbone = backbone.as_dict()
         return cls(model, AutoTokenizer.from_pretrained(backbone.path))
 
@@ -79,23 +83,41 @@ class ToolClassifier:
     def logits(self, queries: Sequence[str]) -> torch.Tensor:
         return self.model(**self.tokenize(queries)).logits
 
-    @torch.inference_mode()
     def probabilities(self, queries: Sequence[str], batch_size: int = 128) -> torch.Tensor:
         """(len(queries), 16) sigmoid outputs, in catalog order."""
+        return self.probabilities_and_embeddings(queries, batch_size, embeddings=False)[0]
+
+    @torch.inference_mode()
+    def probabilities_and_embeddings(
+        self, queries: Sequence[str], batch_size: int = 128, embeddings: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Sigmoid outputs and, from the same forward pass, unit-length mean-pooled last hidden states."""
         self.model.eval()
-        out = torch.zeros(len(queries), len(TOOL_NAMES))
+        probabilities = torch.zeros(len(queries), len(TOOL_NAMES))
+        vectors = torch.zeros(len(queries), self.model.config.hidden_size) if embeddings else None
         # Batching queries of similar length wastes less compute on padding.
         order = sorted(range(len(queries)), key=lambda i: len(queries[i]))
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            out[rows] = torch.sigmoid(self.logits([queries[i] for i in rows]))
-        return out
+            batch = self.tokenize([queries[i] for i in rows])
+            output = self.model(**batch, output_hidden_states=embeddings)
+            probabilities[rows] = torch.sigmoid(output.logits)
+            if vectors is not None:
+                vectors[rows] = mean_pool(output.hidden_states[-1], batch["attention_mask"])
+        return probabilities, vectors
 
     def predict_hot(self, queries: Sequence[str], batch_size: int = 128) -> torch.Tensor:
         return select(self.probabilities(queries, batch_size), self.threshold)
 
     def predict(self, queries: Sequence[str], batch_size: int = 128) -> list[list[str]]:
         return labels.decode(self.predict_hot(queries, batch_size))
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of the unmasked token states, scaled to unit length (a dot product is then a cosine)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+    return torch.nn.functional.normalize(pooled.float(), dim=-1)
 
 
 def select(probabilities: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -105,7 +127,7 @@ def select(probabilities: torch.Tensor, threshold: float) -> torch.Tensor:
     return chosen
 
 
-def build(backbone_name: str | None, default: str) -> ToolClassifier:
+def build(backbone_name: str | None, default: str, seed: int = 0) -> ToolClassifier:
     """A classifier on the requested backbone; when the *default* cannot be loaded here, on the packaged MiniLM.
 
     The default (DeBERTa-v3) may be cached yet unloadable, e.g. its sentencepiece tokenizer without
@@ -113,7 +135,7 @@ def build(backbone_name: str | None, default: str) -> ToolClassifier:
     """
     backbone = resolve(backbone_name, default)
     try:
-        return ToolClassifier.from_backbone(backbone)
+        return ToolClassifier.from_backbone(backbone, seed)
     except (OSError, ValueError, ImportError) as error:
         if backbone_name is not None or backbone.name == PACKAGED_MINILM:
             raise
@@ -121,4 +143,4 @@ def build(backbone_name: str | None, default: str) -> ToolClassifier:
         assert minilm is not None
         first_line = (str(error).splitlines() or [""])[0][:120]
         note = f"{backbone.name} failed to load ({type(error).__name__}: {first_line}); fell back"
-        return ToolClassifier.from_backbone(Backbone(minilm.name, minilm.path, minilm.source, note))
+        return ToolClassifier.from_backbone(Backbone(minilm.name, minilm.path, minilm.source, note), seed)

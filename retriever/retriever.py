@@ -10,8 +10,8 @@ import torch
 
 from planner_eval.catalog import TOOL_NAMES
 from retriever import labels
-from retriever.classifier import ToolClassifier
-from retriever.embedder import Embedder, SentenceEmbedder
+from retriever.classifier import ToolClassifier, select
+from retriever.embedder import CLASSIFIER_EMBEDDER, ClassifierEmbedder, Embedder, SentenceEmbedder
 from retriever.index import Example, ExampleIndex
 from retriever.quantize import quantize_linear_int8
 
@@ -43,9 +43,11 @@ class Retriever:
         if manifest.get("tool_names") != list(TOOL_NAMES):
             raise ValueError(f"{manifest_path}: saved for a different tool catalog")
         index = ExampleIndex.load(directory / INDEX_DIR)
+        classifier = ToolClassifier.load(directory / CLASSIFIER_DIR)
         if embedder is None:
-            embedder = SentenceEmbedder(index.embedder)
-        return cls(ToolClassifier.load(directory / CLASSIFIER_DIR), index, embedder, manifest.get("info"))
+            shared = index.embedder == CLASSIFIER_EMBEDDER
+            embedder = ClassifierEmbedder(classifier) if shared else SentenceEmbedder(index.embedder)
+        return cls(classifier, index, embedder, manifest.get("info"))
 
     def save(self, directory: str | Path) -> None:
         if self.quantized:
@@ -97,27 +99,33 @@ class Retriever:
         passes its own record id so the answer does not leak into its examples.
         """
         queries = list(queries)
-        allowed = labels.encode(tools) if tools is not None else self.classifier.predict_hot(queries, batch_size)
-        return self._search(queries, allowed, k, exclude_ids, batch_size)
+        allowed, embeddings = self._classify_and_embed(queries, tools, batch_size)
+        return self._search(embeddings, allowed, k, exclude_ids, batch_size)
 
-    def _search(self, queries, allowed: torch.Tensor, k, exclude_ids, batch_size) -> list[list[Example]]:
+    def _classify_and_embed(
+        self, queries: list[str], tools: Sequence[Sequence[str]] | None, batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(allowed tools as a multi-hot matrix, query embeddings), in one encoder pass when they share it."""
+        if tools is not None:
+            return labels.encode(tools), self.embedder.encode(queries)
+        if isinstance(self.embedder, ClassifierEmbedder) and self.embedder.classifier is self.classifier:
+            probabilities, embeddings = self.classifier.probabilities_and_embeddings(queries, batch_size)
+            return select(probabilities, self.classifier.threshold), embeddings
+        # One encode call for all queries: the embedder batches them by length, wasting less on padding.
+        return self.classifier.predict_hot(queries, batch_size), self.embedder.encode(queries)
+
+    def _search(self, embeddings: torch.Tensor, allowed: torch.Tensor, k, exclude_ids, batch_size) -> list[list[Example]]:
         results: list[list[Example]] = []
-        for start in range(0, len(queries), batch_size):
+        for start in range(0, len(embeddings), batch_size):
             stop = start + batch_size
-            results.extend(
-                self.index.search(
-                    self.embedder.encode(queries[start:stop]),
-                    allowed[start:stop],
-                    k,
-                    None if exclude_ids is None else exclude_ids[start:stop],
-                )
-            )
+            excluded = None if exclude_ids is None else exclude_ids[start:stop]
+            results.extend(self.index.search(embeddings[start:stop], allowed[start:stop], k, excluded))
         return results
 
     def query(self, text: str, k: int = 5) -> dict:
         """The `tinyagent retriever query` answer for one query."""
-        allowed = self.classifier.predict_hot([text])
-        examples = self._search([text], allowed, k, None, 1)[0]
+        allowed, embeddings = self._classify_and_embed([text], None, 1)
+        examples = self._search(embeddings, allowed, k, None, 1)[0]
         return {
             "tools": labels.decode(allowed)[0],
             "examples": [{"id": e.id, "query": e.query, "tools": e.tools, "score": round(e.score, 4)} for e in examples],

@@ -10,6 +10,9 @@ import torch
 
 from planner_eval.catalog import TOOL_NAMES
 from retriever import ExampleIndex, Retriever, TrainConfig, ToolClassifier, train_classifier
+from retriever.backbones import PACKAGED_MINILM
+from retriever.classifier import build
+from retriever.embedder import ClassifierEmbedder
 from retriever.metrics import tool_set_metrics
 from retriever.training import drop_words
 from retriever_fixtures import HashingEmbedder, labelled_queries, minilm_tokenizer, tiny_bert_classifier, tiny_deberta_classifier
@@ -73,6 +76,13 @@ def test_deberta_v2_classifier_trains_one_step_and_round_trips(tokenizer, tmp_pa
     assert list(tmp_path.glob("*.safetensors")) and not list(tmp_path.glob("*.bin"))
 
 
+def test_a_new_head_depends_on_the_seed_only_and_leaves_the_global_stream_alone():
+    state = torch.get_rng_state()
+    heads = [build(PACKAGED_MINILM, PACKAGED_MINILM, seed).model.classifier.weight for seed in (0, 0, 1)]
+    assert torch.equal(heads[0], heads[1]) and not torch.equal(heads[0], heads[2])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_classifier_refuses_labels_out_of_catalog_order(tokenizer):
     classifier = tiny_bert_classifier(tokenizer)
     classifier.model.config.id2label = {i: name for i, name in enumerate(reversed(TOOL_NAMES))}
@@ -102,6 +112,28 @@ def test_retriever_predicts_retrieves_and_round_trips(trained, tmp_path):
     answer = loaded.query("text Gus about rent", k=2)
     assert answer["tools"] == ["get_phone_number", "send_sms"]
     assert [set(e) for e in answer["examples"]] == [{"id", "query", "tools", "score"}] * 2
+
+
+def test_shared_encoder_retrieval_equals_two_separate_passes_and_round_trips(trained, tmp_path):
+    queries, tools = labelled_queries(48, seed=6)
+    embedder = ClassifierEmbedder(trained)
+    index = ExampleIndex.build([f"r{i}" for i in range(48)], queries, tools, ["plan"] * 48, embedder.encode, embedder.name)
+    retriever = Retriever(trained, index, embedder)
+    probe = ["text Gus about rent", "summarize manual.pdf", queries[5]]
+    probabilities, vectors = trained.probabilities_and_embeddings(probe)
+    assert torch.equal(probabilities, trained.probabilities(probe))
+    assert torch.allclose(vectors.norm(dim=1), torch.ones(3))
+    # Padding must not leak into the mean: a query embeds the same alone and beside longer ones.
+    assert torch.allclose(embedder.encode(probe[:1])[0], vectors[0], atol=1e-5)
+    separate = index.search(embedder.encode(probe), trained.predict_hot(probe), 3)
+    hits = retriever.retrieve(probe, k=3)
+    assert hits == separate
+    assert hits[2][0].query == queries[5] and hits[2][0].score == pytest.approx(1.0, abs=1e-5)
+
+    retriever.save(tmp_path)
+    loaded = Retriever.load(tmp_path)
+    assert isinstance(loaded.embedder, ClassifierEmbedder) and loaded.embedder.classifier is loaded.classifier
+    assert [[h.id for h in row] for row in loaded.retrieve(probe, k=3)] == [[h.id for h in row] for row in hits]
 
 
 def test_word_dropout_keeps_order_and_never_empties_a_query():
