@@ -80,9 +80,6 @@ class ToolClassifier:
             list(queries), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
 
-    def logits(self, queries: Sequence[str]) -> torch.Tensor:
-        return self.model(**self.tokenize(queries)).logits
-
     def probabilities(self, queries: Sequence[str], batch_size: int = 128) -> torch.Tensor:
         """(len(queries), 16) sigmoid outputs, in catalog order."""
         return self.probabilities_and_embeddings(queries, batch_size, embeddings=False)[0]
