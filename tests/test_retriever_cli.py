@@ -71,6 +71,24 @@ def test_query_prints_tools_and_examples(trained_dir, capsys):
     )
 
 
+def test_shared_encoder_index_is_saved_and_served_by_the_classifier(workspace, tmp_path, capsys):
+    out = tmp_path / "shared"
+    code = main([
+        "retriever", "train", "--data", str(workspace / "data"), "--out", str(out), "--embedder", "classifier",
+        "--backbone", str(workspace / "tiny-bert"), "--epochs", "1", "--batch-size", "16",
+    ])
+    assert code == 0
+    assert json.loads((out / "retriever.json").read_text())["embedder"] == "classifier"
+    hidden_size = json.loads((out / "classifier" / "config.json").read_text())["hidden_size"]
+    from safetensors.torch import load_file
+
+    assert load_file(str(out / "index" / "embeddings.safetensors"))["embeddings"].shape[1] == hidden_size
+    capsys.readouterr()
+    assert main(["retriever", "query", "--index", str(out), "-k", "2", "email Ava about rent"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert len(answer["examples"]) == 2 and all(-1.0 <= e["score"] <= 1.0 + 1e-6 for e in answer["examples"])
+
+
 def test_train_with_an_unreachable_backbone_fails_in_one_line(workspace, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
