@@ -185,13 +185,14 @@ def train(setting: Setting, run: Run) -> dict:
     return result
 
 
-def default_runs(seed: int, damping: float, mode: str) -> list[Run]:
+def default_runs(seed: int, damping: float, mode: str, history: int = Run.history) -> list[Run]:
     prefix = "natural_rel" if mode == "relative" else "natural_d"
+    suffix = "" if history == Run.history else f"_s{history}"
     return [
         Run("adamw", "adamw", seed),
         Run("galore_torch", "galore_torch", seed),
         Run("galore_ours", "galore_ours", seed),
-        Run(f"{prefix}{damping:g}", "natural", seed, damping=damping, damping_mode=mode),
+        Run(f"{prefix}{damping:g}{suffix}", "natural", seed, damping=damping, damping_mode=mode, history=history),
     ]
 
 
@@ -264,6 +265,7 @@ def main() -> None:
     ap.add_argument("--relative-dampings", type=float, nargs="+", default=[0.3, 1.0, 3.0])
     ap.add_argument("--damping", type=float, default=DEFAULT_DAMPING, help="natural GaLore's damping")
     ap.add_argument("--damping-mode", choices=["absolute", "relative"], default=DEFAULT_DAMPING_MODE)
+    ap.add_argument("--history", type=int, default=Run.history, help="natural GaLore's history length s")
     ap.add_argument("--variant-damping", type=float, default=1e-2,
                     help="damping for the --full variants (rotate, randomized): one where the transform is active")
     ap.add_argument("--only", nargs="+", default=None, help="run names to keep")
@@ -276,7 +278,7 @@ def main() -> None:
         seeds = args.seeds or [0, 1, 2]
         runs = full_runs(seeds, args.dampings, args.relative_dampings, args.variant_damping)
     else:
-        runs = [r for s in (args.seeds or [0]) for r in default_runs(s, args.damping, args.damping_mode)]
+        runs = [r for s in (args.seeds or [0]) for r in default_runs(s, args.damping, args.damping_mode, args.history)]
     if args.only:
         runs = [r for r in runs if r.name in args.only]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
