@@ -37,14 +37,19 @@ def _plain_strings(actions: list[Action]) -> list[tuple[Action, int]]:
     return [(a, i) for a in actions for i, v in enumerate(a.args) if isinstance(v, str) and v.strip() and not references([v])]
 
 
-def recased(rng: random.Random, actions: list[Action]) -> list[Action] | None:
+def _edit_one_string(rng: random.Random, actions: list[Action], edit) -> list[Action] | None:
+    """A copy with one randomly chosen plain string argument replaced by edit(value)."""
     out = _copy(actions)
     targets = _plain_strings(out)
     if not targets:
         return None
     action, i = rng.choice(targets)
-    action.args[i] = "  " + action.args[i].swapcase().replace(" ", "   ") + " "
+    action.args[i] = edit(action.args[i])
     return out
+
+
+def recased(rng: random.Random, actions: list[Action]) -> list[Action] | None:
+    return _edit_one_string(rng, actions, lambda v: "  " + v.swapcase().replace(" ", "   ") + " ")
 
 
 def reordered_list(rng: random.Random, actions: list[Action]) -> list[Action] | None:
@@ -58,13 +63,7 @@ def reordered_list(rng: random.Random, actions: list[Action]) -> list[Action] | 
 
 
 def wrong_value(rng: random.Random, actions: list[Action]) -> list[Action] | None:
-    out = _copy(actions)
-    targets = _plain_strings(out)
-    if not targets:
-        return None
-    action, i = rng.choice(targets)
-    action.args[i] = action.args[i] + " and something else"
-    return out
+    return _edit_one_string(rng, actions, lambda v: v + " and something else")
 
 
 def changed_type(rng: random.Random, actions: list[Action]) -> list[Action] | None:
