@@ -15,6 +15,13 @@ class ToolArg:
     name: str
     type: str  # one of: "str", "int", "bool", "list[str]"
     description: str
+    # The TinyAgent data passes None for some optional arguments (the generator writes
+    # calendar=None): argument checks and decoding grammars must accept it there and only there.
+    nullable: bool = False
+
+    @property
+    def type_hint(self) -> str:
+        return f"{self.type} | None" if self.nullable else self.type
 
 
 @dataclass(frozen=True)
@@ -30,11 +37,11 @@ class Tool:
 
     def signature(self) -> str:
         """`name(arg: type, ...) -> returns`, the line a prompt shows for this tool."""
-        params = ", ".join(f"{a.name}: {a.type}" for a in self.args)
+        params = ", ".join(f"{a.name}: {a.type_hint}" for a in self.args)
         return f"{self.name}({params}) -> {self.returns}"
 
 
-def _tool(name: str, description: str, returns: str, *args: tuple[str, str, str]) -> Tool:
+def _tool(name: str, description: str, returns: str, *args: tuple) -> Tool:
     return Tool(name, description, tuple(ToolArg(*a) for a in args), returns)
 
 
@@ -68,7 +75,7 @@ TOOLS: dict[str, Tool] = {
             ("location", "str", "where it happens, or an empty string"),
             ("invitees", "list[str]", "email addresses of the people invited"),
             ("notes", "str", "free text attached to the event, or an empty string"),
-            ("calendar", "str", "which calendar to use, or None for the default one"),
+            ("calendar", "str", "which calendar to use, or None for the default one", True),
         ),
         _tool(
             "open_and_get_file_path",
