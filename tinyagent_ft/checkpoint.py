@@ -1,0 +1,57 @@
+"""A planner checkpoint is a plain Hugging Face directory (config, safetensors, tokenizer with its chat
+template) plus `planner.json`, which records how its prompts were built so that evaluation and
+serving rebuild them exactly as training did. transformers and vLLM load the directory as-is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinyagent_ft.prompts import PromptConfig
+
+PLANNER_FILE = "planner.json"
+FORMAT = "tinyagent-planner"
+VERSION = 1
+
+
+@dataclass
+class PlannerCheckpoint:
+    model: Any
+    tokenizer: Any
+    prompt_config: PromptConfig
+    info: dict = field(default_factory=dict)  # training facts: base model, optimizer, best epoch, ...
+
+
+def save_planner(directory: str | Path, model, tokenizer, prompt_config: PromptConfig, info: dict | None = None) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    manifest = {"format": FORMAT, "version": VERSION, "prompt": asdict(prompt_config), "info": info or {}}
+    (directory / PLANNER_FILE).write_text(json.dumps(manifest, indent=2))
+
+
+def read_prompt_config(directory: str | Path) -> tuple[PromptConfig, dict]:
+    """The checkpoint's prompt settings and training facts; defaults for a plain Hugging Face model."""
+    path = Path(directory) / PLANNER_FILE
+    if not path.is_file():
+        return PromptConfig(), {}
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise ValueError(f"{path}: not a {FORMAT} v{VERSION} manifest")
+    return PromptConfig(**manifest["prompt"]), manifest.get("info", {})
+
+
+def load_planner(directory: str | Path, device: str = "cpu", dtype=None) -> PlannerCheckpoint:
+    from tinyagent_ft.models import load_pretrained
+
+    if not Path(directory).is_dir():
+        raise OSError(f"{directory}: no such checkpoint directory")
+    prompt_config, info = read_prompt_config(directory)
+    model, tokenizer = load_pretrained(str(directory), dtype=dtype, device=device)
+    return PlannerCheckpoint(model, tokenizer, prompt_config, info)

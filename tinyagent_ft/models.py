@@ -1,0 +1,106 @@
+"""The planner's language model: any Hugging Face causal LM by path or hub name, or `tiny`, a scaled-down
+Llama with a byte-level BPE tokenizer trained on the data, so the whole pipeline runs offline on a CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+TINY = "tiny"
+PAD, BOS, EOS = "<pad>", "<s>", "</s>"
+
+# A minimal chat template for the tiny tokenizer: checkpoints carry one so that every loader
+# (transformers, vLLM, `tinyagent serve`) renders prompts the way training did.
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'assistant' %}{{ message['content'] }}{{ eos_token }}"
+    "{% else %}{{ message['content'] }}\n{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Plan:\n{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TinyShape:
+    """TinyLlama's architecture (RMSNorm, SwiGLU, RoPE, grouped-query attention) at CPU size:
+    about 10.9 M parameters with a 3,000-token vocabulary."""
+
+    hidden_size: int = 384
+    intermediate_size: int = 1024
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 6
+    num_key_value_heads: int = 2
+    max_position_embeddings: int = 1024
+    vocab_size: int = 3000
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 3000):
+    """A byte-level BPE tokenizer trained on ``texts``: any text round-trips, accents included, and a
+    grammar library can map every token to its bytes."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[PAD, BOS, EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token=PAD, bos_token=BOS, eos_token=EOS, model_max_length=TinyShape.max_position_embeddings,
+    )
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    return tokenizer
+
+
+def build_tiny(texts: Iterable[str], shape: TinyShape | None = None, seed: int = 0):
+    """(model, tokenizer): a randomly initialised small Llama and a tokenizer trained on ``texts``."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    shape = shape or TinyShape()
+    tokenizer = train_tokenizer(texts, shape.vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
+        num_key_value_heads=shape.num_key_value_heads, max_position_embeddings=shape.max_position_embeddings,
+        rms_norm_eps=1e-5, tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config), tokenizer
+
+
+def preferred_dtype(device: torch.device | str) -> torch.dtype:
+    """bf16 where the device computes it natively (recent GPUs), float32 elsewhere (CPUs)."""
+    if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_pretrained(name_or_path: str, dtype: torch.dtype | None = None, device: str = "cpu"):
+    """(model, tokenizer) from a local directory or a hub name; a hub name that cannot be fetched is a
+    one-line OSError naming the local-path alternative."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not Path(name_or_path).is_dir() and not _hub_available(name_or_path):
+        raise OSError(
+            f"model {name_or_path!r} is not a local directory, not in the Hugging Face cache, and the hub "
+            "cannot be reached: download it elsewhere and pass its local path (or use --model tiny)"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    if tokenizer.pad_token is None:
+        # Base causal LMs (TinyLlama) ship without a pad token; padding is masked out anyway.
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype or preferred_dtype(device))
+    return model.to(device), tokenizer
+
+
+def _hub_available(name: str) -> bool:
+    from retriever.backbones import locate
+
+    return locate(name) is not None
