@@ -6,7 +6,10 @@ identical, renumbered and reordered (with harmless spacing and case changes), wr
 swapped references, and invalid ones (unknown tool, bad reference, prose, truncated). The timed
 run is a fresh process, so interpreter start-up is included.
 
-    python benchmarks/evaluator_speed.py [--n 20000] [--seed 0] [--gold testing_data.json]
+    python benchmarks/evaluator_speed.py [--n 20000] [--seed 0] [--gold testing_data.json] [--tools CATALOG.json]
+
+With --tools the scorer reads that catalog and checks arguments (`score --tools`); export the
+built-in one with `python -m planner_eval tools --export --out tools.json` to compare like with like.
 
 Prints one JSON object: pairs_per_s (wall clock, start-up included), n, wall_s, cpu_s and
 pairs_per_cpu_s (the scorer's own CPU time, which neighbours on a shared machine do not inflate),
@@ -29,6 +32,7 @@ from pathlib import Path
 from planner_eval.catalog import TOOL_NAMES
 from planner_eval.parse import parse_plan
 from planner_eval.plan import Action, format_plan, references
+from planner_eval.tinyagent_format import load_tinyagent_json, tinyagent_plans
 
 NAMES = ["Sid", "Nick", "Lutfi", "Amir", "Kurt", "Sehoon", "Ryan", "Gopala", "Nora", "Ines"]
 FILES = ["budget.pdf", "Q3 report.pdf", "slides.key", "paper draft.pdf", "invoice 42.pdf"]
@@ -91,13 +95,12 @@ def synthesize_plan(rng: random.Random) -> list[Action]:
 
 
 def gold_from_file(path: Path) -> list[str]:
-    records = json.loads(path.read_text(encoding="utf-8"))
-    plans = []
-    for record in records.values():
-        step = next((s for s in record.get("output", []) if s.get("type") == "plan"), None)
-        if step is not None:
-            plans.append(step["raw_output"])
-    return plans
+    data = load_tinyagent_json(path)
+    if data is None:
+        return []
+    # Records without a plan step are not gold plans; the benchmark just leaves them out.
+    plans, _ = tinyagent_plans(data, warn=lambda _message: None, source=str(path))
+    return list(plans.values())
 
 
 def _renumbered(rng: random.Random, actions: list[Action]) -> list[Action]:
@@ -177,6 +180,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="number of gold/prediction pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gold", type=Path, help="TinyAgent-format JSON file to take gold plans from")
+    parser.add_argument("--tools", type=Path, help="catalog for `score --tools` (argument checks on)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     if args.gold:
@@ -196,6 +200,8 @@ def main() -> None:
                 gold_file.write(json.dumps({"id": str(i), "plan": gold_text}) + "\n")
                 pred_file.write(json.dumps({"id": str(i), "plan": pred_text}) + "\n")
         command = [sys.executable, "-m", "planner_eval", "score", "--gold", str(gold_path), "--pred", str(pred_path), "--out", str(out_path)]
+        if args.tools:
+            command += ["--tools", str(args.tools)]
         start = time.perf_counter()
         subprocess.run(command, check=True)
         wall = time.perf_counter() - start
@@ -206,6 +212,7 @@ def main() -> None:
     print(json.dumps({
         "pairs_per_s": round(args.n / wall, 1),
         "n": args.n,
+        "tools": str(args.tools) if args.tools else "builtin",
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "pairs_per_cpu_s": round(args.n / cpu, 1),

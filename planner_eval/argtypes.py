@@ -154,29 +154,42 @@ Checker = Callable[[Any], bool]
 
 @lru_cache(maxsize=1024)
 def type_checker(text: str) -> Checker:
-    """A predicate for values of the type written `text` (a `$N` reference always passes)."""
-    spec = parse_type(text)
-    return lambda value: _conforms(value, spec)
+    """A predicate for values of the type written `text` (a `$N` reference always passes).
+
+    Compiled into closures once per type, since argument checks run on every action scored."""
+    return _compile(parse_type(text))
 
 
-def _conforms(value: Any, spec: TypeSpec | None) -> bool:
-    if spec is None or (isinstance(value, str) and value[:1] == "$" and REFERENCE.match(value)):
-        return True
-    return any(_conforms_to(value, alternative) for alternative in spec)
+def _compile(spec: TypeSpec) -> Checker:
+    checks = [_compile_alternative(alternative) for alternative in spec]
+    if "str" in spec or "any" in spec:  # a reference is a string, so it passes already
+        return checks[0] if len(checks) == 1 else lambda value: any(check(value) for check in checks)
+    if len(checks) == 1:
+        only = checks[0]
+        return lambda value: only(value) or _is_reference(value)
+    return lambda value: any(check(value) for check in checks) or _is_reference(value)
 
 
-def _conforms_to(value: Any, alternative: Alternative) -> bool:
+def _is_reference(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] == "$" and REFERENCE.match(value) is not None
+
+
+def _compile_alternative(alternative: Alternative) -> Checker:
     if isinstance(alternative, tuple):
-        return isinstance(value, list) and all(_conforms(item, alternative[1]) for item in value)
-    if alternative == "any":
-        return True
-    if alternative == "None":
-        return value is None
-    if isinstance(value, bool):  # before the numbers: bool is an int subclass in Python
-        return alternative == "bool"
-    if alternative == "float":
-        return isinstance(value, (int, float))
-    return isinstance(value, _PYTHON_TYPES[alternative])
+        if alternative[1] is None:
+            return lambda value: isinstance(value, list)
+        item = _compile(alternative[1])
+        return lambda value: isinstance(value, list) and all(map(item, value))
+    return _SCALAR_CHECKS[alternative]
 
 
-_PYTHON_TYPES = {"str": str, "int": int, "bool": bool, "dict": dict}
+_SCALAR_CHECKS: dict[str, Checker] = {
+    "str": lambda value: isinstance(value, str),
+    # bool is an int subclass in Python; plans tell them apart
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "bool": lambda value: isinstance(value, bool),
+    "None": lambda value: value is None,
+    "dict": lambda value: isinstance(value, dict),
+    "any": lambda value: True,
+}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from planner_eval.argtypes import type_checker
+from planner_eval.argtypes import Checker, type_checker
 from planner_eval.catalog import Catalog, Tool
 from planner_eval.plan import Action
 
@@ -21,13 +21,27 @@ def argument_problem(action: Action, tool: Tool) -> str | None:
     if given < tool.required_count:
         missing = tool.args[given].name
         return f"required argument {missing!r} of {tool.name} is missing"
-    for value, arg in zip(action.args, tool.args):
+    for value, arg, check in zip(action.args, tool.args, _checkers(tool)):
         # None marks an optional argument left out before a later one (see tool_calls).
         if value is None and not arg.required and not arg.has_default:
             continue
-        if not type_checker(arg.type_hint)(value):
+        if not check(value):
             return f"argument {arg.name!r} of {tool.name} should be {arg.type_hint}, got {_shown(value)}"
     return None
+
+
+_CHECKERS: dict[int, tuple[Tool, tuple[Checker, ...]]] = {}
+
+
+def _checkers(tool: Tool) -> tuple[Checker, ...]:
+    """The type checks of a tool's arguments, looked up by identity (a tool with a list default
+    cannot be hashed); the entry holds the tool, so its id is not reused while cached."""
+    found = _CHECKERS.get(id(tool))
+    if found is None or found[0] is not tool:
+        if len(_CHECKERS) > 4096:
+            _CHECKERS.clear()
+        found = _CHECKERS[id(tool)] = (tool, tuple(type_checker(a.type_hint) for a in tool.args))
+    return found[1]
 
 
 def _shown(value: object) -> str:
