@@ -8,7 +8,8 @@ run is a fresh process, so interpreter start-up is included.
 
     python benchmarks/evaluator_speed.py [--n 20000] [--seed 0] [--gold testing_data.json] [--tools CATALOG.json]
 
-With --tools the scorer reads that catalog and checks arguments (`score --tools`); export the
+With --tool-calls every prediction that can be written as OpenAI-style tool calls is (the others
+stay plan text), as an OpenAI-compatible planner would answer. With --tools the scorer reads that catalog and checks arguments (`score --tools`); export the
 built-in one with `python -m planner_eval tools --export --out tools.json` to compare like with like.
 
 Prints one JSON object: pairs_per_s (wall clock, start-up included), n, wall_s, cpu_s and
@@ -33,6 +34,7 @@ from planner_eval.catalog import TOOL_NAMES
 from planner_eval.parse import parse_plan
 from planner_eval.plan import Action, format_plan, references
 from planner_eval.tinyagent_format import load_tinyagent_json, tinyagent_plans
+from planner_eval.tool_calls import actions_to_tool_calls
 
 NAMES = ["Sid", "Nick", "Lutfi", "Amir", "Kurt", "Sehoon", "Ryan", "Gopala", "Nora", "Ines"]
 FILES = ["budget.pdf", "Q3 report.pdf", "slides.key", "paper draft.pdf", "invoice 42.pdf"]
@@ -175,12 +177,24 @@ def make_prediction(rng: random.Random, gold_text: str) -> tuple[str, str]:
     return kind, format_plan(broken)
 
 
+def prediction_record(record_id: str, text: str, tool_calls: bool) -> dict:
+    """The prediction line; as tool calls when asked for and the plan can be written as such."""
+    plan = parse_plan(text)
+    if tool_calls and not plan.problems and not plan.empty:
+        try:
+            return {"id": record_id, "tool_calls": actions_to_tool_calls(plan.actions)}
+        except ValueError:
+            pass  # an unknown tool or too many arguments: no tool call can say that
+    return {"id": record_id, "plan": text}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="number of gold/prediction pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gold", type=Path, help="TinyAgent-format JSON file to take gold plans from")
     parser.add_argument("--tools", type=Path, help="catalog for `score --tools` (argument checks on)")
+    parser.add_argument("--tool-calls", action="store_true", help="write predictions as OpenAI-style tool calls where possible")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     if args.gold:
@@ -198,7 +212,7 @@ def main() -> None:
                 kind, pred_text = make_prediction(rng, gold_text)
                 mix[kind] += 1
                 gold_file.write(json.dumps({"id": str(i), "plan": gold_text}) + "\n")
-                pred_file.write(json.dumps({"id": str(i), "plan": pred_text}) + "\n")
+                pred_file.write(json.dumps(prediction_record(str(i), pred_text, args.tool_calls)) + "\n")
         command = [sys.executable, "-m", "planner_eval", "score", "--gold", str(gold_path), "--pred", str(pred_path), "--out", str(out_path)]
         if args.tools:
             command += ["--tools", str(args.tools)]
@@ -213,6 +227,7 @@ def main() -> None:
         "pairs_per_s": round(args.n / wall, 1),
         "n": args.n,
         "tools": str(args.tools) if args.tools else "builtin",
+        "tool_calls": args.tool_calls,
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "pairs_per_cpu_s": round(args.n / cpu, 1),

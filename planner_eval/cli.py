@@ -77,7 +77,7 @@ def _add_tools(commands: argparse._SubParsersAction) -> None:
     )
     tools.add_argument("--tools", metavar="CATALOG.json", help="catalog to read instead of the built-in one")
     tools.add_argument("--export", action="store_true", help="write the catalog as JSON instead of listing it")
-    tools.add_argument("--format", choices=FORMATS, default="openai", help="export format (default: openai)")
+    tools.add_argument("--format", choices=FORMATS, help="export format: openai (the default) or native; needs --export")
     tools.add_argument("--out", metavar="FILE", help="write here instead of stdout")
 
 
@@ -90,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CatalogError as exc:
         return _fail(f"{args.tools}: {exc}")
     if args.command == "tools":
-        return _emit(_catalog_text(catalog, args.export, args.format), args.out)
+        if args.format is not None and not args.export:
+            return _fail("--format applies to --export only")
+        return _emit(_catalog_text(catalog, args.export, args.format or "openai"), args.out)
     try:
         report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None)
     except OSError as exc:
