@@ -11,6 +11,7 @@ for any type, at the top level and inside lists, since what an action returns is
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, Union
@@ -31,6 +32,7 @@ _SCHEMA_TO_SCALAR = {
     "object": "dict",
 }
 _SCALAR_TO_SCHEMA = {scalar: name for name, scalar in _SCHEMA_TO_SCALAR.items()}
+_WORD = re.compile(r"[A-Za-z_]*")
 MAX_TYPE_DEPTH = 8  # nesting of lists and unions in a schema; deeper is a runaway, not a catalog
 
 
@@ -56,7 +58,7 @@ def _parse_union(text: str, depth: int) -> tuple[TypeSpec, str]:
 
 
 def _parse_alternative(text: str, depth: int) -> tuple[Alternative, str]:
-    name = text[: len(text) - len(text.lstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"))]
+    name = _WORD.match(text).group(0)
     rest = text[len(name) :]
     if name == "list":
         if not rest.startswith("["):

@@ -27,59 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import evaluator_speed  # noqa: E402  (the realistic prediction mix)
 import test_planner_eval_validate as validate_cases  # noqa: E402
 
-WEATHER = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_location",
-            "description": "Coordinates of a place.",
-            "parameters": {"type": "object", "properties": {"place": {"type": "string"}}, "required": ["place"]},
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "get_forecast",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "location": {"type": "string"},
-                    "days": {"type": "integer", "default": 3},
-                    "units": {"type": "string", "enum": ["metric", "imperial"], "default": "metric"},
-                },
-                "required": ["location"],
-            },
-        },
-    },
-    {  # a bare function object, with an optional argument listed before the required ones
-        "name": "create_event",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "attendees": {"type": "array", "items": {"type": "string"}},
-                "title": {"type": "string"},
-                "start": {"type": "string"},
-                "reminder_minutes": {"type": ["integer", "null"]},
-            },
-            "required": ["title", "start"],
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "send_alert",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "message": {"type": "string"},
-                    "urgent": {"type": "boolean"},
-                    "channels": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-                },
-                "required": ["message", "urgent"],
-            },
-        },
-    },
-]
+# Four tools of a weather and calendar app as OpenAI function schemas (also the README's example).
+WEATHER = json.loads((Path(__file__).parent / "data" / "weather_tools.json").read_text())
 CATALOG = from_openai_schemas(WEATHER)
 
 GOLD = """1. get_location("Berkeley")
