@@ -39,7 +39,10 @@ class CatalogError(ValueError):
 
 def read_catalog(path: str | Path) -> dict[str, Tool]:
     """A catalog file in either format. Raises OSError when it cannot be read, else CatalogError."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"not UTF-8 text (byte {exc.start})") from None
     try:
         data = json.loads(text)
     except ValueError as exc:

@@ -233,5 +233,8 @@ def test_read_catalog_reports_json_errors(tmp_path):
     path.write_text("[{")
     with pytest.raises(CatalogError, match="not JSON"):
         read_catalog(path)
+    path.write_bytes(b"\xff\xfe\x00[")
+    with pytest.raises(CatalogError, match="not UTF-8"):
+        read_catalog(path)
     path.write_text(json.dumps(WEATHER))
     assert read_catalog(path) == CATALOG
