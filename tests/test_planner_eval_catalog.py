@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import random
-import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -24,10 +25,19 @@ from planner_eval.parse import parse_plan
 from planner_eval.plan import format_plan
 from planner_eval.score import score_plan
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import evaluator_speed  # noqa: E402  (the realistic prediction mix)
-
 TESTS = Path(__file__).parent
+
+
+def _load_benchmark(name: str) -> ModuleType:
+    """A benchmark script as a module, loaded by path: putting benchmarks/ on sys.path would let
+    its retriever.py shadow the retriever package for every later test."""
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", TESTS.parent / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+evaluator_speed = _load_benchmark("evaluator_speed")  # the realistic prediction mix
 
 # Four tools of a weather and calendar app as OpenAI function schemas (also the README's example).
 WEATHER = json.loads((Path(__file__).parent / "data" / "weather_tools.json").read_text())
