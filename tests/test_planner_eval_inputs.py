@@ -149,3 +149,15 @@ def test_jsonl_files_are_not_mistaken_for_tinyagent_files(tmp_path):
     assert load_tinyagent_json(one_object) == {"x": {"input": "q", "output": []}}
     (tmp_path / "c.json").write_text('{"x": 1}\n')
     assert load_tinyagent_json(tmp_path / "c.json") is None
+
+
+def test_generated_gold_plans_pass_the_builtin_argument_checks(tmp_path):
+    from tinyagent_ft.data import generate_splits, write_tinyagent_file  # tests may reach upwards
+
+    records = generate_splits(0, 0, 400, seed=3)["test"]
+    assert any(", None)" in record_plan(r) for r in records.values())  # calendar=None is among them
+    path = tmp_path / "testing_data.json"
+    write_tinyagent_file(records, path)
+    done = run_cli("score", "--gold", str(path), "--pred", str(path), "--check-args")
+    summary = json.loads(done.stdout)["summary"]
+    assert summary["n"] == 400 and summary["valid_rate"] == 1.0 and summary["check_args"]
