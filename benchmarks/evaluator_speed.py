@@ -6,14 +6,16 @@ identical, renumbered and reordered (with harmless spacing and case changes), wr
 swapped references, and invalid ones (unknown tool, bad reference, prose, truncated). The timed
 run is a fresh process, so interpreter start-up is included.
 
-    python benchmarks/evaluator_speed.py [--n 20000] [--seed 0] [--gold testing_data.json] [--tools CATALOG.json]
+    python benchmarks/evaluator_speed.py [--n 20000] [--seed 0] [--gold testing_data.json]
+                                         [--tools CATALOG.json] [--tool-calls]
 
-With --tool-calls every prediction that can be written as OpenAI-style tool calls is (the others
-stay plan text), as an OpenAI-compatible planner would answer. With --tools the scorer reads that catalog and checks arguments (`score --tools`); export the
-built-in one with `python -m planner_eval tools --export --out tools.json` to compare like with like.
+With --tools the scorer reads that catalog and checks arguments (`score --tools`); export the
+built-in one with `python -m planner_eval tools --export --out tools.json` to compare like with
+like. With --tool-calls every prediction that can be written as OpenAI-style tool calls is (the
+others stay plan text), as an OpenAI-compatible planner would answer.
 
-Prints one JSON object: pairs_per_s (wall clock, start-up included), n, wall_s, cpu_s and
-pairs_per_cpu_s (the scorer's own CPU time, which neighbours on a shared machine do not inflate),
+Prints one JSON object: pairs_per_s (wall clock, start-up included), n, tools, tool_calls, wall_s,
+cpu_s and pairs_per_cpu_s (the scorer's own CPU time, which neighbours on a shared machine do not inflate),
 the mix, and the report's success rate and error counts.
 """
 
