@@ -144,8 +144,9 @@ def _generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, p
     settings = {"do_sample": False, **generation_kwargs}
     if processor is not None:
         # The grammar ends every plan with <END_OF_PLAN> then end-of-sequence; a stop string would cut
-        # a row short of the end-of-sequence token its grammar matcher still expects.
-        settings["logits_processor"] = [processor]
+        # a row short of the end-of-sequence token its grammar matcher still expects. The grammar masks
+        # last, after any caller's processors.
+        settings["logits_processor"] = [*settings.get("logits_processor", []), processor]
     else:
         settings.update(stop_strings=[END_OF_PLAN], tokenizer=tokenizer)
     start = time.perf_counter()

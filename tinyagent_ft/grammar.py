@@ -9,13 +9,13 @@ What the grammar accepts (and so what a constrained model can write):
 
 - ids are 1, 2, 3, ... in order, at most ``MAX_ACTIONS`` actions, and the plan may be empty (`1. join()`);
 - each tool of the prompt, arguments positional in catalog order, separated by ", ", each of its type:
-  str -> a double-quoted string of at most ``STRING_CHARS`` characters (no control characters, no line
-  separators, escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS`` digits without leading
-  zeros, bool -> True/False, list[str] -> at most ``LIST_ITEMS`` strings, `None` only where the catalog
-  says ``nullable``;
+  str -> a double-quoted string of at most ``STRING_UNITS`` characters (no control characters, no line
+  separators, never `<END_OF_PLAN>`, escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS``
+  digits without leading zeros, bool -> True/False, list[str] -> at most ``LIST_ITEMS`` strings of at
+  most ``ITEM_UNITS`` characters, `None` only where the catalog says ``nullable``; so the longest line
+  stays under planner_eval's line limit;
 - a reference `"$N"` (a whole str argument or a list element) names only an earlier action: action i's
-  rule lists $1..$(i-1), and a plain string can never spell a reference (after "$" and its digits comes
-  an ASCII non-digit, because `planner_eval` reads "$12\\n" and "$1<Arabic-Indic digit>" as references).
+  rule lists $1..$(i-1), and a plain string can never spell a reference.
 
 Closing within ``max_new_tokens``: the bounds above keep each action finite, but a plan of long strings
 could still overrun the budget. Every token carries at least one byte, so the processor reserves, per row,
@@ -39,8 +39,9 @@ from planner_eval.catalog import JOIN, TOOLS, Tool, ToolArg
 from planner_eval.plan import END_OF_PLAN
 
 MAX_ACTIONS = 20
-STRING_CHARS = 160
-LIST_ITEMS = 12
+STRING_UNITS = 128  # a str argument: at most this many characters, or twice as many where "<" pairs up
+ITEM_UNITS = 64  # a list element (an address, a phone number, a path): shorter, as lists hold several
+LIST_ITEMS = 8
 INT_DIGITS = 9
 _REFERENCE_DIGITS = 8  # digits a plain string may hold right after its leading "$"
 
@@ -51,16 +52,27 @@ _ARG_CLOSE = 2 + 4
 _LITERAL_CLOSE = 4 + 1
 _ACTION_PREFIX = len(f"{MAX_ACTIONS}. ")
 
-_CHAR = r'[^"\\\x00-\x1f\x7f\x85\u2028\u2029]'
-_ESCAPE = r'"\\" ["\\nt]'
+# String characters leave out control characters and the line separators Python's str.splitlines()
+# breaks on (parse_plan reads a plan line by line), and "<" may not start "<END_OF_PLAN>" (so it is
+# followed by a character other than "E", "<" or an escape, or closes the string). Escapes: \" \\ \n \t.
+# So a unit is at most two characters, which keeps the longest line under planner_eval's limit.
+_NEVER = r"\x00-\x1f\x7f\x85\u2028\u2029"
 _EBNF_HEADER = rf"""
-char ::= {_CHAR} | {_ESCAPE}
-lead ::= [^"\\\x00-\x1f\x7f\x85\u2028\u2029$] | {_ESCAPE}
-break ::= [\x20-\x21\x23-\x2f\x3a-\x5b\x5d-\x7e] | "\\" ["\\t]
-plain ::= "\"" (lead char{{0,{STRING_CHARS - 1}}} | "$" ([0-9]{{0,{_REFERENCE_DIGITS}}} break char{{0,{STRING_CHARS - _REFERENCE_DIGITS - 2}}})?)? "\""
+escape ::= "\\" ["\\nt]
+after_lt ::= [^"\\{_NEVER}<E]
+unit ::= [^"\\{_NEVER}<] | escape | "<" after_lt
+lead ::= [^"\\{_NEVER}<$] | escape | "<" after_lt
+break ::= [\x20-\x21\x23-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7e] | "\\" ["\\t]
 int ::= "0" | "-"? [1-9] [0-9]{{0,{INT_DIGITS - 1}}}
 bool ::= "True" | "False"
 """
+
+
+def _string_rule(name: str, units: int) -> str:
+    """A string that can never spell a reference: after a leading "$" and at most a few digits comes
+    an ASCII non-digit (planner_eval reads "$12\\n" and "$1" plus an Arabic-Indic digit as references)."""
+    after_dollar = f'[0-9]{{0,{_REFERENCE_DIGITS}}} break unit{{0,{units - _REFERENCE_DIGITS - 2}}} "<"?'
+    return f'{name} ::= "\\"" (lead unit{{0,{units - 1}}} "<"? | "<" | "$" ({after_dollar})?)? "\\""'
 
 
 def _literal(text: str) -> str:
@@ -88,13 +100,15 @@ def _call_rule(tool: Tool, action_id: int) -> str:
 def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
     i = action_id
     references = " | ".join(_literal(f'"${n}"') for n in range(1, i))
-    text = f"plain | {references}" if references else "plain"
+    either = f" | ref{i}" if references else ""
     calls = " | ".join(_call_rule(tool, i) for tool in tools)
     step = _literal(join_line(i))
     if calls:
         step += f" | {_literal(f'{i}. ')} call{i} \"\\n\" step{i + 1}"
-    rules = [f"step{i} ::= {step}", f"text{i} ::= {text}",
-             f"items{i} ::= \"[]\" | \"[\" text{i} (\", \" text{i}){{0,{LIST_ITEMS - 1}}} \"]\""]
+    rules = [f"step{i} ::= {step}", f"text{i} ::= string{either}", f"element{i} ::= item{either}",
+             f"items{i} ::= \"[]\" | \"[\" element{i} (\", \" element{i}){{0,{LIST_ITEMS - 1}}} \"]\""]
+    if references:
+        rules.append(f"ref{i} ::= {references}")
     if calls:
         rules.append(f"call{i} ::= {calls}")
     return rules
@@ -103,7 +117,7 @@ def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
 def plan_ebnf(tools: Sequence[str]) -> str:
     """The EBNF grammar of plans over ``tools`` (catalog names, any order)."""
     known = [_catalog_tool(name) for name in sorted(set(tools))]
-    rules = ["root ::= step1", _EBNF_HEADER.strip()]
+    rules = ["root ::= step1", _EBNF_HEADER.strip(), _string_rule("string", STRING_UNITS), _string_rule("item", ITEM_UNITS)]
     for i in range(1, MAX_ACTIONS + 1):
         rules += _action_rules(known, i)
     rules.append(f"step{MAX_ACTIONS + 1} ::= {_literal(join_line(MAX_ACTIONS + 1))}")
