@@ -30,6 +30,7 @@ random model still ends with a complete plan and `<END_OF_PLAN>`.
 from __future__ import annotations
 
 import re
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -221,13 +222,22 @@ class PlanLogitsProcessor(LogitsProcessor):
         self.grammars = grammars
         self.rows = list(rows)
         self.matchers = [xgrammar.GrammarMatcher(row.compiled) for row in self.rows]
+        self.batch_matcher = xgrammar.BatchGrammarMatcher()  # fills the rows' masks on several threads
         self.bitmask = xgrammar.allocate_token_bitmask(len(self.rows), grammars.vocab_size)
         self.max_new_tokens = max_new_tokens
         self.lines = [b""] * len(self.rows)  # each row's unfinished line, to know which tool it calls
         self.prompt_length: int | None = None
         self.forced_tokens = 0  # how many tokens the closing walk chose, over all rows
+        self.seconds = 0.0  # time spent in this processor: the grammar's share of generation
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        start = time.perf_counter()
+        try:
+            return self._mask(input_ids, scores)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _mask(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         import xgrammar
 
         if self.prompt_length is None:
@@ -237,8 +247,7 @@ class PlanLogitsProcessor(LogitsProcessor):
         active = [row for row, matcher in enumerate(self.matchers) if not matcher.is_terminated()]
         if not active:
             return scores
-        for row in active:
-            self.matchers[row].fill_next_token_bitmask(self.bitmask, row)
+        self.batch_matcher.batch_fill_next_token_bitmask([self.matchers[row] for row in active], self.bitmask, active)
         # xgrammar masks on CPU and CUDA only; finished rows are left alone (generate() pads them).
         on_device = scores.device.type in ("cpu", "cuda")
         masked = scores if on_device else scores.cpu()
