@@ -12,8 +12,10 @@ reaches the model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,7 +39,7 @@ class Closed(Exception):
     pass
 
 
-@dataclass
+@dataclass(eq=False)  # identity comparison: a withdrawn entry is removed as itself
 class _Entry:
     payload: Any
     alone: bool
@@ -59,15 +61,17 @@ class Batcher(Generic[Item, Result]):
             raise ValueError("max_batch and queue_size must be >= 1, window_s >= 0 and timeout_s > 0")
         self.run_batch = run_batch
         self.max_batch, self.queue_size, self.window_s, self.timeout_s = max_batch, queue_size, window_s, timeout_s
-        self._queue: asyncio.Queue[_Entry] | None = None
-        self._held: _Entry | None = None  # a streamed request met while filling a batch: it runs next
+        # A deque, not an asyncio.Queue: a request that times out or whose client leaves is taken
+        # out at once, so it never holds a place in the queue that a live request could have.
+        self._waiting: deque[_Entry] = deque()
+        self._arrived: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._batch_seconds = 1.0  # running mean of a batch's duration, for Retry-After
 
     def start(self) -> None:
         """Start the worker; call from the event loop that will submit requests."""
-        self._queue = asyncio.Queue(maxsize=self.queue_size)
+        self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner")
         self._worker = asyncio.get_running_loop().create_task(self._work())
 
@@ -76,7 +80,8 @@ class Batcher(Generic[Item, Result]):
             return
         self._worker.cancel()
         await asyncio.gather(self._worker, return_exceptions=True)
-        for entry in self._drain():
+        while self._waiting:
+            entry = self._waiting.popleft()
             if not entry.future.done():
                 entry.future.set_exception(Closed("the server is shutting down"))
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -84,7 +89,7 @@ class Batcher(Generic[Item, Result]):
 
     @property
     def queued(self) -> int:
-        return 0 if self._queue is None else self._queue.qsize() + (self._held is not None)
+        return len(self._waiting)
 
     async def submit(self, item: Item) -> Result:
         """The item's result, computed in a batch; raises QueueFull, RequestTimeout or Closed."""
@@ -93,6 +98,8 @@ class Batcher(Generic[Item, Result]):
             return await asyncio.wait_for(entry.future, self.timeout_s)
         except TimeoutError:
             raise RequestTimeout() from None
+        finally:
+            self._withdraw(entry)
 
     async def submit_alone(self, run: Callable[[], Result]) -> asyncio.Future:
         """Queue `run` to execute by itself in the model thread; returns its result's future once
@@ -103,52 +110,55 @@ class Batcher(Generic[Item, Result]):
         except TimeoutError:
             entry.future.cancel()
             raise RequestTimeout() from None
+        finally:
+            self._withdraw(entry)
         return entry.future
 
     def _enqueue(self, payload: Any, alone: bool) -> _Entry:
-        if self._queue is None or self._worker is None:
+        if self._worker is None:
             raise Closed("the batcher is not running")
+        if len(self._waiting) >= self.queue_size:
+            raise QueueFull(self._retry_after())
         entry = _Entry(payload, alone, asyncio.get_running_loop().create_future())
-        try:
-            self._queue.put_nowait(entry)
-        except asyncio.QueueFull:
-            raise QueueFull(self._retry_after()) from None
+        self._waiting.append(entry)
+        self._arrived.set()
         return entry
+
+    def _withdraw(self, entry: _Entry) -> None:
+        with contextlib.suppress(ValueError):  # already taken by the worker
+            self._waiting.remove(entry)
 
     def _retry_after(self) -> int:
         batches_ahead = self.queued / self.max_batch + 1
         return max(1, math.ceil(self._batch_seconds * batches_ahead))
 
-    def _drain(self) -> list[_Entry]:
-        entries = [self._held] if self._held is not None else []
-        self._held = None
-        while not self._queue.empty():
-            entries.append(self._queue.get_nowait())
-        return entries
+    async def _next(self, timeout: float | None = None) -> _Entry | None:
+        """The oldest waiting entry, waiting for one up to `timeout` seconds (None: forever)."""
+        while not self._waiting:
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+            except TimeoutError:
+                return None
+        return self._waiting.popleft()
 
     async def _work(self) -> None:
         while True:
-            entry = self._held or await self._queue.get()
-            self._held = None
-            if entry.future.done():  # timed out or abandoned while queued
-                continue
+            entry = await self._next()
             if entry.alone:
                 await self._run_alone(entry)
             else:
                 await self._run_batch(await self._fill([entry]))
 
     async def _fill(self, batch: list[_Entry]) -> list[_Entry]:
-        deadline = asyncio.get_running_loop().time() + self.window_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.window_s
         while len(batch) < self.max_batch:
-            remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                entry = self._queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self._queue.get(), remaining)
-            except (asyncio.QueueEmpty, TimeoutError):
+            entry = await self._next(max(0.0, deadline - loop.time()))
+            if entry is None:
                 break
-            if entry.future.done():
-                continue
-            if entry.alone:
-                self._held = entry
+            if entry.alone:  # a streamed request runs by itself, next
+                self._waiting.appendleft(entry)
                 break
             batch.append(entry)
         return batch
