@@ -26,7 +26,7 @@ from planner_eval.score import score_plan
 from serve import openai_compat
 from serve.auth import Unauthorized, bearer, require_key
 from serve.batching import Batcher, Closed, QueueFull, RequestTimeout
-from serve.engine import PlanJob, PlannerEngine, PlanOutcome
+from serve.engine import PlanJob, PlannerEngine, PlanOutcome, PlanRejected
 from serve.schemas import (
     MAX_NEW_TOKENS,
     ChatCompletion,
@@ -52,7 +52,8 @@ def _error(status: int, message: str, kind: str, headers: dict[str, str] | None 
 
 def _declared(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
-        400: "bad input: not JSON, a missing or wrongly typed field, a value out of bounds, an unknown tool",
+        400: "bad input: not JSON, a missing or wrongly typed field, a value out of bounds, an unknown tool, "
+             "a query too long for the model's context or a max_new_tokens too small for the chosen tools",
         401: "the server has an API key and the request lacks `Authorization: Bearer KEY`",
         411: "a POST body without Content-Length",
         413: f"a body over {MAX_BODY_BYTES} bytes",
@@ -170,12 +171,20 @@ def create_app(
         """The plan as server-sent events, so that a client can start running early steps at once.
         Streamed requests take their turn on the model alone (unbatched)."""
         started = time.perf_counter()
-        loop, chunks = asyncio.get_running_loop(), asyncio.Queue()
+        loop, chunks, accepted = asyncio.get_running_loop(), asyncio.Queue(), asyncio.Event()
         work = job(body.query, body.max_new_tokens, body.tools, body.examples)
-        future = await batcher.submit_alone(
-            lambda: engine.plan_stream(work, lambda text: loop.call_soon_threadsafe(chunks.put_nowait, text))
-        )
+        future = await batcher.submit_alone(lambda: engine.plan_stream(
+            work, lambda text: loop.call_soon_threadsafe(chunks.put_nowait, text),
+            lambda: loop.call_soon_threadsafe(accepted.set),
+        ))
         future.add_done_callback(lambda _: chunks.put_nowait(None))
+        # A refused request (prompt too long, budget too small) must still get its 400, so the
+        # 200 of the event stream waits until generation has begun.
+        waiter = asyncio.ensure_future(accepted.wait())
+        await asyncio.wait({future, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if future.done() and future.exception() is not None:
+            raise future.exception()
         return StreamingResponse(
             _events(chunks, future, lambda outcome: plan_body(outcome, started)),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -248,6 +257,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(openai_compat.BadChatRequest)
     async def bad_chat(_: Request, error: openai_compat.BadChatRequest) -> JSONResponse:
+        return _error(400, str(error), "invalid_request_error")
+
+    @app.exception_handler(PlanRejected)
+    async def rejected(_: Request, error: PlanRejected) -> JSONResponse:
         return _error(400, str(error), "invalid_request_error")
 
     @app.exception_handler(Unauthorized)

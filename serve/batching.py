@@ -179,7 +179,12 @@ class Batcher(Generic[Item, Result]):
         finally:
             self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * (time.perf_counter() - begin)
         for entry, result in zip(batch, results):
-            if not entry.future.done():
+            if entry.future.done():
+                continue
+            # run_batch may answer a request with the exception that refuses it, sparing the others.
+            if isinstance(result, Exception):
+                entry.future.set_exception(result)
+            else:
                 entry.future.set_result(result)
 
     async def _run_alone(self, entry: _Entry) -> None:

@@ -1,17 +1,24 @@
 """The one place the server meets the planner (`tinyagent_ft.planner.Planner`): prompts from its
-`prepare` (the training prompt builder and the retriever), plans from `generate_plans` with
-grammar-constrained decoding, as `tinyagent eval` runs them. Methods here block: the batcher calls
-them in its model thread."""
+`prepare` (the retriever and the training prompt builder), plans from `generate_plans_with_stats`
+with grammar-constrained decoding, exactly as `tinyagent eval` runs them. Methods here block: the
+batcher calls them in its model thread."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 from transformers import TextStreamer
 
-from tinyagent_ft.generation import generate_plans
+from tinyagent_ft.generation import generate_plans_with_stats
+from tinyagent_ft.grammar import closing_reserve
+
+
+class PlanRejected(ValueError):
+    """A request the planner cannot take: its prompt overflows the model's context, or its budget is
+    below what a plan over its tools may need to close. The message says which (a 400)."""
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,7 @@ class PlanJob:
 class PlanOutcome:
     plan: str
     tools: list[str]
-    examples: list[str]
+    examples: list[dict[str, Any]]  # {"id", "query", "score"} of each example kept in the prompt
     prompt_tokens: int
     completion_tokens: int
 
@@ -48,54 +55,67 @@ class PlannerEngine:
         self.planner = planner
         self.model_name = model_name
 
-    def plan_batch(self, jobs: Sequence[PlanJob]) -> list[PlanOutcome]:
-        """Plans for jobs in order; one `generate` call per distinct max_new_tokens, since a
-        shorter budget must not be overrun by a longer one sharing its batch."""
-        prepared = self._prepare_all(jobs)
-        outcomes: dict[int, PlanOutcome] = {}
-        for budget, indices in _groups(jobs, lambda job: job.max_new_tokens):
-            requests = [prepared[i] for i in indices]
-            plans = generate_plans(
-                self.planner.model, self.planner.tokenizer, [r.prompt for r in requests],
-                tools=[list(r.tools) for r in requests], constrain=True,
-                max_new_tokens=budget, batch_size=len(requests),
+    def plan_batch(self, jobs: Sequence[PlanJob]) -> list[PlanOutcome | PlanRejected]:
+        """An outcome, or the reason it was refused, per job in order. Jobs are generated together
+        per max_new_tokens: a shorter budget must not be overrun by a longer one in its batch."""
+        results: list[PlanOutcome | PlanRejected | None] = [None] * len(jobs)
+        by_budget = sorted(range(len(jobs)), key=lambda i: jobs[i].max_new_tokens)
+        for budget, group in groupby(by_budget, key=lambda i: jobs[i].max_new_tokens):
+            indices = list(group)
+            requests = self._prepare([jobs[i] for i in indices], budget)
+            ready = [(i, r) for i, r in zip(indices, requests) if not isinstance(r, PlanRejected)]
+            for i, request in zip(indices, requests):
+                if isinstance(request, PlanRejected):
+                    results[i] = request
+            if ready:
+                outcomes = self._generate([r for _, r in ready], budget)
+                for (i, _), outcome in zip(ready, outcomes):
+                    results[i] = outcome
+        return results
+
+    def plan_stream(self, job: PlanJob, on_text: Callable[[str], None], on_start: Callable[[], None]) -> PlanOutcome:
+        """One plan, its text handed to `on_text` as it is decoded; `on_start` is called once the
+        request is accepted, just before generation. Raises PlanRejected."""
+        [request] = self._prepare([job], job.max_new_tokens)
+        if isinstance(request, PlanRejected):
+            raise request
+        on_start()
+        [outcome] = self._generate([request], job.max_new_tokens, _CallbackStreamer(self.planner.tokenizer, on_text))
+        return outcome
+
+    def _prepare(self, jobs: Sequence[PlanJob], budget: int) -> list:
+        """Prompts (PlanRequests) or PlanRejected, per job; the retriever runs once for all jobs."""
+        default_k = self.planner.prompt_config.examples
+        try:
+            requests = self.planner.prepare(
+                [j.query for j in jobs], tools=[None if j.tools is None else list(j.tools) for j in jobs],
+                examples=[default_k if j.examples is None else j.examples for j in jobs], max_new_tokens=budget,
             )
-            for i, request, plan in zip(indices, requests, plans):
-                outcomes[i] = self._outcome(request, plan)
-        return [outcomes[i] for i in range(len(jobs))]
+        except ValueError as error:
+            if len(jobs) == 1:
+                return [PlanRejected(str(error))]
+            # One query that does not fit must not fail the others: find it one job at a time.
+            return [self._prepare([job], budget)[0] for job in jobs]
+        return [_checked_budget(r, budget) for r in requests]
 
-    def plan_stream(self, job: PlanJob, on_text: Callable[[str], None]) -> PlanOutcome:
-        [request] = self._prepare([job])
-        [plan] = generate_plans(
-            self.planner.model, self.planner.tokenizer, [request.prompt], tools=[list(request.tools)],
-            constrain=True, max_new_tokens=job.max_new_tokens, batch_size=1,
-            streamer=_CallbackStreamer(self.planner.tokenizer, on_text),
+    def _generate(self, requests: list, budget: int, streamer=None) -> list[PlanOutcome]:
+        plans, stats = generate_plans_with_stats(
+            self.planner.model, self.planner.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
+            constrain=True, max_new_tokens=budget, batch_size=len(requests), streamer=streamer,
         )
-        return self._outcome(request, plan)
+        return [self._outcome(r, plan, count) for r, plan, count in zip(requests, plans, stats.tokens_per_plan)]
 
-    def _prepare_all(self, jobs: Sequence[PlanJob]) -> list:
-        """Prompts for jobs in order; the retriever runs once for all jobs with the same options."""
-        prepared: list = [None] * len(jobs)
-        for _, indices in _groups(jobs, lambda job: (job.tools or (), -1 if job.examples is None else job.examples)):
-            for i, request in zip(indices, self._prepare([jobs[i] for i in indices])):
-                prepared[i] = request
-        return prepared
+    def _outcome(self, request, plan: str, new_tokens: int) -> PlanOutcome:
+        examples = [{"id": e.id, "query": e.query, "score": round(float(e.score), 4)} for e in request.examples]
+        prompt_tokens = len(self.planner.tokenizer(request.prompt, add_special_tokens=False)["input_ids"])
+        return PlanOutcome(plan, list(request.tools), examples, prompt_tokens, new_tokens)
 
-    def _prepare(self, jobs: Sequence[PlanJob]) -> list:
-        tools = None if jobs[0].tools is None else list(jobs[0].tools)
-        return self.planner.prepare([job.query for job in jobs], tools=tools, examples=jobs[0].examples)
 
-    def _outcome(self, request, plan: str) -> PlanOutcome:
-        return PlanOutcome(
-            plan=plan, tools=list(request.tools), examples=list(request.examples),
-            prompt_tokens=self._count(request.prompt), completion_tokens=self._count(plan),
+def _checked_budget(request, budget: int):
+    needed = closing_reserve(request.tools)
+    if budget < needed:
+        return PlanRejected(
+            f"max_new_tokens={budget} is below the {needed} tokens a plan over the chosen tools "
+            f"({', '.join(request.tools)}) may need; ask for at least {needed} or leave it out"
         )
-
-    def _count(self, text: str) -> int:
-        return len(self.planner.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def _groups(jobs: Sequence[PlanJob], key: Callable[[PlanJob], object]) -> list[tuple[object, list[int]]]:
-    """Indices of jobs grouped by key (keys must sort)."""
-    order = sorted(range(len(jobs)), key=lambda i: key(jobs[i]))
-    return [(k, list(group)) for k, group in groupby(order, key=lambda i: key(jobs[i]))]
+    return request

@@ -44,11 +44,17 @@ class Step(BaseModel):
     depends_on: list[int] = Field(description="ids of the actions whose outputs this one uses")
 
 
+class ExampleRef(BaseModel):
+    id: str = Field(description="the training record's id")
+    query: str
+    score: float = Field(description="cosine similarity to the request's query")
+
+
 class PlanResponse(BaseModel):
     plan: str = Field(description="the plan text (LLMCompiler format)")
     steps: list[Step]
     tools: list[str] = Field(description="the tools put in the prompt")
-    examples: list[str] = Field(description="the in-context examples put in the prompt (their queries)")
+    examples: list[ExampleRef] = Field(description="the in-context examples put in the prompt")
     latency_ms: float = Field(description="time from the request's arrival to its answer, queueing included")
     valid: bool = Field(description="the plan parses into a DAG over known tools")
 

@@ -9,6 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from planner_eval.catalog import TOOL_NAMES, TOOLS
 from planner_eval.parse import parse_plan
@@ -18,7 +28,9 @@ from serve.schemas import MAX_QUERY_CHARS
 from tests.serve_fixtures import live_server, save_tiny_checkpoint, save_tiny_retriever
 
 KEY = "s3cret-key"
-BUDGET = 24  # max_new_tokens: random weights ramble, so a small budget keeps the tests fast
+# max_new_tokens: random weights ramble until the grammar closes the plan, so every request costs its
+# whole budget; 100 is just above what a plan over the largest tool may need to close (99).
+BUDGET = 100
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +89,13 @@ def test_tools_are_the_catalog_as_openai_function_schemas(client):
 def _check_plan_response(body: dict) -> None:
     assert set(body) == {"plan", "steps", "tools", "examples", "latency_ms", "valid"}
     assert body["latency_ms"] > 0 and set(body["tools"]) <= set(TOOL_NAMES)
+    assert body["valid"] is True  # constrained decoding: always a DAG over the prompt's tools
     parsed = parse_plan(body["plan"])
     assert [s["id"] for s in body["steps"]] == [a.id for a in parsed.actions if a.tool in TOOLS]
     for step, action in zip(body["steps"], (a for a in parsed.actions if a.tool in TOOLS)):
         assert step["args"] == dict(zip(TOOLS[step["tool"]].arg_names, action.args))
-        assert all(ref < step["id"] for ref in step["depends_on"]) or not body["valid"]
-    if body["valid"]:
-        assert {s["tool"] for s in body["steps"]} <= set(body["tools"])
+        assert all(ref < step["id"] for ref in step["depends_on"])
+    assert {s["tool"] for s in body["steps"]} <= set(body["tools"])
 
 
 def test_plan(client):
@@ -95,9 +107,18 @@ def test_plan(client):
 def test_plan_options_restrict_tools_and_examples(client):
     allowed = ["get_email_address", "compose_new_email"]
     body = client.post("/v1/plan", json={"query": "email Ava the slides", "tools": allowed, "examples": 0,
-                                         "max_new_tokens": 8}).json()
+                                         "max_new_tokens": 90}).json()
     _check_plan_response(body)
     assert set(body["tools"]) <= set(allowed) and body["examples"] == []
+    with_examples = client.post("/v1/plan", json={"query": "email Ava the slides", "tools": allowed, "examples": 1}).json()
+    assert [set(e) for e in with_examples["examples"]] == [{"id", "query", "score"}]
+
+
+def test_a_budget_too_small_for_the_tools_is_400_naming_the_minimum(client):
+    response = client.post("/v1/plan", json={"query": "text Ava", "tools": ["get_phone_number"], "max_new_tokens": 20})
+    assert response.status_code == 400 and "at least" in _error_message(response)
+    streamed = client.post("/v1/plan/stream", json={"query": "text Ava", "tools": ["get_phone_number"], "max_new_tokens": 20})
+    assert streamed.status_code == 400 and "at least" in _error_message(streamed)
 
 
 def _events(response: httpx.Response) -> list[tuple[str, dict]]:
@@ -110,7 +131,7 @@ def _events(response: httpx.Response) -> list[tuple[str, dict]]:
 
 
 def test_stream_sends_each_step_then_the_whole_response(client):
-    with client.stream("POST", "/v1/plan/stream", json={"query": "remind me to pay rent", "max_new_tokens": 48}) as response:
+    with client.stream("POST", "/v1/plan/stream", json={"query": "remind me to pay rent"}) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         events = _events(response)
     kinds = [kind for kind, _ in events]
@@ -143,7 +164,7 @@ def openai_client(url):
 
 def test_openai_client_gets_the_plan_as_tool_calls(openai_client, client):
     completion = openai_client.chat.completions.create(
-        model="anything", max_tokens=48,
+        model="anything",
         messages=[{"role": "system", "content": "ignored"}, {"role": "user", "content": "summarize report.pdf"}],
     )
     assert completion.model == "anything" and completion.object == "chat.completion"
@@ -173,7 +194,7 @@ def test_chat_tool_calls_follow_the_plan_steps(engine):
 def test_openai_tools_restrict_the_catalog_and_unknown_ones_are_400(openai_client):
     schemas = [s for s in httpx.get(f"{openai_client.base_url}tools").json() if s["function"]["name"] == "create_note"]
     completion = openai_client.chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "note: buy milk"}], tools=schemas, max_tokens=8)
+        model="m", messages=[{"role": "user", "content": "note: buy milk"}], tools=schemas)
     assert all(c.function.name == "create_note" for c in completion.choices[0].message.tool_calls or [])
     unknown = [{"type": "function", "function": {"name": "launch_rocket", "parameters": {"type": "object"}}}]
     with pytest.raises(openai.BadRequestError, match="launch_rocket"):
@@ -213,7 +234,7 @@ def test_oversized_and_unsized_bodies_are_refused_and_serving_goes_on(client):
     assert response.status_code == 413 and _error_message(response)
     chunked = client.post("/v1/plan", content=iter([b'{"query": "hi"}']), headers={"content-type": "application/json"})
     assert chunked.status_code == 411
-    assert client.post("/v1/plan", json={"query": "text Ava", "max_new_tokens": 4}).status_code == 200
+    assert client.post("/v1/plan", json={"query": "text Ava"}).status_code == 200
 
 
 def test_concurrent_requests_are_answered_in_batches(engine, monkeypatch):
@@ -221,9 +242,9 @@ def test_concurrent_requests_are_answered_in_batches(engine, monkeypatch):
     real = engine.plan_batch
     monkeypatch.setattr(engine, "plan_batch", lambda jobs: sizes.append(len(jobs)) or real(jobs))
     with live_server(create_app(engine, max_batch=8, batch_window_ms=200)) as batched:
-        queries = [f"text {name} about lunch" for name in ("Ava", "Ben", "Chloe", "Diego", "Elif", "Gus")]
+        queries = [f"text {name} about lunch" for name in ("Ava", "Ben", "Chloe", "Diego")]
         with ThreadPoolExecutor(len(queries)) as pool:
-            bodies = list(pool.map(lambda q: httpx.post(f"{batched}/v1/plan", json={"query": q, "max_new_tokens": 4}, timeout=60), queries))
+            bodies = list(pool.map(lambda q: httpx.post(f"{batched}/v1/plan", json={"query": q, "max_new_tokens": BUDGET}, timeout=60), queries))
     assert all(b.status_code == 200 for b in bodies) and sum(sizes) == len(queries) and max(sizes) > 1
 
 
@@ -242,7 +263,7 @@ class _GatedEngine:
 
 def test_full_queue_is_503_timeout_is_504_and_serving_resumes(engine):
     gated = _GatedEngine(engine)
-    app = create_app(gated, max_batch=1, queue_size=1, batch_window_ms=0, timeout_s=1.5, default_max_new_tokens=4)
+    app = create_app(gated, max_batch=1, queue_size=1, batch_window_ms=0, timeout_s=1.5, default_max_new_tokens=BUDGET)
     with live_server(app) as address, ThreadPoolExecutor(2) as pool:
         post = lambda: httpx.post(f"{address}/v1/plan", json={"query": "text Ava"}, timeout=30)  # noqa: E731
         running = pool.submit(post)
@@ -260,7 +281,7 @@ def test_full_queue_is_503_timeout_is_504_and_serving_resumes(engine):
 
 @pytest.fixture(scope="module")
 def keyed_url(engine):
-    with live_server(create_app(engine, api_key=KEY, default_max_new_tokens=4)) as address:
+    with live_server(create_app(engine, api_key=KEY, default_max_new_tokens=BUDGET)) as address:
         yield address
 
 
@@ -285,3 +306,45 @@ def test_openai_client_with_the_key(keyed_url):
     assert good.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]).choices
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{keyed_url}/v1", api_key="nope", max_retries=0).models.list()
+
+
+def _small_budgets(_context, body):
+    # The property under test is "no 500, no undocumented status". A random model spends its whole
+    # budget on every plan, so planning requests get a budget too small for any tool: they run the
+    # retriever and the prompt builder on every generated query, then get their 400 without
+    # generating (the tests above cover generation).
+    if isinstance(body, dict):
+        for key in ("max_new_tokens", "max_tokens", "max_completion_tokens"):
+            value = body.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 <= value <= 1024:
+                body[key] = 4
+        if "query" in body:
+            body.setdefault("max_new_tokens", 4)
+        if "messages" in body:
+            body.setdefault("max_tokens", 4)
+    return body
+
+
+@pytest.fixture(scope="module")
+def api_schema(url):
+    loaded = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    loaded.hook("map_body")(_small_budgets)
+    return loaded
+
+
+def test_openapi_property_run_finds_no_500_and_no_undocumented_status(api_schema):
+    # Driven by hand rather than by schemathesis' pytest plugin, whose fixture loader fails on pytest 9.
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) == 7
+    for operation in operations:
+        strategies = [operation.as_strategy(GenerationMode.POSITIVE)]
+        if operation.method == "post":  # bodies that break the schema: wrong types, missing fields, ...
+            strategies.append(operation.as_strategy(GenerationMode.NEGATIVE))
+
+        @given(case=st.one_of(strategies))
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+        def run(case):
+            case.call_and_validate(checks=checks, timeout=60)
+
+        run()
