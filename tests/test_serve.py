@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import openai
@@ -349,3 +355,28 @@ def test_openapi_property_run_finds_no_500_and_no_undocumented_status(api_schema
             case.call_and_validate(checks=checks, timeout=60)
 
         run()
+
+
+def test_tinyagent_serve_prints_its_url_serves_and_stops_on_ctrl_c(paths):
+    checkpoint, retriever = paths
+    command = [sys.executable, "-m", "tinyagent_ft.cli", "serve", "--model", str(checkpoint), "--retriever", str(retriever),
+               "--port", "0", "--api-key", KEY, "--max-new-tokens", str(BUDGET)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as server:
+        try:
+            first = server.stdout.readline()  # the model loads before this line is printed
+            address = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first).group(1)
+            assert httpx.get(f"{address}/health").json()["model"] == checkpoint.name
+            answer = httpx.post(f"{address}/v1/plan", json={"query": "text Ava"}, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+            assert answer.status_code == 200 and answer.json()["valid"]
+        finally:
+            server.send_signal(signal.SIGINT)
+        assert server.wait(60) == 0 and "stopped" in server.stdout.read()
+
+
+def test_tinyagent_serve_fails_in_one_line_on_a_missing_checkpoint(paths, tmp_path, capsys):
+    from tinyagent_ft.cli import main as tinyagent
+
+    assert tinyagent(["serve", "--model", str(tmp_path / "nothing"), "--retriever", str(paths[1]), "--port", "0"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the retriever's loading progress
+    assert last.startswith("tinyagent serve: error:") and "no such checkpoint" in last

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -68,15 +69,18 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-new-tokens must be in [1, {MAX_NEW_TOKENS}]")
     if args.api_key is not None and not args.api_key.strip():
         raise ValueError("--api-key is empty")
-    sock = bind(args.host, args.port)  # before loading: a taken port fails in a second, not after the model
-    planner = Planner.load(args.model, args.retriever, device=args.device)
-    app = create_app(
-        PlannerEngine(planner, model_name=args.model.resolve().name), api_key=args.api_key, max_batch=args.max_batch,
-        queue_size=args.queue, batch_window_ms=args.batch_window_ms, timeout_s=args.timeout,
-        default_max_new_tokens=args.max_new_tokens,
-    )
-    print(f"tinyagent serve: listening on {url(sock)} (docs at {url(sock)}/docs; Ctrl-C stops)", flush=True)
-    # uvicorn handles Ctrl-C and SIGTERM itself: it finishes the requests in flight, then returns.
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)).run(sockets=[sock])
+    # Bound before loading, so that a taken port fails in a second rather than after the model loads.
+    with bind(args.host, args.port) as sock:
+        planner = Planner.load(args.model, args.retriever, device=args.device)
+        app = create_app(
+            PlannerEngine(planner, model_name=args.model.resolve().name), api_key=args.api_key,
+            max_batch=args.max_batch, queue_size=args.queue, batch_window_ms=args.batch_window_ms,
+            timeout_s=args.timeout, default_max_new_tokens=args.max_new_tokens,
+        )
+        print(f"tinyagent serve: listening on {url(sock)} (docs at {url(sock)}/docs; Ctrl-C stops)", flush=True)
+        # uvicorn handles Ctrl-C and SIGTERM itself: it finishes the requests in flight, then
+        # re-raises the signal; for a server that is the ordinary way to stop, not a failure.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5)).run(sockets=[sock])
     print("tinyagent serve: stopped", flush=True)
     return 0
