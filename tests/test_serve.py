@@ -40,6 +40,18 @@ KEY = "s3cret-key"
 BUDGET = 160
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    # Tiny matrices gain nothing from a second thread, and on a CPU shared with other jobs the
+    # threads' synchronisation made generation several times slower.
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
@@ -360,7 +372,7 @@ def test_openapi_property_run_finds_no_500_and_no_undocumented_status(api_schema
 def test_tinyagent_serve_prints_its_url_serves_and_stops_on_ctrl_c(paths):
     checkpoint, retriever = paths
     command = [sys.executable, "-m", "tinyagent_ft.cli", "serve", "--model", str(checkpoint), "--retriever", str(retriever),
-               "--port", "0", "--api-key", KEY, "--max-new-tokens", str(BUDGET)]
+               "--port", "0", "--api-key", KEY, "--max-new-tokens", str(BUDGET), "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as server:
         try:

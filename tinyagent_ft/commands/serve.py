@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--batch-window-ms", type=float, default=10.0, help="how long a batch waits for company")
     serve.add_argument("--max-new-tokens", type=int, default=256, help="default generation budget of a request")
     serve.add_argument("--device", default="cpu", help="torch device for the planner (cpu, cuda)")
+    serve.add_argument("--threads", type=int, default=None,
+                       help="torch CPU threads (default: torch's choice); on a busy CPU 1 is often fastest for small models")
     serve.set_defaults(handler=run_serve)
 
 
@@ -69,6 +71,12 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--max-new-tokens must be in [1, {MAX_NEW_TOKENS}]")
     if args.api_key is not None and not args.api_key.strip():
         raise ValueError("--api-key is empty")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError("--threads must be >= 1")
+        import torch
+
+        torch.set_num_threads(args.threads)
     # Bound before loading, so that a taken port fails in a second rather than after the model loads.
     with bind(args.host, args.port) as sock:
         planner = Planner.load(args.model, args.retriever, device=args.device)
