@@ -21,6 +21,7 @@ class GenerationStats:
     seconds: float = 0.0  # wall time of the generate() calls
     constrained: bool = True
     forced_tokens: int = 0  # tokens chosen by the grammar's closing walk near the token budget
+    grammar_seconds: float = 0.0  # part of ``seconds`` spent masking logits to the grammar
     tokens_per_plan: list[int] = field(default_factory=list)  # new tokens of each plan, in the prompts' order
 
     @property
@@ -30,7 +31,7 @@ class GenerationStats:
     def as_dict(self) -> dict:
         return {"plans": self.plans, "new_tokens": self.new_tokens, "seconds": round(self.seconds, 3),
                 "tokens_per_second": round(self.tokens_per_second, 2), "constrained": self.constrained,
-                "forced_tokens": self.forced_tokens}
+                "forced_tokens": self.forced_tokens, "grammar_seconds": round(self.grammar_seconds, 3)}
 
 
 def cut_at_end_marker(text: str) -> str:
@@ -92,8 +93,6 @@ def generate_plans_with_stats(
     plans: list[str] = [""] * len(prompts)
     stats = GenerationStats(plans=len(prompts), constrained=constrain, tokens_per_plan=[0] * len(prompts))
     order = _length_order(tokenizer, prompts)
-    padding_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # generation appends on the right, so pads go left
     was_training = model.training
     model.eval()
     try:
@@ -110,7 +109,6 @@ def generate_plans_with_stats(
                 plans[i] = cut_at_end_marker(text).strip()
                 stats.tokens_per_plan[i] = count
     finally:
-        tokenizer.padding_side = padding_side
         model.train(was_training)
     return plans, stats
 
@@ -140,12 +138,16 @@ def _grammar_cache(model, tokenizer):
 
 def _generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, processor, streamer,
                     generation_kwargs: dict, stats: GenerationStats) -> tuple[list[str], list[int]]:
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    # Generation appends on the right, so pads go left; asked per call, as the server may share the tokenizer
+    # between threads.
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left",
+                       add_special_tokens=False).to(model.device)
     settings = {"do_sample": False, **generation_kwargs}
     if processor is not None:
         # The grammar ends every plan with <END_OF_PLAN> then end-of-sequence; a stop string would cut
-        # a row short of the end-of-sequence token its grammar matcher still expects.
-        settings["logits_processor"] = [processor]
+        # a row short of the end-of-sequence token its grammar matcher still expects. The grammar masks
+        # last, after any caller's processors.
+        settings["logits_processor"] = [*settings.get("logits_processor", []), processor]
     else:
         settings.update(stop_strings=[END_OF_PLAN], tokenizer=tokenizer)
     start = time.perf_counter()
@@ -159,6 +161,7 @@ def _generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, p
     stats.new_tokens += sum(counts)
     if processor is not None:
         stats.forced_tokens += processor.forced_tokens
+        stats.grammar_seconds += processor.seconds
     return tokenizer.batch_decode(new_tokens, skip_special_tokens=True), counts
 
 

@@ -9,25 +9,28 @@ What the grammar accepts (and so what a constrained model can write):
 
 - ids are 1, 2, 3, ... in order, at most ``MAX_ACTIONS`` actions, and the plan may be empty (`1. join()`);
 - each tool of the prompt, arguments positional in catalog order, separated by ", ", each of its type:
-  str -> a double-quoted string of at most ``STRING_CHARS`` characters (no control characters, no line
-  separators, escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS`` digits without leading
-  zeros, bool -> True/False, list[str] -> at most ``LIST_ITEMS`` strings, `None` only where the catalog
-  says ``nullable``;
+  str -> a double-quoted string of at most ``STRING_UNITS`` characters (no control characters, no line
+  separators, never `<END_OF_PLAN>`, escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS``
+  digits without leading zeros, bool -> True/False, list[str] -> at most ``LIST_ITEMS`` strings of at
+  most ``ITEM_UNITS`` characters, `None` only where the catalog says ``nullable``; so the longest line
+  stays under planner_eval's line limit;
 - a reference `"$N"` (a whole str argument or a list element) names only an earlier action: action i's
-  rule lists $1..$(i-1), and a plain string can never spell a reference (after "$" and its digits comes
-  an ASCII non-digit, because `planner_eval` reads "$12\\n" and "$1<Arabic-Indic digit>" as references).
+  rule lists $1..$(i-1), and a plain string can never spell a reference.
 
 Closing within ``max_new_tokens``: the bounds above keep each action finite, but a plan of long strings
 could still overrun the budget. Every token carries at least one byte, so the processor reserves, per row,
 the worst-case number of tokens needed to close the plan from any point (finish the current literal, give
 the remaining arguments their shortest values, end the line, write the join line, then the end-of-sequence
-token: ``PlanGrammar.reserve``). Once the tokens left reach that reserve, the row is *closing*: each step
+token): for the prompt's longest tool until a line names its tool, then for that tool
+(``PlanGrammar.reserve_for``). Once the tokens left reach the reserve, the row is *closing*: each step
 it is forced to the one token that ends the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a
 random model still ends with a complete plan and `<END_OF_PLAN>`.
 """
 
 from __future__ import annotations
 
+import re
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,8 +42,9 @@ from planner_eval.catalog import JOIN, TOOLS, Tool, ToolArg
 from planner_eval.plan import END_OF_PLAN
 
 MAX_ACTIONS = 20
-STRING_CHARS = 160
-LIST_ITEMS = 12
+STRING_UNITS = 128  # a str argument: at most this many characters, or twice as many where "<" pairs up
+ITEM_UNITS = 64  # a list element (an address, a phone number, a path): shorter, as lists hold several
+LIST_ITEMS = 8
 INT_DIGITS = 9
 _REFERENCE_DIGITS = 8  # digits a plain string may hold right after its leading "$"
 
@@ -51,16 +55,27 @@ _ARG_CLOSE = 2 + 4
 _LITERAL_CLOSE = 4 + 1
 _ACTION_PREFIX = len(f"{MAX_ACTIONS}. ")
 
-_CHAR = r'[^"\\\x00-\x1f\x7f\x85\u2028\u2029]'
-_ESCAPE = r'"\\" ["\\nt]'
+# String characters leave out control characters and the line separators Python's str.splitlines()
+# breaks on (parse_plan reads a plan line by line), and "<" may not start "<END_OF_PLAN>" (so it is
+# followed by a character other than "E", "<" or an escape, or closes the string). Escapes: \" \\ \n \t.
+# So a unit is at most two characters, which keeps the longest line under planner_eval's limit.
+_NEVER = r"\x00-\x1f\x7f\x85\u2028\u2029"
 _EBNF_HEADER = rf"""
-char ::= {_CHAR} | {_ESCAPE}
-lead ::= [^"\\\x00-\x1f\x7f\x85\u2028\u2029$] | {_ESCAPE}
-break ::= [\x20-\x21\x23-\x2f\x3a-\x5b\x5d-\x7e] | "\\" ["\\t]
-plain ::= "\"" (lead char{{0,{STRING_CHARS - 1}}} | "$" ([0-9]{{0,{_REFERENCE_DIGITS}}} break char{{0,{STRING_CHARS - _REFERENCE_DIGITS - 2}}})?)? "\""
+escape ::= "\\" ["\\nt]
+after_lt ::= [^"\\{_NEVER}<E]
+unit ::= [^"\\{_NEVER}<] | escape | "<" after_lt
+lead ::= [^"\\{_NEVER}<$] | escape | "<" after_lt
+break ::= [\x20-\x21\x23-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7e] | "\\" ["\\t]
 int ::= "0" | "-"? [1-9] [0-9]{{0,{INT_DIGITS - 1}}}
 bool ::= "True" | "False"
 """
+
+
+def _string_rule(name: str, units: int) -> str:
+    """A string that can never spell a reference: after a leading "$" and at most a few digits comes
+    an ASCII non-digit (planner_eval reads "$12\\n" and "$1" plus an Arabic-Indic digit as references)."""
+    after_dollar = f'[0-9]{{0,{_REFERENCE_DIGITS}}} break unit{{0,{units - _REFERENCE_DIGITS - 2}}} "<"?'
+    return f'{name} ::= "\\"" (lead unit{{0,{units - 1}}} "<"? | "<" | "$" ({after_dollar})?)? "\\""'
 
 
 def _literal(text: str) -> str:
@@ -88,13 +103,15 @@ def _call_rule(tool: Tool, action_id: int) -> str:
 def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
     i = action_id
     references = " | ".join(_literal(f'"${n}"') for n in range(1, i))
-    text = f"plain | {references}" if references else "plain"
+    either = f" | ref{i}" if references else ""
     calls = " | ".join(_call_rule(tool, i) for tool in tools)
     step = _literal(join_line(i))
     if calls:
         step += f" | {_literal(f'{i}. ')} call{i} \"\\n\" step{i + 1}"
-    rules = [f"step{i} ::= {step}", f"text{i} ::= {text}",
-             f"items{i} ::= \"[]\" | \"[\" text{i} (\", \" text{i}){{0,{LIST_ITEMS - 1}}} \"]\""]
+    rules = [f"step{i} ::= {step}", f"text{i} ::= string{either}", f"element{i} ::= item{either}",
+             f"items{i} ::= \"[]\" | \"[\" element{i} (\", \" element{i}){{0,{LIST_ITEMS - 1}}} \"]\""]
+    if references:
+        rules.append(f"ref{i} ::= {references}")
     if calls:
         rules.append(f"call{i} ::= {calls}")
     return rules
@@ -103,7 +120,7 @@ def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
 def plan_ebnf(tools: Sequence[str]) -> str:
     """The EBNF grammar of plans over ``tools`` (catalog names, any order)."""
     known = [_catalog_tool(name) for name in sorted(set(tools))]
-    rules = ["root ::= step1", _EBNF_HEADER.strip()]
+    rules = ["root ::= step1", _EBNF_HEADER.strip(), _string_rule("string", STRING_UNITS), _string_rule("item", ITEM_UNITS)]
     for i in range(1, MAX_ACTIONS + 1):
         rules += _action_rules(known, i)
     rules.append(f"step{MAX_ACTIONS + 1} ::= {_literal(join_line(MAX_ACTIONS + 1))}")
@@ -126,10 +143,20 @@ def closing_reserve(tools: Sequence[str]) -> int:
             + len(join_line(MAX_ACTIONS + 1)) + end_of_sequence)
 
 
+_LINE_TOOL = re.compile(rb"\d+\. (\w+)\(")  # the start of an action line, naming its tool
+
+
 @dataclass(frozen=True)
 class PlanGrammar:
     compiled: object  # xgrammar.CompiledGrammar
-    reserve: int  # tokens kept back to close the plan (closing_reserve)
+    reserve: int  # tokens kept back to close the plan from anywhere (closing_reserve of all its tools)
+    tool_reserves: dict[str, int]  # the same, once the line being written is known to call this tool
+
+    def reserve_for(self, line: bytes) -> int:
+        """Tokens to keep back while ``line`` (the current, unfinished line) is being written."""
+        call = _LINE_TOOL.match(line)
+        return self.tool_reserves.get(call.group(1).decode(), self.reserve) if call else self.reserve
+
 
 
 # The order the closing walk prefers bytes in. A quote first: it ends an open string (or, at an argument
@@ -151,6 +178,7 @@ class PlanGrammars:
         self.vocab_size = vocab_size
         self._cache: dict[tuple[str, ...], PlanGrammar] = {}
         vocab = self.info.decoded_vocab
+        self.pieces: list[bytes] = vocab  # each token's bytes
         # Token lengths in bytes, for the closing walk's fallback; stop tokens count as the shortest.
         lengths = ([len(piece) or 1 for piece in vocab] + [1 << 20] * vocab_size)[:vocab_size]
         for stop_id in self.info.stop_token_ids:
@@ -163,7 +191,8 @@ class PlanGrammars:
         key = tuple(sorted(set(tools)))
         grammar = self._cache.get(key)
         if grammar is None:
-            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(key)), closing_reserve(key))
+            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(key)), closing_reserve(key),
+                                  {tool: closing_reserve([tool]) for tool in key})
             self._cache[key] = grammar
         return grammar
 
@@ -193,12 +222,22 @@ class PlanLogitsProcessor(LogitsProcessor):
         self.grammars = grammars
         self.rows = list(rows)
         self.matchers = [xgrammar.GrammarMatcher(row.compiled) for row in self.rows]
+        self.batch_matcher = xgrammar.BatchGrammarMatcher()  # fills the rows' masks on several threads
         self.bitmask = xgrammar.allocate_token_bitmask(len(self.rows), grammars.vocab_size)
         self.max_new_tokens = max_new_tokens
+        self.lines = [b""] * len(self.rows)  # each row's unfinished line, to know which tool it calls
         self.prompt_length: int | None = None
         self.forced_tokens = 0  # how many tokens the closing walk chose, over all rows
+        self.seconds = 0.0  # time spent in this processor: the grammar's share of generation
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        start = time.perf_counter()
+        try:
+            return self._mask(input_ids, scores)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _mask(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         import xgrammar
 
         if self.prompt_length is None:
@@ -208,22 +247,24 @@ class PlanLogitsProcessor(LogitsProcessor):
         active = [row for row, matcher in enumerate(self.matchers) if not matcher.is_terminated()]
         if not active:
             return scores
-        for row in active:
-            self.matchers[row].fill_next_token_bitmask(self.bitmask, row)
+        self.batch_matcher.batch_fill_next_token_bitmask([self.matchers[row] for row in active], self.bitmask, active)
         # xgrammar masks on CPU and CUDA only; finished rows are left alone (generate() pads them).
         on_device = scores.device.type in ("cpu", "cuda")
         masked = scores if on_device else scores.cpu()
         xgrammar.apply_token_bitmask_inplace(masked, self.bitmask.to(masked.device), indices=active)
         tokens_left = self.max_new_tokens - (input_ids.shape[1] - self.prompt_length)
         for row in active:
-            if tokens_left <= self.rows[row].reserve:
+            if tokens_left <= self.rows[row].reserve_for(self.lines[row]):
                 self._force(masked, row)
         return masked if on_device else masked.to(scores.device)
 
     def _accept(self, tokens: list[int]) -> None:
-        for matcher, token in zip(self.matchers, tokens):
-            if not matcher.is_terminated() and not matcher.accept_token(token):
+        for row, (matcher, token) in enumerate(zip(self.matchers, tokens)):
+            if matcher.is_terminated():
+                continue
+            if not matcher.accept_token(token):
                 raise RuntimeError(f"token {token} left the plan grammar (another processor or stop rule interfered)")
+            self.lines[row] = (self.lines[row] + self.grammars.pieces[token]).rpartition(b"\n")[2]
 
     def _allowed(self, row: int) -> torch.Tensor:
         import xgrammar

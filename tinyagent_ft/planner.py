@@ -52,13 +52,15 @@ class Planner:
     @classmethod
     def load(cls, checkpoint_dir: str | Path, retriever_dir: str | Path | None = None, device: str = "cpu") -> Planner:
         """A planner from a checkpoint (`save_planner`) and, optionally, a retriever directory."""
+        from retriever.retriever import MANIFEST, Retriever
         from tinyagent_ft.checkpoint import load_planner
 
-        retriever = None
-        if retriever_dir is not None:
-            from retriever import Retriever
-
-            retriever = Retriever.load(retriever_dir)
+        # Both paths are checked before either is loaded: a typo costs no model loading.
+        if not Path(checkpoint_dir).is_dir():
+            raise OSError(f"{checkpoint_dir}: no such checkpoint directory")
+        if retriever_dir is not None and not (Path(retriever_dir) / MANIFEST).is_file():
+            raise OSError(f"{retriever_dir} is not a retriever directory ({MANIFEST} missing)")
+        retriever = Retriever.load(retriever_dir) if retriever_dir is not None else None
         checkpoint = load_planner(checkpoint_dir, device=device)
         return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever)
 
