@@ -282,6 +282,11 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(504, f"no plan within the server's {seconds:g} s timeout; retry, perhaps with fewer max_new_tokens",
                       "timeout")
 
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        # A bug, not the client's fault: say so without internals; uvicorn logs the traceback.
+        return _error(500, f"internal error ({type(error).__name__}); the server keeps serving", "server_error")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
         return _error(error.status_code, str(error.detail), "invalid_request_error", getattr(error, "headers", None))

@@ -94,6 +94,14 @@ def test_health_and_models(client):
     assert [m["id"] for m in models["data"]] == ["tiny-planner"]
 
 
+def test_docs_and_json_errors_for_unknown_routes(client):
+    assert client.get("/docs").status_code == 200
+    responses = client.get("/openapi.json").json()["paths"]["/v1/plan"]["post"]["responses"]
+    assert {"400", "503", "504"} <= set(responses) and "422" not in responses
+    assert client.get("/v1/nothing").status_code == 404 and _error_message(client.get("/v1/nothing"))
+    assert client.get("/v1/plan").status_code == 405 and _error_message(client.get("/v1/plan"))
+
+
 def test_tools_are_the_catalog_as_openai_function_schemas(client):
     schemas = client.get("/v1/tools").json()
     assert [s["function"]["name"] for s in schemas] == list(TOOL_NAMES)
