@@ -200,8 +200,8 @@ def create_app(
         """The one model served (any `model` name is accepted by chat completions)."""
         return {"object": "list", "data": [{"id": engine.model_name, "object": "model", "created": created, "owned_by": "tinyagent"}]}
 
-    @app.post("/v1/chat/completions", response_model=ChatCompletion, response_model_exclude_none=False,
-              dependencies=guarded, responses=_MODEL, tags=["openai"])
+    @app.post("/v1/chat/completions", response_model=ChatCompletion, dependencies=guarded, responses=_MODEL,
+              tags=["openai"])
     async def chat_completions(body: ChatCompletionRequest) -> dict[str, Any]:
         """OpenAI chat completions: the last user message is the query, the plan's actions come back
         as `tool_calls` (`call_N` is action N; a `"$N"` argument is call_N's result)."""
