@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import os
 import socket
+import sys
 from pathlib import Path
 
 from serve.schemas import MAX_NEW_TOKENS
@@ -85,6 +87,8 @@ def run_serve(args: argparse.Namespace) -> int:
             max_batch=args.max_batch, queue_size=args.queue, batch_window_ms=args.batch_window_ms,
             timeout_s=args.timeout, default_max_new_tokens=args.max_new_tokens,
         )
+        if args.api_key is None and not ipaddress.ip_address(sock.getsockname()[0]).is_loopback:
+            print("tinyagent serve: warning: reachable beyond this machine without --api-key", file=sys.stderr)
         print(f"tinyagent serve: listening on {url(sock)} (docs at {url(sock)}/docs; Ctrl-C stops)", flush=True)
         # uvicorn handles Ctrl-C and SIGTERM itself: it finishes the requests in flight, then
         # re-raises the signal; for a server that is the ordinary way to stop, not a failure.
