@@ -60,7 +60,10 @@ def _declared(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: "the request queue is full (see Retry-After), or the server is shutting down",
         504: "the request was not answered within the server's timeout",
     }
-    return {s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses}
+    declared: dict[int | str, dict[str, Any]] = {s: {"model": ErrorResponse, "description": descriptions[s]} for s in statuses}
+    if 503 in declared:
+        declared[503]["headers"] = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+    return declared
 
 
 _PROTECTED = _declared(401)

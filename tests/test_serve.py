@@ -98,6 +98,7 @@ def test_docs_and_json_errors_for_unknown_routes(client):
     assert client.get("/docs").status_code == 200
     responses = client.get("/openapi.json").json()["paths"]["/v1/plan"]["post"]["responses"]
     assert {"400", "503", "504"} <= set(responses) and "422" not in responses
+    assert "Retry-After" in responses["503"]["headers"]
     assert client.get("/v1/nothing").status_code == 404 and _error_message(client.get("/v1/nothing"))
     assert client.get("/v1/plan").status_code == 405 and _error_message(client.get("/v1/plan"))
 
