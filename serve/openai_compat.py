@@ -61,8 +61,9 @@ def chat_query(request: ChatCompletionRequest) -> str:
 
 
 def chat_tools(request: ChatCompletionRequest) -> list[str] | None:
-    """Catalog names the request restricts the planner to (None: no restriction)."""
-    if request.tools is None:
+    """Catalog names the request restricts the planner to (None: no restriction). Some agent
+    frameworks always send `tools`, empty when they have none: that restricts nothing."""
+    if not request.tools:
         return None
     names = list(dict.fromkeys(t.function.name for t in request.tools))
     unknown = [n for n in names if n not in TOOLS]
@@ -70,8 +71,6 @@ def chat_tools(request: ChatCompletionRequest) -> list[str] | None:
         raise BadChatRequest(
             f"tool {unknown[0]!r} is not in the planner's catalog (GET /v1/tools lists the {len(TOOLS)} it knows)"
         )
-    if not names:
-        raise BadChatRequest("tools is empty: leave it out to let the planner choose among all tools")
     return names
 
 

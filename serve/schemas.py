@@ -134,7 +134,7 @@ class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field(max_length=256, description="any name: one model is served")
-    messages: list[ChatMessage] = Field(min_length=1, max_length=64)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=1_000)  # agents resend whole conversations
     tools: list[ToolSchema] | None = Field(
         None, max_length=64, description="restrict the planner to these catalog tools (by name)"
     )
