@@ -22,6 +22,7 @@ class GenerationStats:
     constrained: bool = True
     forced_tokens: int = 0  # tokens chosen by the grammar's closing walk near the token budget
     grammar_seconds: float = 0.0  # part of ``seconds`` spent masking logits to the grammar
+    steps: int = 0  # decoding steps: a batch runs until its longest plan ends, its finished rows padded
     tokens_per_plan: list[int] = field(default_factory=list)  # new tokens of each plan, in the prompts' order
 
     @property
@@ -31,7 +32,8 @@ class GenerationStats:
     def as_dict(self) -> dict:
         return {"plans": self.plans, "new_tokens": self.new_tokens, "seconds": round(self.seconds, 3),
                 "tokens_per_second": round(self.tokens_per_second, 2), "constrained": self.constrained,
-                "forced_tokens": self.forced_tokens, "grammar_seconds": round(self.grammar_seconds, 3)}
+                "forced_tokens": self.forced_tokens, "grammar_seconds": round(self.grammar_seconds, 3),
+                "steps": self.steps, "ms_per_step": round(1000 * self.seconds / self.steps, 3) if self.steps else 0.0}
 
 
 def cut_at_end_marker(text: str) -> str:
@@ -157,6 +159,7 @@ def _generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, p
     )
     stats.seconds += time.perf_counter() - start
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
+    stats.steps += new_tokens.shape[1]
     counts = _count_generated(new_tokens, tokenizer)
     stats.new_tokens += sum(counts)
     if processor is not None:

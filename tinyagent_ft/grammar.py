@@ -42,7 +42,7 @@ from planner_eval.catalog import JOIN, TOOLS, Tool, ToolArg
 from planner_eval.plan import END_OF_PLAN
 
 MAX_ACTIONS = 20
-STRING_UNITS = 128  # a str argument: at most this many characters, or twice as many where "<" pairs up
+STRING_UNITS = 128  # a str argument: at most this many units (a character, an escape, or "<" and the next)
 ITEM_UNITS = 64  # a list element (an address, a phone number, a path): shorter, as lists hold several
 LIST_ITEMS = 8
 INT_DIGITS = 9
@@ -158,7 +158,6 @@ class PlanGrammar:
         return self.tool_reserves.get(call.group(1).decode(), self.reserve) if call else self.reserve
 
 
-
 # The order the closing walk prefers bytes in. A quote first: it ends an open string (or, at an argument
 # start, opens the shortest one); then closers and separators; 'j' picks join() at a line start; 'T' the
 # shortest bool; '1' the shortest int (also after a '-'). Where none of these is allowed the walk takes
@@ -184,6 +183,7 @@ class PlanGrammars:
         for stop_id in self.info.stop_token_ids:
             lengths[stop_id] = 0
         self.token_bytes = torch.tensor(lengths, dtype=torch.float32)
+        # Several tokens may spell the same byte (byte-fallback vocabularies): the lowest id wins.
         single = {piece: i for i, piece in reversed(list(enumerate(vocab))) if len(piece) == 1}
         self.closing_tokens = [single[b] for b in _CLOSING_BYTES if b in single]
 
