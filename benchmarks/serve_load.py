@@ -15,10 +15,7 @@ import argparse
 import json
 import os
 import platform
-import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,6 +25,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from a checkout: `python benchmarks/serve_load.py`
+
+from serve.process import served  # noqa: E402
 QUERIES = [
     "text Ben that I am running late",
     "email Ava the slides about the launch",
@@ -40,28 +40,10 @@ QUERIES = [
 ]
 
 
-def start_server(model: Path, retriever: Path, max_batch: int, args: argparse.Namespace):
-    command = [sys.executable, "-m", "tinyagent_ft.cli", "serve", "--model", str(model), "--retriever", str(retriever),
-               "--port", "0", "--max-batch", str(max_batch), "--max-new-tokens", str(args.max_new_tokens),
+def server_options(max_batch: int, args: argparse.Namespace) -> list[str]:
+    options = ["--max-batch", str(max_batch), "--max-new-tokens", str(args.max_new_tokens),
                "--batch-window-ms", str(args.batch_window_ms), "--queue", "256", "--timeout", "300"]
-    if args.threads is not None:
-        command += ["--threads", str(args.threads)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
-    line = server.stdout.readline()
-    match = re.search(r"listening on (\S+)", line)
-    if match is None:
-        server.kill()
-        raise RuntimeError(f"the server did not start: {line!r}")
-    return server, match.group(1)
-
-
-def stop_server(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGINT)
-    try:
-        server.wait(60)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    return options + (["--threads", str(args.threads)] if args.threads is not None else [])
 
 
 def client_loop(url: str, offset: int, stop_at: float, latencies: list[float], errors: list[int]) -> None:
@@ -102,7 +84,6 @@ def measure(url: str, clients: int, duration: float) -> dict:
 
 
 def tiny_planner(directory: Path) -> tuple[Path, Path]:
-    sys.path.insert(0, str(ROOT))
     from tests.serve_fixtures import save_tiny_checkpoint, save_tiny_retriever
 
     return save_tiny_checkpoint(directory / "ckpt"), save_tiny_retriever(directory / "retriever")
@@ -127,11 +108,8 @@ def main() -> int:
         model, retriever = (args.model, args.retriever) if args.model else tiny_planner(Path(scratch))
         results = {}
         for name, max_batch in (("unbatched", 1), ("batched", args.max_batch)):
-            server, url = start_server(model, retriever, max_batch, args)
-            try:
+            with served(model, retriever, *server_options(max_batch, args)) as url:
                 results[name] = {"max_batch": max_batch, **measure(url, args.clients, args.duration)}
-            finally:
-                stop_server(server)
             print(f"{name}: {results[name]}", file=sys.stderr)
     report = {
         "clients": args.clients, "duration_s": args.duration, "max_new_tokens": args.max_new_tokens,

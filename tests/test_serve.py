@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import openai
@@ -30,6 +25,7 @@ from planner_eval.catalog import TOOL_NAMES, TOOLS
 from planner_eval.parse import parse_plan
 from serve.app import MAX_BODY_BYTES, create_app
 from serve.engine import PlannerEngine
+from serve.process import served
 from serve.schemas import MAX_QUERY_CHARS
 from tests.serve_fixtures import live_server, save_tiny_checkpoint, save_tiny_retriever
 
@@ -378,21 +374,16 @@ def test_openapi_property_run_finds_no_500_and_no_undocumented_status(api_schema
         run()
 
 
-def test_tinyagent_serve_prints_its_url_serves_and_stops_on_ctrl_c(paths):
+def test_tinyagent_serve_prints_its_url_serves_and_stops_cleanly_on_ctrl_c(paths):
     checkpoint, retriever = paths
-    command = [sys.executable, "-m", "tinyagent_ft.cli", "serve", "--model", str(checkpoint), "--retriever", str(retriever),
-               "--port", "0", "--api-key", KEY, "--max-new-tokens", str(BUDGET), "--threads", "1"]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env) as server:
-        try:
-            first = server.stdout.readline()  # the model loads before this line is printed
-            address = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first).group(1)
-            assert httpx.get(f"{address}/health").json()["model"] == checkpoint.name
-            answer = httpx.post(f"{address}/v1/plan", json={"query": "text Ava"}, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
-            assert answer.status_code == 200 and answer.json()["valid"]
-        finally:
-            server.send_signal(signal.SIGINT)
-        assert server.wait(60) == 0 and "stopped" in server.stdout.read()
+    # `served` reads the URL from the line printed when ready, and raises unless Ctrl-C exits with 0.
+    with served(checkpoint, retriever, "--api-key", KEY, "--max-new-tokens", str(BUDGET), "--threads", "1") as address:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", address)
+        assert httpx.get(f"{address}/health").json()["model"] == checkpoint.name
+        answer = httpx.post(f"{address}/v1/plan", json={"query": "text Ava"}, headers={"Authorization": f"Bearer {KEY}"}, timeout=60)
+        assert answer.status_code == 200 and answer.json()["valid"]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{address}/health")
 
 
 def test_tinyagent_serve_fails_in_one_line_on_a_missing_checkpoint(paths, tmp_path, capsys):
