@@ -392,3 +392,21 @@ def test_tinyagent_serve_fails_in_one_line_on_a_missing_checkpoint(paths, tmp_pa
     assert tinyagent(["serve", "--model", str(tmp_path / "nothing"), "--retriever", str(paths[1]), "--port", "0"]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the retriever's loading progress
     assert last.startswith("tinyagent serve: error:") and "no such checkpoint" in last
+
+
+@pytest.mark.parametrize("flags", [["--max-batch", "0"], ["--queue", "0"], ["--timeout", "0"], ["--max-new-tokens", "2000"],
+                                   ["--port", "70000"], ["--api-key", " "], ["--threads", "0"]])
+def test_tinyagent_serve_refuses_bad_flags_in_one_line_before_loading(paths, flags, capsys):
+    from tinyagent_ft.cli import main as tinyagent
+
+    assert tinyagent(["serve", "--model", str(paths[0]), "--retriever", str(paths[1]), *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("tinyagent serve: error:") and len(error.splitlines()) == 1
+
+
+def test_tinyagent_serve_help(capsys):
+    from tinyagent_ft.cli import main as tinyagent
+
+    with pytest.raises(SystemExit) as done:
+        tinyagent(["serve", "--help"])
+    assert done.value.code == 0 and "--port 0 picks a free port" in capsys.readouterr().out
