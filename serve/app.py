@@ -133,7 +133,8 @@ def create_app(
     created = int(time.time())
 
     def job(query: str, max_new_tokens: int | None, tools: list[str] | None = None, examples: int | None = None) -> PlanJob:
-        return PlanJob(query, max_new_tokens or default_max_new_tokens, None if tools is None else tuple(tools), examples)
+        restrict = None if tools is None else tuple(dict.fromkeys(tools))  # a repeated name would repeat in the prompt
+        return PlanJob(query, max_new_tokens or default_max_new_tokens, restrict, examples)
 
     def plan_body(outcome: PlanOutcome, started: float) -> dict[str, Any]:
         actions, valid = analyse_plan(outcome.plan)

@@ -130,10 +130,10 @@ def test_plan(client):
 
 def test_plan_options_restrict_tools_and_examples(client):
     allowed = ["get_email_address", "compose_new_email"]
-    body = client.post("/v1/plan", json={"query": "email Ava the slides", "tools": allowed, "examples": 0,
+    body = client.post("/v1/plan", json={"query": "email Ava the slides", "tools": allowed * 2, "examples": 0,
                                          "max_new_tokens": 90}).json()
     _check_plan_response(body)
-    assert set(body["tools"]) <= set(allowed) and body["examples"] == []
+    assert set(body["tools"]) <= set(allowed) and len(set(body["tools"])) == len(body["tools"]) and body["examples"] == []
     with_examples = client.post("/v1/plan", json={"query": "email Ava the slides", "tools": allowed, "examples": 1}).json()
     assert [set(e) for e in with_examples["examples"]] == [{"id", "query", "score"}]
 
