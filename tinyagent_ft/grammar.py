@@ -120,7 +120,8 @@ def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
 def plan_ebnf(tools: Sequence[str]) -> str:
     """The EBNF grammar of plans over ``tools`` (catalog names, any order)."""
     known = [_catalog_tool(name) for name in sorted(set(tools))]
-    rules = ["root ::= step1", _EBNF_HEADER.strip(), _string_rule("string", STRING_UNITS), _string_rule("item", ITEM_UNITS)]
+    rules = ["root ::= step1", _EBNF_HEADER.strip(),
+             _string_rule("string", STRING_UNITS), _string_rule("item", ITEM_UNITS)]
     for i in range(1, MAX_ACTIONS + 1):
         rules += _action_rules(known, i)
     rules.append(f"step{MAX_ACTIONS + 1} ::= {_literal(join_line(MAX_ACTIONS + 1))}")
