@@ -10,35 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from planner_eval.catalog import TOOL_NAMES, TOOLS, Tool
+from planner_eval.catalog import TOOLS
+from planner_eval.catalog_io import to_openai_schemas
 from serve.schemas import MAX_QUERY_CHARS, ChatCompletionRequest, ChatMessage
-
-_JSON_TYPES = {"str": "string", "int": "integer", "bool": "boolean", "float": "number"}
-
 
 class BadChatRequest(ValueError):
     """A chat request the planner cannot answer; the message says why, for a 400."""
 
 
-def _arg_schema(type_name: str, nullable: bool) -> dict[str, Any]:
-    if type_name.startswith("list[") and type_name.endswith("]"):
-        schema: dict[str, Any] = {"type": "array", "items": {"type": _JSON_TYPES[type_name[5:-1]]}}
-    else:
-        schema = {"type": _JSON_TYPES[type_name]}
-    if nullable:
-        schema["type"] = [schema["type"], "null"]
-    return schema
-
-
-def function_schema(tool: Tool) -> dict[str, Any]:
-    properties = {a.name: {**_arg_schema(a.type, a.nullable), "description": a.description} for a in tool.args}
-    parameters = {"type": "object", "properties": properties, "required": list(tool.arg_names)}
-    return {"type": "function", "function": {"name": tool.name, "description": tool.description, "parameters": parameters}}
-
-
 def catalog_schemas() -> list[dict[str, Any]]:
     """The catalog as OpenAI function schemas (`{"type": "function", "function": {...}}`)."""
-    return [function_schema(TOOLS[name]) for name in TOOL_NAMES]
+    return to_openai_schemas()
 
 
 def _text(message: ChatMessage) -> str:
