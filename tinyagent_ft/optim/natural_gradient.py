@@ -16,31 +16,39 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Relative jitter added to the diagonal when Cholesky fails, tried in order.
+# Relative jitter added to the diagonal when Cholesky fails, in order of preference.
 _JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2)
 
 
-def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float) -> Tensor:
-    """Solve (damping*I + gram) x = rhs for a symmetric PSD (s, s) ``gram``.
+def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float | Tensor) -> Tensor:
+    """Solve (damping*I + gram) x = rhs for symmetric PSD ``gram`` of shape (..., s, s).
 
-    Returns x in float64. If Cholesky fails (round-off made ``gram`` slightly
-    indefinite), retries with growing diagonal jitter relative to the mean
-    diagonal; if every attempt fails, falls back to a diagonal solve so the
-    result is always finite for finite inputs.
+    ``rhs`` is (..., s); ``damping`` a positive float or a tensor of the batch
+    shape. Returns x in float64. Every jitter level (relative to the mean
+    diagonal) is factorised at once and each system keeps the first that
+    succeeded, falling back to a diagonal solve when none did, so the result is
+    finite for finite inputs and nothing is read back to the host: the loop of
+    retries that would need ``info`` on the host is a batched ``cholesky_ex``.
     """
-    if damping <= 0:
+    if isinstance(damping, (int, float)) and damping <= 0:
         raise ValueError(f"damping must be > 0, got {damping}")
     a = gram.to(torch.float64)
     b = rhs.to(torch.float64).unsqueeze(-1)
     n = a.shape[-1]
+    lam = torch.as_tensor(damping, dtype=torch.float64, device=a.device)
+    lam = lam.reshape(lam.shape + (1, 1))
+    diagonal = a.diagonal(dim1=-2, dim2=-1)
+    scale = diagonal.abs().mean(-1, keepdim=True).unsqueeze(-1)
+    jitters = torch.tensor(_JITTERS, dtype=torch.float64, device=a.device).reshape(-1, *([1] * a.dim()))
     eye = torch.eye(n, dtype=torch.float64, device=a.device)
-    diag_scale = float(a.diagonal().abs().mean()) if n else 0.0
-    for jitter in _JITTERS:
-        shift = damping + jitter * diag_scale
-        chol, info = torch.linalg.cholesky_ex(a + shift * eye)
-        if int(info) == 0:
-            return torch.cholesky_solve(b, chol).squeeze(-1)
-    return (b.squeeze(-1) / (a.diagonal().clamp_min(0) + damping))
+    chol, info = torch.linalg.cholesky_ex(a + (lam + jitters * scale) * eye)
+    ok = info == 0                                       # (J, ...)
+    first = ok.to(torch.uint8).argmax(0)                 # first level that factorised (0 if none)
+    chol = chol.gather(0, first.reshape(1, *first.shape, 1, 1).expand(1, *a.shape)).squeeze(0)
+    y = torch.linalg.solve_triangular(chol, b, upper=False)
+    x = torch.linalg.solve_triangular(chol.mT, y, upper=True).squeeze(-1)
+    fallback = b.squeeze(-1) / (diagonal.clamp_min(0) + lam.squeeze(-1))
+    return torch.where(ok.any(0).unsqueeze(-1), x, fallback)
 
 
 def _residual64(G: Tensor, g: Tensor, damping: float) -> Tensor:
