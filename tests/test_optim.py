@@ -13,9 +13,11 @@ def _grads(shapes, steps, seed=0):
     return [[torch.randn(*s, generator=gen) for s in shapes] for _ in range(steps)]
 
 
-def test_groups_without_rank_match_torch_fused_adamw_exactly():
-    # Plain parameters run torch's fused AdamW kernel, so they match it bit for bit
-    # (the single-tensor and foreach paths round differently).
+def test_groups_without_rank_match_torch_adamw():
+    # Plain parameters are stepped as flat buckets with per-member coefficient
+    # tensors, so roundings differ from torch's by an ulp now and then: compare
+    # to float tolerance, tight enough that eps placement or weight decay matter
+    # (a misplaced eps moves these parameters by about 5e-6).
     torch.manual_seed(0)
     shapes = [(6, 5), (5,), (3, 4, 2)]
     ours = [torch.nn.Parameter(torch.randn(*s)) for s in shapes]
@@ -23,7 +25,7 @@ def test_groups_without_rank_match_torch_fused_adamw_exactly():
     # Default hyperparameters on purpose: weight_decay=0.01 and eps=1e-8 must match too.
     opt_ours = NaturalGaLoreAdamW([{"params": ours[:2]}, {"params": ours[2:], "weight_decay": 0.3}], lr=0.05)
     opt_ref = torch.optim.AdamW([{"params": ref[:2]}, {"params": ref[2:], "weight_decay": 0.3}], lr=0.05,
-                                fused=True)
+                                foreach=True)
     scheds = [torch.optim.lr_scheduler.StepLR(o, 3, 0.5) for o in (opt_ours, opt_ref)]
     for grads in _grads(shapes, 12):
         for p, q, g in zip(ours, ref, grads):
@@ -33,7 +35,7 @@ def test_groups_without_rank_match_torch_fused_adamw_exactly():
         for s in scheds:
             s.step()
     for p, q in zip(ours, ref):
-        assert torch.equal(p, q)
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
 
 
 def reference_galore(w0, grads, rank, gap, scale, lr, betas, eps, wd, side):
@@ -116,7 +118,7 @@ def test_non_matrix_params_in_rank_group_get_adamw():
     ref = [torch.nn.Parameter(p.detach().clone()) for p in (bias, conv)]
     mat = torch.nn.Parameter(torch.randn(8, 6))
     opt = NaturalGaLoreAdamW([{"params": [mat, bias, conv], "rank": 2}], lr=0.03)
-    opt_ref = torch.optim.AdamW(ref, lr=0.03, fused=True)
+    opt_ref = torch.optim.AdamW(ref, lr=0.03, foreach=True)
     for grads in _grads([(8, 6), (7,), (2, 3, 4)], 5):
         for p, g in zip((mat, bias, conv), grads):
             p.grad = g.clone()
@@ -124,7 +126,8 @@ def test_non_matrix_params_in_rank_group_get_adamw():
             p.grad = g.clone()
         opt.step()
         opt_ref.step()
-    assert torch.equal(bias, ref[0]) and torch.equal(conv, ref[1])
+    torch.testing.assert_close(bias, ref[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(conv, ref[1], rtol=0, atol=1e-6)
     assert "proj" in opt.state[mat] and "proj" not in opt.state[bias]
 
 

@@ -54,8 +54,8 @@ def plan_state(shape: tuple[int, ...], group: Mapping[str, Any]) -> dict[str, Te
 
     Low-rank moments have ``state_dtype`` (float32 unless the group says
     bfloat16), the history ``history_dtype``; everything else is float32
-    whatever the parameter dtype (plain parameters' moments included: they run
-    torch's fused AdamW, which wants one dtype for parameter and moments).
+    whatever the parameter dtype (plain parameters' moments included: their
+    update is computed in float32 and rounded once).
     ``step`` and ``skipped`` are per-parameter device counters.
     """
     shape = tuple(int(d) for d in shape)

@@ -11,7 +11,7 @@ Per projected matrix and step:
   4. Adam (torch.optim.AdamW's arithmetic) on r in the subspace;
   5. project the normalised update back, times ``scale``.
 Parameters that are not matrices, or live in groups without ``rank``, get
-torch's fused AdamW.
+torch.optim.AdamW's arithmetic.
 
 The transformed gradient is fed to Adam multiplied by ``damping``; Adam is
 invariant to that constant factor (up to eps), and it keeps the input on the
@@ -68,6 +68,10 @@ HISTORY_ON_REFRESH = ("reset", "rotate")
 # gradient and parameter copies are the step's transient memory (256 MiB each
 # in float32), while TinyLlama-1.1B still needs only about 16 buckets.
 BUCKET_ELEMENTS = 1 << 26
+# Plain tensors smaller than this are packed into one flat bucket; larger ones
+# are stepped alone, in place.
+PACK_LIMIT = 1 << 20
+_PER_MEMBER = ("step", "skipped")
 # Host-side bookkeeping mirrored into each parameter's state for state_dict().
 _HOST_KEYS = ("clock", "hist_pos", "hist_count", "refresh_pending")
 
@@ -86,6 +90,7 @@ class _Bucket:
     hist_count: int = 0
     pending: list[bool] = field(default_factory=list)  # basis still waits for a finite gradient
     states: list[dict[str, Any]] = field(default_factory=list)  # self.state[p] of each member
+    owner: Tensor | None = None  # plain buckets of several tensors: member index of each element
 
 
 class NaturalGaLoreAdamW(Optimizer):
@@ -182,34 +187,46 @@ class NaturalGaLoreAdamW(Optimizer):
                 fresh.setdefault(_bucket_key(p, group), []).append((index, p))
             for key, members in fresh.items():
                 for chunk in _chunks(members, key):
-                    self._buckets.append(self._new_bucket(group, chunk, key[0]))
+                    self._buckets.append(self._make_bucket(group, chunk, key[0], restore=False))
 
-    def _new_bucket(self, group: dict[str, Any], members: list[tuple[int, Tensor]], side: str | None) -> _Bucket:
+    def _make_bucket(self, group: dict[str, Any], members: list[tuple[int, Tensor]], side: str | None,
+                     restore: bool) -> _Bucket:
+        """Allocate a bucket's storage and make each member's state tensors views into it.
+
+        ``restore`` copies the members' existing per-parameter state (from
+        ``load_state_dict``) into the new storage; otherwise it starts at zero.
+        """
         params = [p for _, p in members]
-        bucket = _Bucket(group, params, [i for i, _ in members], side, pending=[True] * len(params),
+        old = [dict(self.state[p]) for p in params]
+        bucket = _Bucket(group, params, [i for i, _ in members], side,
+                         pending=[bool(o.get("refresh_pending", True)) for o in old],
                          states=[self.state[p] for p in params])
-        first = params[0]
+        first, n = params[0], len(params)
+        specs = plan_state(tuple(first.shape), group)
         if side is None:
-            bucket.stacked = {"step": torch.zeros(len(params), device=first.device),
-                              "skipped": torch.zeros(len(params), dtype=torch.int32, device=first.device)}
-            for i, p in enumerate(params):
-                state = self.state[p]
-                for key, spec in plan_state(tuple(p.shape), group).items():
-                    state[key] = (bucket.stacked[key][i] if key in bucket.stacked
-                                  else torch.zeros(spec.shape, dtype=spec.dtype, device=p.device))
+            sizes = [p.numel() for p in params]
+            for key in ("exp_avg", "exp_avg_sq"):
+                bucket.stacked[key] = torch.zeros(sum(sizes), dtype=specs[key].dtype, device=first.device)
+            for key in ("step", "skipped"):
+                bucket.stacked[key] = torch.zeros(n, dtype=specs[key].dtype, device=first.device)
+            if n > 1:
+                bucket.owner = torch.repeat_interleave(
+                    torch.arange(n, device=first.device), torch.tensor(sizes, device=first.device))
         else:
-            for key, spec in plan_state(tuple(first.shape), group).items():
-                bucket.stacked[key] = torch.zeros((len(params), *spec.shape), dtype=spec.dtype, device=first.device)
-            self._point_states_at(bucket)
+            for key, spec in specs.items():
+                bucket.stacked[key] = torch.zeros((n, *spec.shape), dtype=spec.dtype, device=first.device)
+        for state, view in zip(bucket.states, _member_views(bucket)):
+            state.update(view)
+        if restore:
+            for state, saved in zip(bucket.states, old):
+                for key, value in saved.items():
+                    if torch.is_tensor(value):
+                        state[key].copy_(value)
+            if side is not None:
+                bucket.clock, bucket.hist_pos, bucket.hist_count = (int(old[0][k]) for k in _HOST_KEYS[:3])
         self._mirror_host_state(bucket)
         self._bucketed.update(id(p) for p in params)
         return bucket
-
-    @staticmethod
-    def _point_states_at(bucket: _Bucket) -> None:
-        for i, state in enumerate(bucket.states):
-            for key, stacked in bucket.stacked.items():
-                state[key] = stacked[i]
 
     @staticmethod
     def _mirror_host_state(bucket: _Bucket) -> None:
@@ -230,8 +247,7 @@ class NaturalGaLoreAdamW(Optimizer):
             direction, finite = _natural_direction(bucket, low, present)
         else:
             direction, finite = low, torch.isfinite(low).flatten(1).all(1)
-        ok = finite if present is None else finite & present
-        bucket.stacked["skipped"].add_((~finite if present is None else ~finite & present).to(torch.int32))
+        ok = _skip_counts(bucket, finite, present)
         update = _adam_low_rank(bucket, direction, ok)
         _add_back(bucket, update, ok)
         bucket.clock += 1
@@ -292,21 +308,7 @@ class NaturalGaLoreAdamW(Optimizer):
                     members.setdefault(_bucket_key(p, group) + host, []).append((index, p))
             for key, chunk_members in members.items():
                 for chunk in _chunks(chunk_members, key):
-                    self._buckets.append(self._restack(group, chunk, key[0]))
-
-    def _restack(self, group: dict[str, Any], members: list[tuple[int, Tensor]], side: str | None) -> _Bucket:
-        params = [p for _, p in members]
-        states = [self.state[p] for p in params]
-        first = states[0]
-        bucket = _Bucket(group, params, [i for i, _ in members], side,
-                         pending=[bool(s.get("refresh_pending", False)) for s in states], states=states)
-        keys = ("step", "skipped") if side is None else [k for k, v in first.items() if torch.is_tensor(v)]
-        bucket.stacked = {key: torch.stack([s[key] for s in states]) for key in keys}
-        if side is not None:
-            bucket.clock, bucket.hist_pos, bucket.hist_count = (int(first[k]) for k in _HOST_KEYS[:3])
-        self._point_states_at(bucket)
-        self._bucketed.update(id(p) for p in params)
-        return bucket
+                    self._buckets.append(self._make_bucket(group, chunk, key[0], restore=True))
 
     def state_bytes(self) -> dict[str, int]:
         """Bytes of optimizer state per kind (moments, projections, history, gram, ...) and total."""
@@ -347,39 +349,104 @@ def _bucket_key(p: Tensor, group: dict[str, Any]) -> tuple:
 
 
 def _chunks(members: list[tuple[int, Tensor]], key: tuple) -> list[list[tuple[int, Tensor]]]:
-    if key[0] is None:
-        return [members]
-    size = max(1, BUCKET_ELEMENTS // members[0][1].numel())
-    return [members[i:i + size] for i in range(0, len(members), size)]
+    if key[0] is not None:
+        size = max(1, BUCKET_ELEMENTS // members[0][1].numel())
+        return [members[i:i + size] for i in range(0, len(members), size)]
+    # Plain tensors: large ones alone (stepped in place, no copies), small ones packed together.
+    large = [[m] for m in members if m[1].numel() >= PACK_LIMIT]
+    small = [m for m in members if m[1].numel() < PACK_LIMIT]
+    packs: list[list[tuple[int, Tensor]]] = []
+    total = BUCKET_ELEMENTS
+    for m in small:
+        if total + m[1].numel() > BUCKET_ELEMENTS:
+            packs.append([])
+            total = 0
+        packs[-1].append(m)
+        total += m[1].numel()
+    return large + packs
+
+
+def _member_views(bucket: _Bucket) -> list[dict[str, Tensor]]:
+    """Per member, its state tensors as views into the bucket's storage."""
+    stacked, n = bucket.stacked, len(bucket.params)
+    if bucket.side is not None:
+        return [{key: tensor[i] for key, tensor in stacked.items()} for i in range(n)]
+    views = [{key: stacked[key][i] for key in _PER_MEMBER} for i in range(n)]
+    offset = 0
+    for view, p in zip(views, bucket.params):
+        for key in ("exp_avg", "exp_avg_sq"):
+            view[key] = stacked[key][offset:offset + p.numel()].view(p.shape)
+        offset += p.numel()
+    return views
+
+
+def _adam_coefficients(group: dict[str, Any], steps: Tensor, ok: Tensor) -> Tensor:
+    """Advance ``steps`` where ``ok``; return float32 (5, n) per-member Adam coefficients.
+
+    Rows: first-moment weight, second-moment keep factor, second-moment weight,
+    -lr / bias_correction1, sqrt(bias_correction2). A member that is not ok
+    gets weight 0, keep 1 and step size 0, so its moments and parameter stay
+    bit-for-bit as they were, without a branch on the host. Computed in
+    float64 and rounded once, as torch rounds its Python-float coefficients.
+    """
+    beta1, beta2 = group["betas"]
+    steps.add_(ok.to(steps.dtype))
+    on = ok.double()
+    t = steps.double().clamp_min(1)
+    rows = torch.stack([(1 - beta1) * on, 1 - (1 - beta2) * on, (1 - beta2) * on,
+                        on * -group["lr"] / (1 - beta1**t), (1 - beta2**t).sqrt()])
+    return rows.float()
+
+
+def _skip_counts(bucket: _Bucket, finite: Tensor, present: Tensor | None) -> Tensor:
+    """Count non-finite gradients in ``skipped``; return which members step (finite and present)."""
+    bad = ~finite if present is None else ~finite & present
+    bucket.stacked["skipped"].add_(bad.to(torch.int32))
+    return finite if present is None else finite & present
 
 
 # --------------------------------------------------------------- plain AdamW
 
 
 def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> None:
-    """torch's fused AdamW per parameter, its ``found_inf`` set where the gradient is not finite.
+    """torch.optim.AdamW's arithmetic on a flat bucket, a member skipped where its gradient is not finite.
 
-    The flag is read by the kernel on the device, so skipping costs no
-    synchronisation; the infinity norm is NaN or inf exactly when some entry
-    is, and a finite 1e30 does not overflow it.
+    A large tensor is its own bucket and is updated in place; small ones are
+    concatenated, stepped as one vector and copied back. Per-member
+    coefficients are expanded to elements through ``owner``.
     """
-    group = bucket.group
-    finite = torch.isfinite(torch.stack(torch._foreach_norm(grads, float("inf"))))
-    ok = finite if present is None else finite & present
-    bucket.stacked["skipped"].add_((~finite if present is None else ~finite & present).to(torch.int32))
-    steps = bucket.stacked["step"]
-    steps.add_(ok.to(steps.dtype))
-    found_inf = (~ok).to(torch.float32)
-    beta1, beta2 = group["betas"]
-    for i, (p, g) in enumerate(zip(bucket.params, grads)):
-        state = bucket.states[i]
-        target, grad = (p, g) if p.dtype == torch.float32 else (p.float(), g.float())
-        torch._fused_adamw_([target], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [steps[i]],
-                            lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                            eps=group["eps"], amsgrad=False, maximize=False, grad_scale=None,
-                            found_inf=found_inf[i])
-        if target is not p:
-            p.copy_(target)
+    group, stacked = bucket.group, bucket.stacked
+    single = bucket.owner is None
+    flat_grad = grads[0].reshape(-1) if single else torch.cat([g.reshape(-1) for g in grads])
+    bad_entries = ~torch.isfinite(flat_grad)
+    if single:
+        finite = ~bad_entries.any().reshape(1)
+    else:
+        finite = torch.zeros(len(grads), device=flat_grad.device).index_add_(0, bucket.owner, bad_entries.float()) == 0
+    ok = _skip_counts(bucket, finite, present)
+    coefficients = _adam_coefficients(group, stacked["step"], ok)
+    if not single:
+        coefficients, ok = coefficients[:, bucket.owner], ok[bucket.owner]
+    w1, keep2, w2, step_size, bias2_sqrt = coefficients
+    grad = torch.where(ok, flat_grad, 0.0)
+    if grad.dtype != torch.float32:
+        grad = grad.float()
+    exp_avg, exp_avg_sq = stacked["exp_avg"], stacked["exp_avg_sq"]
+    exp_avg.lerp_(grad, w1)
+    exp_avg_sq.mul_(keep2).addcmul_(grad * w2, grad)
+    denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(group["eps"])
+    params = bucket.params
+    flat = params[0].reshape(-1) if single else torch.cat([p.reshape(-1) for p in params])
+    target = flat if flat.dtype == torch.float32 else flat.float()
+    if group["weight_decay"] != 0:
+        target.mul_(torch.where(ok, 1 - group["lr"] * group["weight_decay"], 1.0))
+    target.add_(exp_avg / denom * step_size)
+    if single:
+        if target is not flat:
+            flat.copy_(target)
+        return
+    pieces = target.split([p.numel() for p in params])
+    torch._foreach_copy_(params, [piece.view(p.shape) for piece, p in zip(pieces, params)])
 
 
 # ------------------------------------------------------- projected matrices
@@ -387,17 +454,28 @@ def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) ->
 
 def _project(stacked_grad: Tensor, proj: Tensor, side: str) -> Tensor:
     """(n, m, c) gradients onto (n, d, r) bases: float32 low-rank gradients."""
-    basis = proj.to(stacked_grad.dtype)
+    basis = proj if proj.dtype == stacked_grad.dtype else proj.to(stacked_grad.dtype)
     low = torch.bmm(basis.mT, stacked_grad) if side == "left" else torch.bmm(stacked_grad, basis)
-    return low.float()
+    return low if low.dtype == torch.float32 else low.float()
+
+
+_OUT_DTYPE_BMM = {"available": True}
 
 
 def _bmm_f32(a: Tensor, b: Tensor) -> Tensor:
-    """a @ b with a float32 result, whatever the (matching) input dtype."""
+    """a @ b with a float32 result, whatever the (matching) input dtype.
+
+    On CUDA a bf16 product can write float32 directly (``out_dtype``), which
+    spares a float32 copy of the history; elsewhere, or on a torch without it,
+    the inputs are upcast.
+    """
     if a.dtype == torch.float32:
         return torch.bmm(a, b)
-    if a.is_cuda:
-        return torch.bmm(a, b, out_dtype=torch.float32)
+    if a.is_cuda and _OUT_DTYPE_BMM["available"]:
+        try:
+            return torch.bmm(a, b, out_dtype=torch.float32)
+        except (RuntimeError, TypeError):
+            _OUT_DTYPE_BMM["available"] = False
     return torch.bmm(a.float(), b.float())
 
 
@@ -412,9 +490,12 @@ def _natural_direction(bucket: _Bucket, low: Tensor, present: Tensor | None) -> 
     history, gram = stacked["history"], stacked["gram"]
     n, s, k = history.shape
     pos, count = bucket.hist_pos, min(bucket.hist_count + 1, s)
-    stored = low.reshape(n, k).to(history.dtype)
-    # The Gram must describe what is stored, so a bf16 history uses the rounded vector.
-    g = stored.float()
+    g = low.reshape(n, k)
+    stored = g
+    if history.dtype != torch.float32:
+        # The Gram must describe what is stored, so a bf16 history uses the rounded vector.
+        stored = g.to(history.dtype)
+        g = stored.float()
     rows = history[:, :count]
     # Row `pos` still holds the gradient being evicted; its dot is replaced by g.g.
     dots = _bmm_f32(rows, stored.unsqueeze(-1)).squeeze(-1)
@@ -422,16 +503,16 @@ def _natural_direction(bucket: _Bucket, low: Tensor, present: Tensor | None) -> 
     finite = torch.isfinite(dots).all(-1)
     keep = (finite if present is None else finite & present).unsqueeze(-1)
     history[:, pos] = torch.where(keep, stored, history[:, pos])
-    row = torch.where(keep, dots, gram[:, pos, :count])
-    gram[:, pos, :count] = row
-    gram[:, :count, pos] = row
+    rhs = torch.where(keep, dots, gram[:, pos, :count])
+    gram[:, pos, :count] = rhs
+    gram[:, :count, pos] = rhs
     bucket.hist_pos, bucket.hist_count = (pos + 1) % s, count
 
     sub_gram = gram[:, :count, :count]
-    rhs = torch.where(keep, dots, 0.0)
     lam: float | Tensor = float(group["damping"])
     if group["damping_mode"] == "relative":
-        lam = (lam * sub_gram.diagonal(dim1=1, dim2=2).double().mean(-1)).clamp_min(1e-30)
+        lam = (sub_gram.diagonal(dim1=1, dim2=2).mean(-1) * lam).clamp_min(1e-30)
+    # A skipped matrix solves with its old Gram row: finite, and its result is masked later.
     x = solve_damped_gram(sub_gram, rhs, lam)
     residual = g - _combine_rows(x, rows)
     stacked["natural_cos"].copy_(torch.where(keep.squeeze(-1), _cosine(g, residual), stacked["natural_cos"]))
@@ -458,26 +539,20 @@ def _cosine(g: Tensor, residual: Tensor) -> Tensor:
 
 
 def _adam_low_rank(bucket: _Bucket, direction: Tensor, ok: Tensor) -> Tensor:
-    """Advance the stacked moments where ``ok``; return the low-rank update (lr and scale applied).
-
-    A skipped matrix gets weight 0 in every blend, so its moments, step and
-    update stay exactly as they were without a branch on the host.
-    """
+    """Advance the stacked moments where ``ok``; return the low-rank update (lr and scale applied)."""
     group, stacked = bucket.group, bucket.stacked
-    beta1, beta2 = group["betas"]
-    exp_avg, exp_avg_sq, steps = stacked["exp_avg"], stacked["exp_avg_sq"], stacked["step"]
-    on = ok.to(torch.float32)
-    steps.add_(on)
-    # float64 so the per-matrix coefficients round like torch's Python-float ones.
-    t = steps.double().clamp_min(1)
-    bias1, bias2 = 1 - beta1**t, 1 - beta2**t
-    on64 = on.double().view(-1, 1, 1)
-    d = torch.where(ok.view(-1, 1, 1), direction, 0.0).to(exp_avg.dtype)
-    exp_avg.lerp_(d, ((1 - beta1) * on64).to(exp_avg.dtype))
-    exp_avg_sq.lerp_(d * d, ((1 - beta2) * on64).to(exp_avg.dtype))
-    denom = (exp_avg_sq.float().sqrt() / bias2.sqrt().float().view(-1, 1, 1)).add_(group["eps"])
-    coefficient = (-group["lr"] * group["scale"] / bias1).view(-1, 1, 1) * on64
-    return exp_avg.float() * coefficient.float() / denom
+    exp_avg, exp_avg_sq = stacked["exp_avg"], stacked["exp_avg_sq"]
+    coefficients = _adam_coefficients(group, stacked["step"], ok)
+    coefficients[3] *= group["scale"]
+    w1, keep2, w2, step_size, bias2_sqrt = coefficients.to(exp_avg.dtype).view(5, -1, 1, 1)
+    d = torch.where(ok.view(-1, 1, 1), direction, 0.0)
+    if d.dtype != exp_avg.dtype:
+        d = d.to(exp_avg.dtype)
+    exp_avg.lerp_(d, w1)
+    exp_avg_sq.mul_(keep2).addcmul_(d * w2, d)
+    denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(group["eps"])
+    update = exp_avg / denom * step_size
+    return update if update.dtype == torch.float32 else update.float()
 
 
 def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor) -> None:
@@ -493,7 +568,7 @@ def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor) -> None:
     weights = torch.stack(params)
     decay = None
     if group["weight_decay"] != 0:
-        decay = (1 - group["lr"] * group["weight_decay"] * ok.double()).to(torch.float32).view(-1, 1, 1)
+        decay = torch.where(ok, 1 - group["lr"] * group["weight_decay"], 1.0).view(-1, 1, 1)
     if weights.dtype == torch.float32:
         if decay is not None:
             weights.mul_(decay)

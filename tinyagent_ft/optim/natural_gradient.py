@@ -16,8 +16,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-# Relative jitter added to the diagonal when Cholesky fails, in order of preference.
-_JITTERS = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2)
+# Relative jitter added to the diagonal when Cholesky fails, in order of
+# preference: none, then 1e-10, 1e-8, ..., 1e-2 (built on the device, see below).
+_JITTER_EXPONENTS = (-10, -2)
+_JITTER_STEPS = 5
 
 
 def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float | Tensor) -> Tensor:
@@ -35,11 +37,14 @@ def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float | Tensor) -> Ten
     a = gram.to(torch.float64)
     b = rhs.to(torch.float64).unsqueeze(-1)
     n = a.shape[-1]
-    lam = torch.as_tensor(damping, dtype=torch.float64, device=a.device)
-    lam = lam.reshape(lam.shape + (1, 1))
+    # A float stays a Python number: turning it (or a list of jitters) into a
+    # device tensor would be a host-to-device copy, which synchronises.
+    lam = damping if isinstance(damping, (int, float)) else damping.to(torch.float64).reshape(damping.shape + (1, 1))
     diagonal = a.diagonal(dim1=-2, dim2=-1)
     scale = diagonal.abs().mean(-1, keepdim=True).unsqueeze(-1)
-    jitters = torch.tensor(_JITTERS, dtype=torch.float64, device=a.device).reshape(-1, *([1] * a.dim()))
+    jitters = torch.cat([torch.zeros(1, dtype=torch.float64, device=a.device),
+                         torch.logspace(*_JITTER_EXPONENTS, _JITTER_STEPS, dtype=torch.float64, device=a.device)])
+    jitters = jitters.reshape(-1, *([1] * a.dim()))
     eye = torch.eye(n, dtype=torch.float64, device=a.device)
     chol, info = torch.linalg.cholesky_ex(a + (lam + jitters * scale) * eye)
     ok = info == 0                                       # (J, ...)
@@ -47,7 +52,7 @@ def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float | Tensor) -> Ten
     chol = chol.gather(0, first.reshape(1, *first.shape, 1, 1).expand(1, *a.shape)).squeeze(0)
     y = torch.linalg.solve_triangular(chol, b, upper=False)
     x = torch.linalg.solve_triangular(chol.mT, y, upper=True).squeeze(-1)
-    fallback = b.squeeze(-1) / (diagonal.clamp_min(0) + lam.squeeze(-1))
+    fallback = b.squeeze(-1) / (diagonal.clamp_min(0) + (lam if isinstance(lam, (int, float)) else lam.squeeze(-1)))
     return torch.where(ok.any(0).unsqueeze(-1), x, fallback)
 
 
