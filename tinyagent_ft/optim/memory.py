@@ -26,7 +26,6 @@ KIND_OF_KEY = {
     "history": "history",
     "gram": "gram",
     "natural_cos": "diagnostics",
-    "step": "counters",
     "skipped": "counters",
 }
 
@@ -56,10 +55,11 @@ def plan_state(shape: tuple[int, ...], group: Mapping[str, Any]) -> dict[str, Te
     bfloat16), the history ``history_dtype``; everything else is float32
     whatever the parameter dtype (plain parameters' moments included: their
     update is computed in float32 and rounded once).
-    ``step`` and ``skipped`` are per-parameter device counters.
+    ``skipped`` is a per-parameter device counter (Adam's step count is the
+    bucket's, kept on the host).
     """
     shape = tuple(int(d) for d in shape)
-    counters = {"step": TensorSpec((), torch.float32), "skipped": TensorSpec((), torch.int32)}
+    counters = {"skipped": TensorSpec((), torch.int32)}
     if not is_projected(shape, group):
         return {"exp_avg": TensorSpec(shape, torch.float32), "exp_avg_sq": TensorSpec(shape, torch.float32),
                 **counters}

@@ -39,7 +39,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 
 from .memory import HISTORY_DTYPES, STATE_DTYPES, is_projected, plan_state, tensor_state_bytes
-from .natural_gradient import solve_damped_gram
+from .natural_gradient import damped_solve
 from .projector import (
     PROJ_TYPES,
     SVD_METHODS,
@@ -71,7 +71,7 @@ BUCKET_ELEMENTS = 1 << 26
 # Plain tensors smaller than this are packed into one flat bucket; larger ones
 # are stepped alone, in place.
 PACK_LIMIT = 1 << 20
-_PER_MEMBER = ("step", "skipped")
+_INF = float("inf")
 # Host-side bookkeeping mirrored into each parameter's state for state_dict().
 _HOST_KEYS = ("clock", "hist_pos", "hist_count", "refresh_pending")
 
@@ -158,6 +158,7 @@ class NaturalGaLoreAdamW(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._bucket_new_params()
+        projected: list[_Job] = []
         for bucket in self._buckets:
             grads = [p.grad for p in bucket.params]
             if all(g is None for g in grads):
@@ -168,8 +169,21 @@ class NaturalGaLoreAdamW(Optimizer):
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(bucket.params, grads)]
             if bucket.side is None:
                 _plain_step(bucket, grads, present)
+                bucket.clock += 1
             else:
-                self._projected_step(bucket, grads, present)
+                projected.append(self._project_bucket(bucket, grads, present))
+        # Buckets whose histories have the same fill share one batched s x s solve.
+        solve_sets: dict[tuple, list[_Job]] = {}
+        for job in projected:
+            b = job.bucket
+            key = (id(b.group), b.hist_pos, b.hist_count) if b.group["natural_history"] > 0 else None
+            solve_sets.setdefault(key, []).append(job)
+        for key, jobs in solve_sets.items():
+            if key is not None:
+                _natural_directions(jobs)
+            for job in jobs:
+                _finish_projected(job)
+        for bucket in self._buckets:
             self._mirror_host_state(bucket)
         return loss
 
@@ -207,8 +221,7 @@ class NaturalGaLoreAdamW(Optimizer):
             sizes = [p.numel() for p in params]
             for key in ("exp_avg", "exp_avg_sq"):
                 bucket.stacked[key] = torch.zeros(sum(sizes), dtype=specs[key].dtype, device=first.device)
-            for key in ("step", "skipped"):
-                bucket.stacked[key] = torch.zeros(n, dtype=specs[key].dtype, device=first.device)
+            bucket.stacked["skipped"] = torch.zeros(n, dtype=specs["skipped"].dtype, device=first.device)
             if n > 1:
                 bucket.owner = torch.repeat_interleave(
                     torch.arange(n, device=first.device), torch.tensor(sizes, device=first.device))
@@ -222,35 +235,33 @@ class NaturalGaLoreAdamW(Optimizer):
                 for key, value in saved.items():
                     if torch.is_tensor(value):
                         state[key].copy_(value)
-            if side is not None:
-                bucket.clock, bucket.hist_pos, bucket.hist_count = (int(old[0][k]) for k in _HOST_KEYS[:3])
+            bucket.clock, bucket.hist_pos, bucket.hist_count = (int(old[0].get(k, 0)) for k in _HOST_KEYS[:3])
         self._mirror_host_state(bucket)
         self._bucketed.update(id(p) for p in params)
         return bucket
 
     @staticmethod
     def _mirror_host_state(bucket: _Bucket) -> None:
-        if bucket.side is None:
-            return
+        # "step" is torch's name for Adam's step count: it equals the bucket's clock.
         for state, pending in zip(bucket.states, bucket.pending):
-            state["clock"], state["hist_pos"], state["hist_count"] = bucket.clock, bucket.hist_pos, bucket.hist_count
-            state["refresh_pending"] = pending
+            state["step"] = state["clock"] = bucket.clock
+            if bucket.side is not None:
+                state["hist_pos"], state["hist_count"] = bucket.hist_pos, bucket.hist_count
+                state["refresh_pending"] = pending
 
-    def _projected_step(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> None:
+    def _project_bucket(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
         group = bucket.group
         stacked_grad = torch.stack(grads)
         if bucket.clock % group["update_proj_gap"] == 0 or any(bucket.pending):
             self._refresh(bucket, stacked_grad)
         low = _project(stacked_grad, bucket.stacked["proj"], bucket.side)
-        del stacked_grad
+        job = _Job(bucket, low, present)
         if group["natural_history"] > 0:
-            direction, finite = _natural_direction(bucket, low, present)
+            _push_history(job)
         else:
-            direction, finite = low, torch.isfinite(low).flatten(1).all(1)
-        ok = _skip_counts(bucket, finite, present)
-        update = _adam_low_rank(bucket, direction, ok)
-        _add_back(bucket, update, ok)
-        bucket.clock += 1
+            job.finite = torch.linalg.vector_norm(low.flatten(1), float("inf"), dim=1).lt(_INF)
+            job.direction = low
+        return job
 
     def _refresh(self, bucket: _Bucket, stacked_grad: Tensor) -> None:
         # Refresh steps may synchronise: which gradients are finite decides
@@ -327,6 +338,20 @@ class NaturalGaLoreAdamW(Optimizer):
         return float(torch.cat(values).mean())
 
 
+@dataclass
+class _Job:
+    """One projected bucket's work in flight within a step."""
+
+    bucket: _Bucket
+    low: Tensor
+    present: Tensor | None
+    finite: Tensor | None = None
+    direction: Tensor | None = None
+    keep: Tensor | None = None  # (n, 1): finite and present
+    g: Tensor | None = None  # (n, k) float32, as stored in the history
+    rhs: Tensor | None = None  # (n, c): dots with the history, current gradient included
+
+
 def _check_group(group: dict[str, Any]) -> None:
     if group.get("rank") is None:
         return
@@ -371,7 +396,7 @@ def _member_views(bucket: _Bucket) -> list[dict[str, Tensor]]:
     stacked, n = bucket.stacked, len(bucket.params)
     if bucket.side is not None:
         return [{key: tensor[i] for key, tensor in stacked.items()} for i in range(n)]
-    views = [{key: stacked[key][i] for key in _PER_MEMBER} for i in range(n)]
+    views = [{"skipped": stacked["skipped"][i]} for i in range(n)]
     offset = 0
     for view, p in zip(views, bucket.params):
         for key in ("exp_avg", "exp_avg_sq"):
@@ -380,67 +405,71 @@ def _member_views(bucket: _Bucket) -> list[dict[str, Tensor]]:
     return views
 
 
-def _adam_coefficients(group: dict[str, Any], steps: Tensor, ok: Tensor) -> Tensor:
-    """Advance ``steps`` where ``ok``; return float32 (5, n) per-member Adam coefficients.
+def _adam_scalars(group: dict[str, Any], step: int) -> tuple[float, float]:
+    """(step size, eps) for Adam's update exp_avg / (sqrt(exp_avg_sq) + eps) * step size.
 
-    Rows: first-moment weight, second-moment keep factor, second-moment weight,
-    -lr / bias_correction1, sqrt(bias_correction2). A member that is not ok
-    gets weight 0, keep 1 and step size 0, so its moments and parameter stay
-    bit-for-bit as they were, without a branch on the host. Computed in
-    float64 and rounded once, as torch rounds its Python-float coefficients.
+    torch divides sqrt(v) by sqrt(bias_correction2) before adding eps; folding
+    that factor into the step size and eps gives the same update with one
+    tensor operation less.
     """
     beta1, beta2 = group["betas"]
-    steps.add_(ok.to(steps.dtype))
-    on = ok.double()
-    t = steps.double().clamp_min(1)
-    rows = torch.stack([(1 - beta1) * on, 1 - (1 - beta2) * on, (1 - beta2) * on,
-                        on * -group["lr"] / (1 - beta1**t), (1 - beta2**t).sqrt()])
-    return rows.float()
+    bias2_sqrt = (1 - beta2**step) ** 0.5
+    return group["lr"] / (1 - beta1**step) * bias2_sqrt, group["eps"] * bias2_sqrt
 
 
-def _skip_counts(bucket: _Bucket, finite: Tensor, present: Tensor | None) -> Tensor:
+def _advance_moments(exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, ok: Tensor,
+                     betas: tuple[float, float]) -> None:
+    """Adam's moment updates (as lerps) where ``ok``; elsewhere the moments stay bit for bit.
+
+    The old value is selected after the update rather than fed in as the
+    input: lerp(v, v, w) is NaN when v is inf, which a finite 1e30 gradient
+    makes of exp_avg_sq (as it does in torch's AdamW).
+    """
+    exp_avg.copy_(torch.where(ok, torch.lerp(exp_avg, grad, 1 - betas[0]), exp_avg))
+    exp_avg_sq.copy_(torch.where(ok, torch.lerp(exp_avg_sq, grad * grad, 1 - betas[1]), exp_avg_sq))
+
+
+def _count_skips(bucket: _Bucket, finite: Tensor, present: Tensor | None) -> Tensor:
     """Count non-finite gradients in ``skipped``; return which members step (finite and present)."""
-    bad = ~finite if present is None else ~finite & present
-    bucket.stacked["skipped"].add_(bad.to(torch.int32))
-    return finite if present is None else finite & present
+    if present is None:
+        bucket.stacked["skipped"].add_(finite.logical_not())
+        return finite
+    bucket.stacked["skipped"].add_(finite.logical_not() & present)
+    return finite & present
 
 
 # --------------------------------------------------------------- plain AdamW
 
 
 def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> None:
-    """torch.optim.AdamW's arithmetic on a flat bucket, a member skipped where its gradient is not finite.
+    """AdamW on a flat bucket, a member skipped where its gradient is not finite.
 
     A large tensor is its own bucket and is updated in place; small ones are
-    concatenated, stepped as one vector and copied back. Per-member
-    coefficients are expanded to elements through ``owner``.
+    concatenated, stepped as one vector and copied back. Per-member flags are
+    expanded to elements through ``owner``.
     """
     group, stacked = bucket.group, bucket.stacked
     single = bucket.owner is None
     flat_grad = grads[0].reshape(-1) if single else torch.cat([g.reshape(-1) for g in grads])
-    bad_entries = ~torch.isfinite(flat_grad)
     if single:
-        finite = ~bad_entries.any().reshape(1)
+        # The infinity norm is NaN or inf exactly when an entry is; a finite 1e30 does not overflow it.
+        finite = torch.linalg.vector_norm(flat_grad, float("inf")).lt(_INF).reshape(1)
     else:
-        finite = torch.zeros(len(grads), device=flat_grad.device).index_add_(0, bucket.owner, bad_entries.float()) == 0
-    ok = _skip_counts(bucket, finite, present)
-    coefficients = _adam_coefficients(group, stacked["step"], ok)
-    if not single:
-        coefficients, ok = coefficients[:, bucket.owner], ok[bucket.owner]
-    w1, keep2, w2, step_size, bias2_sqrt = coefficients
-    grad = torch.where(ok, flat_grad, 0.0)
-    if grad.dtype != torch.float32:
-        grad = grad.float()
-    exp_avg, exp_avg_sq = stacked["exp_avg"], stacked["exp_avg_sq"]
-    exp_avg.lerp_(grad, w1)
-    exp_avg_sq.mul_(keep2).addcmul_(grad * w2, grad)
-    denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(group["eps"])
+        bad = torch.zeros(len(grads), device=flat_grad.device).index_add_(
+            0, bucket.owner, flat_grad.isfinite().logical_not().float())
+        finite = bad.lt(0.5)
+    ok = _count_skips(bucket, finite, present)
+    ok_elements = ok if single else ok[bucket.owner]
+    grad = flat_grad if flat_grad.dtype == torch.float32 else flat_grad.float()
+    _advance_moments(stacked["exp_avg"], stacked["exp_avg_sq"], grad, ok_elements, group["betas"])
+    step_size, eps = _adam_scalars(group, bucket.clock + 1)
     params = bucket.params
     flat = params[0].reshape(-1) if single else torch.cat([p.reshape(-1) for p in params])
     target = flat if flat.dtype == torch.float32 else flat.float()
     if group["weight_decay"] != 0:
-        target.mul_(torch.where(ok, 1 - group["lr"] * group["weight_decay"], 1.0))
-    target.add_(exp_avg / denom * step_size)
+        target.addcmul_(target, ok_elements, value=-group["lr"] * group["weight_decay"])
+    update = (stacked["exp_avg"] / stacked["exp_avg_sq"].sqrt().add_(eps)).masked_fill_(ok_elements.logical_not(), 0)
+    target.add_(update, alpha=-step_size)
     if single:
         if target is not flat:
             flat.copy_(target)
@@ -463,14 +492,12 @@ _OUT_DTYPE_BMM = {"available": True}
 
 
 def _bmm_f32(a: Tensor, b: Tensor) -> Tensor:
-    """a @ b with a float32 result, whatever the (matching) input dtype.
+    """a @ b with a float32 result for bf16 ``a`` and ``b``.
 
-    On CUDA a bf16 product can write float32 directly (``out_dtype``), which
+    On CUDA the product can write float32 directly (``out_dtype``), which
     spares a float32 copy of the history; elsewhere, or on a torch without it,
     the inputs are upcast.
     """
-    if a.dtype == torch.float32:
-        return torch.bmm(a, b)
     if a.is_cuda and _OUT_DTYPE_BMM["available"]:
         try:
             return torch.bmm(a, b, out_dtype=torch.float32)
@@ -479,50 +506,81 @@ def _bmm_f32(a: Tensor, b: Tensor) -> Tensor:
     return torch.bmm(a.float(), b.float())
 
 
-def _natural_direction(bucket: _Bucket, low: Tensor, present: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Push ``low`` into each matrix's history; return (damping * (damping I + H H^T)^-1 low, finite).
+def _push_history(job: _Job) -> None:
+    """Write each matrix's projected gradient into its ring buffer and Gram row.
 
-    ``finite`` (n,) is False where the projected gradient or its dot products
-    are not finite; those matrices keep their history row and Gram entries
-    (the ring position still advances for the whole bucket).
+    A matrix whose gradient is not finite (g.g overflows or is NaN; by
+    Cauchy-Schwarz every other dot is then finite too when g.g is) keeps its
+    history row and Gram entries; the ring position moves on for the whole
+    bucket.
     """
-    group, stacked = bucket.group, bucket.stacked
-    history, gram = stacked["history"], stacked["gram"]
+    bucket = job.bucket
+    history, gram = bucket.stacked["history"], bucket.stacked["gram"]
     n, s, k = history.shape
     pos, count = bucket.hist_pos, min(bucket.hist_count + 1, s)
-    g = low.reshape(n, k)
+    g = job.low.reshape(n, k)
     stored = g
     if history.dtype != torch.float32:
         # The Gram must describe what is stored, so a bf16 history uses the rounded vector.
         stored = g.to(history.dtype)
         g = stored.float()
+    job.finite = (g * g).sum(-1).lt(_INF)
+    job.keep = (job.finite if job.present is None else job.finite & job.present).unsqueeze(-1)
+    row = history[:, pos]
+    row.copy_(torch.where(job.keep, stored, row))
     rows = history[:, :count]
-    # Row `pos` still holds the gradient being evicted; its dot is replaced by g.g.
-    dots = _bmm_f32(rows, stored.unsqueeze(-1)).squeeze(-1)
-    dots[:, pos] = (g * g).sum(-1)
-    finite = torch.isfinite(dots).all(-1)
-    keep = (finite if present is None else finite & present).unsqueeze(-1)
-    history[:, pos] = torch.where(keep, stored, history[:, pos])
-    rhs = torch.where(keep, dots, gram[:, pos, :count])
-    gram[:, pos, :count] = rhs
-    gram[:, :count, pos] = rhs
+    if rows.dtype == torch.float32:
+        dots = torch.bmm(rows, g.unsqueeze(-1))
+    else:
+        dots = _bmm_f32(rows, stored.unsqueeze(-1))
+    gram_row = gram[:, pos, :count]
+    job.rhs = torch.where(job.keep, dots.squeeze(-1), gram_row)
+    gram_row.copy_(job.rhs)
+    gram[:, :count, pos] = job.rhs
     bucket.hist_pos, bucket.hist_count = (pos + 1) % s, count
+    job.g = g
 
-    sub_gram = gram[:, :count, :count]
-    lam: float | Tensor = float(group["damping"])
-    if group["damping_mode"] == "relative":
-        lam = (sub_gram.diagonal(dim1=1, dim2=2).mean(-1) * lam).clamp_min(1e-30)
-    # A skipped matrix solves with its old Gram row: finite, and its result is masked later.
-    x = solve_damped_gram(sub_gram, rhs, lam)
-    residual = g - _combine_rows(x, rows)
-    stacked["natural_cos"].copy_(torch.where(keep.squeeze(-1), _cosine(g, residual), stacked["natural_cos"]))
-    return residual.view_as(low), finite
+
+def _natural_directions(jobs: list[_Job]) -> None:
+    """One batched damped solve for every matrix of ``jobs``; sets each job's direction.
+
+    The direction is r = g - H^T x = damping * (damping I + H H^T)^-1 g. A
+    skipped matrix solves with its old Gram row: finite, and masked later.
+    """
+    group = jobs[0].bucket.group
+    count = jobs[0].bucket.hist_count
+    grams = [job.bucket.stacked["gram"][:, :count, :count] for job in jobs]
+    gram = grams[0] if len(jobs) == 1 else torch.cat(grams)
+    rhs = jobs[0].rhs if len(jobs) == 1 else torch.cat([job.rhs for job in jobs])
+    x = damped_solve(gram, rhs, float(group["damping"]), relative=group["damping_mode"] == "relative")
+    pos = (jobs[0].bucket.hist_pos - 1) % jobs[0].bucket.stacked["history"].shape[1]
+    cos = _cosine_from_gram(gram, rhs, x, pos)
+    sizes = [job.low.shape[0] for job in jobs]
+    for job, xs, cs in zip(jobs, x.split(sizes), cos.split(sizes)):
+        rows = job.bucket.stacked["history"][:, :count]
+        job.direction = (job.g - _combine_rows(xs, rows)).view_as(job.low)
+        natural_cos = job.bucket.stacked["natural_cos"]
+        natural_cos.copy_(torch.where(job.keep.squeeze(-1), cs, natural_cos))
+
+
+def _cosine_from_gram(gram: Tensor, dots: Tensor, x: Tensor, pos: int) -> Tensor:
+    # cos(g, g - Hx) from s-sized quantities only: g.r = g.g - x.(H g),
+    # |r|^2 = g.g - 2 x.(H g) + x^T (H H^T) x. It loses accuracy only when the
+    # transform removes nearly all of g (|r| << |g|), far from the defaults.
+    gram64, dots64 = gram.double(), dots.double()
+    gg = dots64[:, pos]
+    xd = (x * dots64).sum(-1)
+    xgx = (x * torch.bmm(gram64, x.unsqueeze(-1)).squeeze(-1)).sum(-1)
+    rr = torch.add(gg, xd, alpha=-2).add_(xgx).clamp_min_(0)
+    return (gg - xd).div_((gg * rr).sqrt_().clamp_min_(1e-300)).clamp_(-1.0, 1.0)
 
 
 def _combine_rows(x: Tensor, rows: Tensor) -> Tensor:
     """sum_j x[:, j] * rows[:, j] as float32 (n, k), for float64 weights x (n, c)."""
     if rows.dtype == torch.float32:
         return torch.bmm(x.float().unsqueeze(1), rows).squeeze(1)
+    if not rows.is_cuda:
+        return torch.bmm(x.float().unsqueeze(1), rows.float()).squeeze(1)
     # A bf16 x would lose 8 bits; as a sum of two bf16 parts it keeps about 16
     # for the price of one extra row in a product that is bound by reading `rows`.
     high = x.to(rows.dtype)
@@ -530,53 +588,40 @@ def _combine_rows(x: Tensor, rows: Tensor) -> Tensor:
     return _bmm_f32(torch.stack([high, low], 1), rows).sum(1)
 
 
-def _cosine(g: Tensor, residual: Tensor) -> Tensor:
-    # From the k-vectors themselves: the s-sized shortcut (g.g - x.Hg over
-    # |g||r|) cancels catastrophically when the transform removes most of g.
-    dot = (g * residual).sum(-1)
-    norms = (g.square().sum(-1) * residual.square().sum(-1)).sqrt().clamp_min(1e-30)
-    return (dot / norms).clamp(-1.0, 1.0)
-
-
-def _adam_low_rank(bucket: _Bucket, direction: Tensor, ok: Tensor) -> Tensor:
-    """Advance the stacked moments where ``ok``; return the low-rank update (lr and scale applied)."""
+def _finish_projected(job: _Job) -> None:
+    """Adam on the stacked low-rank direction, then the update projected back into the parameters."""
+    bucket = job.bucket
     group, stacked = bucket.group, bucket.stacked
+    ok = _count_skips(bucket, job.finite, job.present).view(-1, 1, 1)
     exp_avg, exp_avg_sq = stacked["exp_avg"], stacked["exp_avg_sq"]
-    coefficients = _adam_coefficients(group, stacked["step"], ok)
-    coefficients[3] *= group["scale"]
-    w1, keep2, w2, step_size, bias2_sqrt = coefficients.to(exp_avg.dtype).view(5, -1, 1, 1)
-    d = torch.where(ok.view(-1, 1, 1), direction, 0.0)
-    if d.dtype != exp_avg.dtype:
-        d = d.to(exp_avg.dtype)
-    exp_avg.lerp_(d, w1)
-    exp_avg_sq.mul_(keep2).addcmul_(d * w2, d)
-    denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(group["eps"])
-    update = exp_avg / denom * step_size
-    return update if update.dtype == torch.float32 else update.float()
+    direction = job.direction if job.direction.dtype == exp_avg.dtype else job.direction.to(exp_avg.dtype)
+    _advance_moments(exp_avg, exp_avg_sq, direction, ok, group["betas"])
+    step_size, eps = _adam_scalars(group, bucket.clock + 1)
+    update = (exp_avg / exp_avg_sq.sqrt().add_(eps)).masked_fill_(ok.logical_not(), 0.0)
+    _add_back(bucket, update.float() if update.dtype != torch.float32 else update, ok,
+              -step_size * group["scale"])
+    bucket.clock += 1
 
 
-def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor) -> None:
-    """param <- decay * param + back(update), decoupled weight decay only where ``ok``.
+def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor, alpha: float) -> None:
+    """param <- param + alpha * back(update) - lr * wd * param where ``ok``, for the whole bucket.
 
-    The bucket's parameters are stacked once, updated by one batched product
-    and copied back with one multi-tensor copy; bf16 parameters get the update
-    in float32 and are rounded once.
+    One batched product projects every matrix's update back and one
+    multi-tensor add applies them; bf16 parameters get a bf16 product (as
+    galore-torch computes it).
     """
-    group, proj = bucket.group, bucket.stacked["proj"]
-    params = bucket.params
-    first, second = (proj, update) if bucket.side == "left" else (update, proj.mT)
-    weights = torch.stack(params)
-    decay = None
-    if group["weight_decay"] != 0:
-        decay = torch.where(ok, 1 - group["lr"] * group["weight_decay"], 1.0).view(-1, 1, 1)
-    if weights.dtype == torch.float32:
-        if decay is not None:
-            weights.mul_(decay)
-        new = weights.baddbmm_(first, second)
-    else:
-        back = torch.bmm(first.to(weights.dtype), second.to(weights.dtype))
-        new = weights.add_(back) if decay is None else torch.addcmul(back, weights, decay)
-    torch._foreach_copy_(params, list(new.unbind(0)))
+    group, proj, params = bucket.group, bucket.stacked["proj"], bucket.params
+    dtype = params[0].dtype
+    basis = proj if proj.dtype == dtype else proj.to(dtype)
+    update = update if update.dtype == dtype else update.to(dtype)
+    first, second = (basis, update) if bucket.side == "left" else (update, basis.mT)
+    if group["weight_decay"] == 0:
+        torch._foreach_add_(params, list(torch.bmm(first, second).unbind(0)), alpha=alpha)
+        return
+    # Decoupled decay folded into the same add; a skipped matrix (ok = 0) keeps its weights.
+    decayed = torch.stack(params) * ok.to(dtype)
+    back = torch.baddbmm(decayed, first, second, beta=-group["lr"] * group["weight_decay"], alpha=alpha)
+    torch._foreach_add_(params, list(back.unbind(0)))
 
 
 def _rotate_history(bucket: _Bucket, new_bases: dict[int, Tensor]) -> None:

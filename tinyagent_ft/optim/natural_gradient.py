@@ -17,43 +17,67 @@ import torch
 from torch import Tensor
 
 # Relative jitter added to the diagonal when Cholesky fails, in order of
-# preference: none, then 1e-10, 1e-8, ..., 1e-2 (built on the device, see below).
-_JITTER_EXPONENTS = (-10, -2)
+# preference: none, then 1e-10, 1e-8, ..., 1e-2 of the mean diagonal.
+_JITTER_EXPONENTS = (-10.0, -2.0)
 _JITTER_STEPS = 5
+_JITTER_LEVELS: dict[torch.device, Tensor] = {}
 
 
-def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float | Tensor) -> Tensor:
-    """Solve (damping*I + gram) x = rhs for symmetric PSD ``gram`` of shape (..., s, s).
+def _jitter_levels(device: torch.device) -> Tensor:
+    # Built on the device once per device: a tensor made from a Python list
+    # would be a host-to-device copy, which synchronises, at every step.
+    if device not in _JITTER_LEVELS:
+        _JITTER_LEVELS[device] = torch.cat([
+            torch.zeros(1, dtype=torch.float64, device=device),
+            torch.logspace(*_JITTER_EXPONENTS, _JITTER_STEPS, dtype=torch.float64, device=device)])
+    return _JITTER_LEVELS[device]
 
-    ``rhs`` is (..., s); ``damping`` a positive float or a tensor of the batch
-    shape. Returns x in float64. Every jitter level (relative to the mean
-    diagonal) is factorised at once and each system keeps the first that
-    succeeded, falling back to a diagonal solve when none did, so the result is
-    finite for finite inputs and nothing is read back to the host: the loop of
-    retries that would need ``info`` on the host is a batched ``cholesky_ex``.
+
+def damped_solve(gram: Tensor, rhs: Tensor, damping: float, relative: bool = False) -> Tensor:
+    """Solve (lambda*I + gram) x = rhs for a batch of symmetric PSD (n, s, s) ``gram``, (n, s) ``rhs``.
+
+    lambda is ``damping``, or with ``relative`` ``damping`` times each
+    system's mean diagonal (the history's mean squared norm). Returns x in
+    float64. Every jitter level is factorised at once and each system keeps the
+    smallest shift whose Cholesky succeeded, falling back to a diagonal solve
+    when none did: the result is finite for finite inputs, and ``info`` never
+    leaves the device (no retry loop on the host).
     """
-    if isinstance(damping, (int, float)) and damping <= 0:
+    if damping <= 0:
         raise ValueError(f"damping must be > 0, got {damping}")
-    a = gram.to(torch.float64)
-    b = rhs.to(torch.float64).unsqueeze(-1)
-    n = a.shape[-1]
-    # A float stays a Python number: turning it (or a list of jitters) into a
-    # device tensor would be a host-to-device copy, which synchronises.
-    lam = damping if isinstance(damping, (int, float)) else damping.to(torch.float64).reshape(damping.shape + (1, 1))
+    a = gram.double()
+    b = rhs.double().unsqueeze(-1)
     diagonal = a.diagonal(dim1=-2, dim2=-1)
-    scale = diagonal.abs().mean(-1, keepdim=True).unsqueeze(-1)
-    jitters = torch.cat([torch.zeros(1, dtype=torch.float64, device=a.device),
-                         torch.logspace(*_JITTER_EXPONENTS, _JITTER_STEPS, dtype=torch.float64, device=a.device)])
-    jitters = jitters.reshape(-1, *([1] * a.dim()))
-    eye = torch.eye(n, dtype=torch.float64, device=a.device)
-    chol, info = torch.linalg.cholesky_ex(a + (lam + jitters * scale) * eye)
-    ok = info == 0                                       # (J, ...)
-    first = ok.to(torch.uint8).argmax(0)                 # first level that factorised (0 if none)
-    chol = chol.gather(0, first.reshape(1, *first.shape, 1, 1).expand(1, *a.shape)).squeeze(0)
+    scale = diagonal.mean(-1).clamp_min_(1e-30)
+    levels = _jitter_levels(a.device)
+    if relative:
+        lam = scale * damping
+        shifts = torch.outer(levels.add(damping), scale)
+    else:
+        lam = damping
+        shifts = torch.outer(levels, scale).add_(damping)
+    s = a.shape[-1]
+    _, info = torch.linalg.cholesky_ex(torch.diag_embed(shifts.unsqueeze(-1).expand(-1, -1, s)).add_(a))
+    shift = shifts.masked_fill_(info.bool(), float("inf")).amin(0)
+    chol, _ = torch.linalg.cholesky_ex(torch.diag_embed(shift.unsqueeze(-1).expand(-1, s)).add_(a))
     y = torch.linalg.solve_triangular(chol, b, upper=False)
     x = torch.linalg.solve_triangular(chol.mT, y, upper=True).squeeze(-1)
-    fallback = b.squeeze(-1) / (diagonal.clamp_min(0) + (lam if isinstance(lam, (int, float)) else lam.squeeze(-1)))
-    return torch.where(ok.any(0).unsqueeze(-1), x, fallback)
+    if relative:
+        fallback = b.squeeze(-1) / diagonal.clamp_min(0).add_(lam.unsqueeze(-1))
+    else:
+        fallback = b.squeeze(-1) / diagonal.clamp_min(0).add_(lam)
+    return torch.where(info.logical_not().any(0).unsqueeze(-1), x, fallback)
+
+
+def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float) -> Tensor:
+    """Solve (damping*I + gram) x = rhs for symmetric PSD ``gram`` (s, s) or a batch (..., s, s).
+
+    Returns x in float64 (see :func:`damped_solve`).
+    """
+    batch = gram.shape[:-2]
+    s = gram.shape[-1]
+    x = damped_solve(gram.reshape(-1, s, s), rhs.reshape(-1, s), damping)
+    return x.reshape(*batch, s)
 
 
 def _residual64(G: Tensor, g: Tensor, damping: float) -> Tensor:
