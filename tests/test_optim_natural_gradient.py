@@ -72,7 +72,7 @@ def _ring(k: int, s: int, n: int = 1, dtype: str = "float32", damping: float = 0
     hist_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
     stacked = {"history": torch.zeros(n, s, k, dtype=hist_dtype), "gram": torch.zeros(n, s, s),
                "natural_cos": torch.zeros(n)}
-    return _Bucket({"damping": damping, "damping_mode": mode}, [], [], "left", stacked)
+    return _Bucket({"damping": damping, "damping_mode": mode}, [], [], True, stacked)
 
 
 def _natural_direction(ring: _Bucket, low: torch.Tensor, present=None):
@@ -80,7 +80,7 @@ def _natural_direction(ring: _Bucket, low: torch.Tensor, present=None):
     job = _Job(ring, low, present)
     _push_history(job)
     _natural_directions([job])
-    return job.direction, job.finite
+    return job.direction, job.bad == 0
 
 
 @pytest.mark.parametrize("mode", ["absolute", "relative"])

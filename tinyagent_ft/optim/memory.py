@@ -59,7 +59,7 @@ def plan_state(shape: tuple[int, ...], group: Mapping[str, Any]) -> dict[str, Te
     bucket's, kept on the host).
     """
     shape = tuple(int(d) for d in shape)
-    counters = {"skipped": TensorSpec((), torch.int32)}
+    counters = {"skipped": TensorSpec((), torch.float32)}
     if not is_projected(shape, group):
         return {"exp_avg": TensorSpec(shape, torch.float32), "exp_avg_sq": TensorSpec(shape, torch.float32),
                 **counters}

@@ -43,7 +43,6 @@ from .natural_gradient import damped_solve
 from .projector import (
     PROJ_TYPES,
     SVD_METHODS,
-    low_rank_shape,
     projection_side,
     rotate_low_rank,
     rotation,
@@ -78,12 +77,18 @@ _HOST_KEYS = ("clock", "hist_pos", "hist_count", "refresh_pending")
 
 @dataclass
 class _Bucket:
-    """Parameters of one group stepped together; ``side`` None means plain AdamW."""
+    """Parameters of one group stepped together: same-shape projected matrices, or plain AdamW tensors.
+
+    A projected bucket works in the orientation that projects from the right
+    (low = G P): a matrix galore-torch projects from the left is stepped as
+    its transpose (P^T G = (G^T P)^T), so ``down_proj`` (2048x5632) shares a
+    bucket with ``gate_proj`` and ``up_proj`` (5632x2048).
+    """
 
     group: dict[str, Any]
     params: list[Tensor]
     indices: list[int]
-    side: str | None
+    projected: bool
     stacked: dict[str, Tensor] = field(default_factory=dict)
     clock: int = 0  # step() calls that reached this bucket; drives the refresh schedule
     hist_pos: int = 0
@@ -91,6 +96,7 @@ class _Bucket:
     pending: list[bool] = field(default_factory=list)  # basis still waits for a finite gradient
     states: list[dict[str, Any]] = field(default_factory=list)  # self.state[p] of each member
     owner: Tensor | None = None  # plain buckets of several tensors: member index of each element
+    transposed: list[bool] = field(default_factory=list)  # projected members stepped as their transpose
 
 
 class NaturalGaLoreAdamW(Optimizer):
@@ -167,7 +173,7 @@ class NaturalGaLoreAdamW(Optimizer):
             if any(g is None for g in grads):
                 present = torch.tensor([g is not None for g in grads], device=bucket.params[0].device)
                 grads = [torch.zeros_like(p) if g is None else g for p, g in zip(bucket.params, grads)]
-            if bucket.side is None:
+            if not bucket.projected:
                 _plain_step(bucket, grads, present)
                 bucket.clock += 1
             else:
@@ -201,9 +207,9 @@ class NaturalGaLoreAdamW(Optimizer):
                 fresh.setdefault(_bucket_key(p, group), []).append((index, p))
             for key, members in fresh.items():
                 for chunk in _chunks(members, key):
-                    self._buckets.append(self._make_bucket(group, chunk, key[0], restore=False))
+                    self._buckets.append(self._make_bucket(group, chunk, key[0] is not None, restore=False))
 
-    def _make_bucket(self, group: dict[str, Any], members: list[tuple[int, Tensor]], side: str | None,
+    def _make_bucket(self, group: dict[str, Any], members: list[tuple[int, Tensor]], projected: bool,
                      restore: bool) -> _Bucket:
         """Allocate a bucket's storage and make each member's state tensors views into it.
 
@@ -212,12 +218,17 @@ class NaturalGaLoreAdamW(Optimizer):
         """
         params = [p for _, p in members]
         old = [dict(self.state[p]) for p in params]
-        bucket = _Bucket(group, params, [i for i, _ in members], side,
+        bucket = _Bucket(group, params, [i for i, _ in members], projected,
                          pending=[bool(o.get("refresh_pending", True)) for o in old],
                          states=[self.state[p] for p in params])
         first, n = params[0], len(params)
-        specs = plan_state(tuple(first.shape), group)
-        if side is None:
+        if projected:
+            bucket.transposed = [projection_side(tuple(p.shape), group["proj_type"]) == "left" for p in params]
+            shape = tuple(first.mT.shape if bucket.transposed[0] else first.shape)
+            specs = plan_state(shape, {**group, "proj_type": "right"})
+        else:
+            specs = plan_state(tuple(first.shape), group)
+        if not projected:
             sizes = [p.numel() for p in params]
             for key in ("exp_avg", "exp_avg_sq"):
                 bucket.stacked[key] = torch.zeros(sum(sizes), dtype=specs[key].dtype, device=first.device)
@@ -245,21 +256,22 @@ class NaturalGaLoreAdamW(Optimizer):
         # "step" is torch's name for Adam's step count: it equals the bucket's clock.
         for state, pending in zip(bucket.states, bucket.pending):
             state["step"] = state["clock"] = bucket.clock
-            if bucket.side is not None:
+            if bucket.projected:
                 state["hist_pos"], state["hist_count"] = bucket.hist_pos, bucket.hist_count
                 state["refresh_pending"] = pending
 
     def _project_bucket(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
         group = bucket.group
-        stacked_grad = torch.stack(grads)
+        stacked_grad = torch.stack(_oriented(grads, bucket.transposed))
         if bucket.clock % group["update_proj_gap"] == 0 or any(bucket.pending):
             self._refresh(bucket, stacked_grad)
-        low = _project(stacked_grad, bucket.stacked["proj"], bucket.side)
+        low = torch.bmm(stacked_grad, _as(bucket.stacked["proj"], stacked_grad.dtype))
+        low = _as(low, torch.float32)
         job = _Job(bucket, low, present)
         if group["natural_history"] > 0:
             _push_history(job)
         else:
-            job.finite = torch.linalg.vector_norm(low.flatten(1), float("inf"), dim=1).lt(_INF)
+            job.bad = _nonfinite(torch.linalg.vector_norm(low.flatten(1), _INF, dim=1))
             job.direction = low
         return job
 
@@ -278,8 +290,9 @@ class NaturalGaLoreAdamW(Optimizer):
                 # Seeded by (seed, parameter, step) so a resumed run draws the same sketch.
                 generator = torch.Generator(device=stacked_grad.device)
                 generator.manual_seed((group["seed"] * 1_000_003 + index) * 1_000_033 + bucket.clock)
-            new_bases[i] = top_singular_basis(stacked_grad[i], group["rank"], bucket.side,
-                                              group["svd_method"], generator)
+            # In the parameter's own orientation, so bases (and SVD signs) are galore-torch's.
+            grad, side = (stacked_grad[i].mT, "left") if bucket.transposed[i] else (stacked_grad[i], "right")
+            new_bases[i] = top_singular_basis(grad, group["rank"], side, group["svd_method"], generator)
             bucket.pending[i] = False
         if scheduled and group["natural_history"] > 0 and bucket.hist_count > 0:
             if group["history_on_refresh"] == "rotate":
@@ -319,7 +332,7 @@ class NaturalGaLoreAdamW(Optimizer):
                     members.setdefault(_bucket_key(p, group) + host, []).append((index, p))
             for key, chunk_members in members.items():
                 for chunk in _chunks(chunk_members, key):
-                    self._buckets.append(self._make_bucket(group, chunk, key[0], restore=True))
+                    self._buckets.append(self._make_bucket(group, chunk, key[0] is not None, restore=True))
 
     def state_bytes(self) -> dict[str, int]:
         """Bytes of optimizer state per kind (moments, projections, history, gram, ...) and total."""
@@ -332,7 +345,7 @@ class NaturalGaLoreAdamW(Optimizer):
         too large to matter); None when no projected parameter has history.
         A diagnostic for logging: it reads one number back from the device.
         """
-        values = [b.stacked["natural_cos"] for b in self._buckets if b.side is not None and b.hist_count > 0]
+        values = [b.stacked["natural_cos"] for b in self._buckets if b.projected and b.hist_count > 0]
         if not values:
             return None
         return float(torch.cat(values).mean())
@@ -345,10 +358,11 @@ class _Job:
     bucket: _Bucket
     low: Tensor
     present: Tensor | None
-    finite: Tensor | None = None
+    bad: Tensor | None = None  # (n,) 1.0 where the gradient is not finite
     direction: Tensor | None = None
     keep: Tensor | None = None  # (n, 1): finite and present
     g: Tensor | None = None  # (n, k) float32, as stored in the history
+    rows: Tensor | None = None  # (n, c, k) the history in a dtype bmm can use with g
     rhs: Tensor | None = None  # (n, c): dots with the history, current gradient included
 
 
@@ -369,7 +383,8 @@ def _check_group(group: dict[str, Any]) -> None:
 def _bucket_key(p: Tensor, group: dict[str, Any]) -> tuple:
     shape = tuple(p.shape)
     if is_projected(shape, group):
-        return (projection_side(shape, group["proj_type"]), shape, p.dtype, p.device)
+        oriented = shape if projection_side(shape, group["proj_type"]) == "right" else shape[::-1]
+        return (True, oriented, p.dtype, p.device)
     return (None, None, p.dtype, p.device)
 
 
@@ -394,8 +409,12 @@ def _chunks(members: list[tuple[int, Tensor]], key: tuple) -> list[list[tuple[in
 def _member_views(bucket: _Bucket) -> list[dict[str, Tensor]]:
     """Per member, its state tensors as views into the bucket's storage."""
     stacked, n = bucket.stacked, len(bucket.params)
-    if bucket.side is not None:
-        return [{key: tensor[i] for key, tensor in stacked.items()} for i in range(n)]
+    if bucket.projected:
+        views = [{key: tensor[i] for key, tensor in stacked.items()} for i in range(n)]
+        for view, transposed in zip(views, bucket.transposed):
+            if transposed:  # moments in the parameter's own orientation, as galore-torch keeps them
+                view["exp_avg"], view["exp_avg_sq"] = view["exp_avg"].mT, view["exp_avg_sq"].mT
+        return views
     views = [{"skipped": stacked["skipped"][i]} for i in range(n)]
     offset = 0
     for view, p in zip(views, bucket.params):
@@ -429,13 +448,20 @@ def _advance_moments(exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, ok: Tens
     exp_avg_sq.copy_(torch.where(ok, torch.lerp(exp_avg_sq, grad * grad, 1 - betas[1]), exp_avg_sq))
 
 
-def _count_skips(bucket: _Bucket, finite: Tensor, present: Tensor | None) -> Tensor:
-    """Count non-finite gradients in ``skipped``; return which members step (finite and present)."""
-    if present is None:
-        bucket.stacked["skipped"].add_(finite.logical_not())
-        return finite
-    bucket.stacked["skipped"].add_(finite.logical_not() & present)
-    return finite & present
+def _nonfinite(values: Tensor) -> Tensor:
+    """1.0 where a non-negative value (a norm, g.g) is inf or NaN, else 0.0: v - v is NaN exactly there."""
+    return values.sub(values).nan_to_num_(1.0)
+
+
+def _count_skips(bucket: _Bucket, bad: Tensor, present: Tensor | None) -> Tensor:
+    """Add ``bad`` (1.0 for a non-finite gradient) to ``skipped``; return which members step."""
+    if present is not None:
+        bad = bad * present
+        ok = bad.logical_not() & present
+    else:
+        ok = bad.logical_not()
+    bucket.stacked["skipped"].add_(bad)
+    return ok
 
 
 # --------------------------------------------------------------- plain AdamW
@@ -453,12 +479,11 @@ def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) ->
     flat_grad = grads[0].reshape(-1) if single else torch.cat([g.reshape(-1) for g in grads])
     if single:
         # The infinity norm is NaN or inf exactly when an entry is; a finite 1e30 does not overflow it.
-        finite = torch.linalg.vector_norm(flat_grad, float("inf")).lt(_INF).reshape(1)
+        bad = _nonfinite(torch.linalg.vector_norm(flat_grad, _INF).reshape(1))
     else:
         bad = torch.zeros(len(grads), device=flat_grad.device).index_add_(
-            0, bucket.owner, flat_grad.isfinite().logical_not().float())
-        finite = bad.lt(0.5)
-    ok = _count_skips(bucket, finite, present)
+            0, bucket.owner, flat_grad.isfinite().logical_not().float()).clamp_max_(1.0)
+    ok = _count_skips(bucket, bad, present)
     ok_elements = ok if single else ok[bucket.owner]
     grad = flat_grad if flat_grad.dtype == torch.float32 else flat_grad.float()
     _advance_moments(stacked["exp_avg"], stacked["exp_avg_sq"], grad, ok_elements, group["betas"])
@@ -481,11 +506,12 @@ def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) ->
 # ------------------------------------------------------- projected matrices
 
 
-def _project(stacked_grad: Tensor, proj: Tensor, side: str) -> Tensor:
-    """(n, m, c) gradients onto (n, d, r) bases: float32 low-rank gradients."""
-    basis = proj if proj.dtype == stacked_grad.dtype else proj.to(stacked_grad.dtype)
-    low = torch.bmm(basis.mT, stacked_grad) if side == "left" else torch.bmm(stacked_grad, basis)
-    return low if low.dtype == torch.float32 else low.float()
+def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
+    return tensor if tensor.dtype == dtype else tensor.to(dtype)
+
+
+def _oriented(tensors: list[Tensor], transposed: list[bool]) -> list[Tensor]:
+    return [t.mT if flip else t for t, flip in zip(tensors, transposed)]
 
 
 _OUT_DTYPE_BMM = {"available": True}
@@ -509,8 +535,8 @@ def _bmm_f32(a: Tensor, b: Tensor) -> Tensor:
 def _push_history(job: _Job) -> None:
     """Write each matrix's projected gradient into its ring buffer and Gram row.
 
-    A matrix whose gradient is not finite (g.g overflows or is NaN; by
-    Cauchy-Schwarz every other dot is then finite too when g.g is) keeps its
+    A matrix whose gradient is not finite (g.g overflows or is NaN; when it is
+    finite, Cauchy-Schwarz keeps every other dot finite too) keeps its
     history row and Gram entries; the ring position moves on for the whole
     bucket.
     """
@@ -524,14 +550,19 @@ def _push_history(job: _Job) -> None:
         # The Gram must describe what is stored, so a bf16 history uses the rounded vector.
         stored = g.to(history.dtype)
         g = stored.float()
-    job.finite = (g * g).sum(-1).lt(_INF)
-    job.keep = (job.finite if job.present is None else job.finite & job.present).unsqueeze(-1)
+    job.bad = _nonfinite((g * g).sum(-1))
+    job.keep = job.bad.logical_not()
+    if job.present is not None:
+        job.keep &= job.present
+    job.keep = job.keep.unsqueeze(-1)
     row = history[:, pos]
     row.copy_(torch.where(job.keep, stored, row))
     rows = history[:, :count]
-    if rows.dtype == torch.float32:
-        dots = torch.bmm(rows, g.unsqueeze(-1))
+    if rows.dtype == torch.float32 or not rows.is_cuda:
+        job.rows = rows if rows.dtype == torch.float32 else rows.float()
+        dots = torch.bmm(job.rows, g.unsqueeze(-1))
     else:
+        job.rows = rows
         dots = _bmm_f32(rows, stored.unsqueeze(-1))
     gram_row = gram[:, pos, :count]
     job.rhs = torch.where(job.keep, dots.squeeze(-1), gram_row)
@@ -555,10 +586,10 @@ def _natural_directions(jobs: list[_Job]) -> None:
     x = damped_solve(gram, rhs, float(group["damping"]), relative=group["damping_mode"] == "relative")
     pos = (jobs[0].bucket.hist_pos - 1) % jobs[0].bucket.stacked["history"].shape[1]
     cos = _cosine_from_gram(gram, rhs, x, pos)
+    x = x.float()
     sizes = [job.low.shape[0] for job in jobs]
     for job, xs, cs in zip(jobs, x.split(sizes), cos.split(sizes)):
-        rows = job.bucket.stacked["history"][:, :count]
-        job.direction = (job.g - _combine_rows(xs, rows)).view_as(job.low)
+        job.direction = (job.g - _combine_rows(xs, job.rows)).view_as(job.low)
         natural_cos = job.bucket.stacked["natural_cos"]
         natural_cos.copy_(torch.where(job.keep.squeeze(-1), cs, natural_cos))
 
@@ -567,24 +598,23 @@ def _cosine_from_gram(gram: Tensor, dots: Tensor, x: Tensor, pos: int) -> Tensor
     # cos(g, g - Hx) from s-sized quantities only: g.r = g.g - x.(H g),
     # |r|^2 = g.g - 2 x.(H g) + x^T (H H^T) x. It loses accuracy only when the
     # transform removes nearly all of g (|r| << |g|), far from the defaults.
-    gram64, dots64 = gram.double(), dots.double()
-    gg = dots64[:, pos]
-    xd = (x * dots64).sum(-1)
-    xgx = (x * torch.bmm(gram64, x.unsqueeze(-1)).squeeze(-1)).sum(-1)
+    # float64: |r|^2 is a difference of terms the size of |g|^2.
+    gram, dots = gram.double(), dots.double()
+    gg = dots[:, pos]
+    xd = (x * dots).sum(-1)
+    xgx = (x * torch.bmm(gram, x.unsqueeze(-1)).squeeze(-1)).sum(-1)
     rr = torch.add(gg, xd, alpha=-2).add_(xgx).clamp_min_(0)
     return (gg - xd).div_((gg * rr).sqrt_().clamp_min_(1e-300)).clamp_(-1.0, 1.0)
 
 
 def _combine_rows(x: Tensor, rows: Tensor) -> Tensor:
-    """sum_j x[:, j] * rows[:, j] as float32 (n, k), for float64 weights x (n, c)."""
+    """sum_j x[:, j] * rows[:, j] as float32 (n, k), for float32 weights x (n, c)."""
     if rows.dtype == torch.float32:
-        return torch.bmm(x.float().unsqueeze(1), rows).squeeze(1)
-    if not rows.is_cuda:
-        return torch.bmm(x.float().unsqueeze(1), rows.float()).squeeze(1)
+        return torch.bmm(x.unsqueeze(1), rows).squeeze(1)
     # A bf16 x would lose 8 bits; as a sum of two bf16 parts it keeps about 16
     # for the price of one extra row in a product that is bound by reading `rows`.
     high = x.to(rows.dtype)
-    low = (x - high.double()).to(rows.dtype)
+    low = (x - high.float()).to(rows.dtype)
     return _bmm_f32(torch.stack([high, low], 1), rows).sum(1)
 
 
@@ -592,7 +622,7 @@ def _finish_projected(job: _Job) -> None:
     """Adam on the stacked low-rank direction, then the update projected back into the parameters."""
     bucket = job.bucket
     group, stacked = bucket.group, bucket.stacked
-    ok = _count_skips(bucket, job.finite, job.present).view(-1, 1, 1)
+    ok = _count_skips(bucket, job.bad, job.present).view(-1, 1, 1)
     exp_avg, exp_avg_sq = stacked["exp_avg"], stacked["exp_avg_sq"]
     direction = job.direction if job.direction.dtype == exp_avg.dtype else job.direction.to(exp_avg.dtype)
     _advance_moments(exp_avg, exp_avg_sq, direction, ok, group["betas"])
@@ -604,33 +634,32 @@ def _finish_projected(job: _Job) -> None:
 
 
 def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor, alpha: float) -> None:
-    """param <- param + alpha * back(update) - lr * wd * param where ``ok``, for the whole bucket.
+    """param <- param + alpha * update P^T - lr * wd * param where ``ok``, for the whole bucket.
 
     One batched product projects every matrix's update back and one
-    multi-tensor add applies them; bf16 parameters get a bf16 product (as
-    galore-torch computes it).
+    multi-tensor add applies them (to transposed views where the bucket holds
+    a matrix as its transpose); bf16 parameters get a bf16 product, as
+    galore-torch computes it.
     """
-    group, proj, params = bucket.group, bucket.stacked["proj"], bucket.params
+    group, params = bucket.group, _oriented(bucket.params, bucket.transposed)
     dtype = params[0].dtype
-    basis = proj if proj.dtype == dtype else proj.to(dtype)
-    update = update if update.dtype == dtype else update.to(dtype)
-    first, second = (basis, update) if bucket.side == "left" else (update, basis.mT)
+    basis_t = _as(bucket.stacked["proj"], dtype).transpose(1, 2)
+    update = _as(update, dtype)
     if group["weight_decay"] == 0:
-        torch._foreach_add_(params, list(torch.bmm(first, second).unbind(0)), alpha=alpha)
+        torch._foreach_add_(params, list(torch.bmm(update, basis_t).unbind(0)), alpha=alpha)
         return
     # Decoupled decay folded into the same add; a skipped matrix (ok = 0) keeps its weights.
     decayed = torch.stack(params) * ok.to(dtype)
-    back = torch.baddbmm(decayed, first, second, beta=-group["lr"] * group["weight_decay"], alpha=alpha)
+    back = torch.baddbmm(decayed, update, basis_t, beta=-group["lr"] * group["weight_decay"], alpha=alpha)
     torch._foreach_add_(params, list(back.unbind(0)))
 
 
 def _rotate_history(bucket: _Bucket, new_bases: dict[int, Tensor]) -> None:
     stacked, count = bucket.stacked, bucket.hist_count
-    first = bucket.params[0]
-    low_shape = low_rank_shape(tuple(first.shape), bucket.group["rank"], bucket.side)
+    low_shape = tuple(stacked["exp_avg"].shape[1:])
     for i, basis in new_bases.items():
         history, gram = stacked["history"][i], stacked["gram"][i]
-        rotated = rotate_low_rank(history[:count], rotation(basis, stacked["proj"][i]), low_shape, bucket.side)
+        rotated = rotate_low_rank(history[:count], rotation(basis, stacked["proj"][i]), low_shape, "right")
         history[:count].copy_(rotated)
         rows = history[:count].float()
         gram[:count, :count].copy_(rows @ rows.T)

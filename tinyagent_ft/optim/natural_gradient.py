@@ -20,17 +20,24 @@ from torch import Tensor
 # preference: none, then 1e-10, 1e-8, ..., 1e-2 of the mean diagonal.
 _JITTER_EXPONENTS = (-10.0, -2.0)
 _JITTER_STEPS = 5
-_JITTER_LEVELS: dict[torch.device, Tensor] = {}
+_INF = float("inf")
+_MAX64 = torch.finfo(torch.float64).max
+_SHIFT_FACTORS: dict[tuple, Tensor] = {}
 
 
-def _jitter_levels(device: torch.device) -> Tensor:
-    # Built on the device once per device: a tensor made from a Python list
-    # would be a host-to-device copy, which synchronises, at every step.
-    if device not in _JITTER_LEVELS:
-        _JITTER_LEVELS[device] = torch.cat([
-            torch.zeros(1, dtype=torch.float64, device=device),
-            torch.logspace(*_JITTER_EXPONENTS, _JITTER_STEPS, dtype=torch.float64, device=device)])
-    return _JITTER_LEVELS[device]
+def _shift_factors(device: torch.device, s: int, damping: float, relative: bool) -> Tensor:
+    """Per jitter level, the factor that multiplies a system's diagonal sum to give its shift.
+
+    Relative: (damping + jitter) / s, absolute: jitter / s (damping is added
+    separately). Built on the device once per setting: a tensor made from a
+    Python list would be a host-to-device copy, which synchronises, at every step.
+    """
+    key = (device, s, damping, relative)
+    if key not in _SHIFT_FACTORS:
+        levels = torch.cat([torch.zeros(1, dtype=torch.float64, device=device),
+                            torch.logspace(*_JITTER_EXPONENTS, _JITTER_STEPS, dtype=torch.float64, device=device)])
+        _SHIFT_FACTORS[key] = (levels + (damping if relative else 0.0)) / s
+    return _SHIFT_FACTORS[key]
 
 
 def damped_solve(gram: Tensor, rhs: Tensor, damping: float, relative: bool = False) -> Tensor:
@@ -45,28 +52,24 @@ def damped_solve(gram: Tensor, rhs: Tensor, damping: float, relative: bool = Fal
     """
     if damping <= 0:
         raise ValueError(f"damping must be > 0, got {damping}")
+    s = gram.shape[-1]
     a = gram.double()
     b = rhs.double().unsqueeze(-1)
     diagonal = a.diagonal(dim1=-2, dim2=-1)
-    scale = diagonal.mean(-1).clamp_min_(1e-30)
-    levels = _jitter_levels(a.device)
-    if relative:
-        lam = scale * damping
-        shifts = torch.outer(levels.add(damping), scale)
-    else:
-        lam = damping
-        shifts = torch.outer(levels, scale).add_(damping)
-    s = a.shape[-1]
+    # The sum of the diagonal, kept positive so an all-zero history still gets a shift.
+    total = diagonal.sum(-1).clamp_min_(1e-300)
+    shifts = torch.outer(_shift_factors(a.device, s, damping, relative), total)
+    if not relative:
+        shifts.add_(damping)
     _, info = torch.linalg.cholesky_ex(torch.diag_embed(shifts.unsqueeze(-1).expand(-1, -1, s)).add_(a))
-    shift = shifts.masked_fill_(info.bool(), float("inf")).amin(0)
+    shift = shifts.masked_fill(info.bool(), _INF).amin(0)
     chol, _ = torch.linalg.cholesky_ex(torch.diag_embed(shift.unsqueeze(-1).expand(-1, s)).add_(a))
     y = torch.linalg.solve_triangular(chol, b, upper=False)
     x = torch.linalg.solve_triangular(chol.mT, y, upper=True).squeeze(-1)
-    if relative:
-        fallback = b.squeeze(-1) / diagonal.clamp_min(0).add_(lam.unsqueeze(-1))
-    else:
-        fallback = b.squeeze(-1) / diagonal.clamp_min(0).add_(lam)
-    return torch.where(info.logical_not().any(0).unsqueeze(-1), x, fallback)
+    lam = shifts[0] if relative else damping  # level 0 is the undamped-by-jitter shift
+    fallback = b.squeeze(-1) / diagonal.clamp_min(0).add_(lam.unsqueeze(-1) if relative else lam)
+    factorised = shift.clamp_max(_MAX64).eq(shift).unsqueeze(-1)  # False where every level failed (inf)
+    return torch.where(factorised, x, fallback)
 
 
 def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float) -> Tensor:
