@@ -88,8 +88,8 @@ def build(name: str, model: torch.nn.Module, rank: int, svd_method: str = "rando
     return NaturalGaLoreAdamW(galore_param_groups(model, svd_method=svd_method, **common, **OURS[name]), lr=1e-3)
 
 
-def warm_up(opt: torch.optim.Optimizer, steps: int = 3) -> None:
-    for _ in range(steps):  # refresh + allocation, then the history fills in
+def warm_up(opt: torch.optim.Optimizer, steps: int = 6) -> None:
+    for _ in range(steps):  # refresh + allocation, then the default history (4) fills up
         opt.step()
 
 

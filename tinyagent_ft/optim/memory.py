@@ -25,7 +25,6 @@ KIND_OF_KEY = {
     "proj": "projections",
     "history": "history",
     "gram": "gram",
-    "natural_cos": "diagnostics",
     "skipped": "counters",
 }
 
@@ -77,7 +76,6 @@ def plan_state(shape: tuple[int, ...], group: Mapping[str, Any]) -> dict[str, Te
         k = low[0] * low[1]
         plan["history"] = TensorSpec((s, k), HISTORY_DTYPES[group.get("history_dtype", "float32")])
         plan["gram"] = TensorSpec((s, s), torch.float32)
-        plan["natural_cos"] = TensorSpec((), torch.float32)
     return plan
 
 

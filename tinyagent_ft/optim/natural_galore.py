@@ -97,6 +97,7 @@ class _Bucket:
     states: list[dict[str, Any]] = field(default_factory=list)  # self.state[p] of each member
     owner: Tensor | None = None  # plain buckets of several tensors: member index of each element
     transposed: list[bool] = field(default_factory=list)  # projected members stepped as their transpose
+    last_cosine: tuple[Tensor, Tensor] | None = None  # (cosines, stepped) of the last step, a diagnostic
 
 
 class NaturalGaLoreAdamW(Optimizer):
@@ -345,10 +346,12 @@ class NaturalGaLoreAdamW(Optimizer):
         too large to matter); None when no projected parameter has history.
         A diagnostic for logging: it reads one number back from the device.
         """
-        values = [b.stacked["natural_cos"] for b in self._buckets if b.projected and b.hist_count > 0]
-        if not values:
+        pairs = [b.last_cosine for b in self._buckets if b.last_cosine is not None]
+        if not pairs:
             return None
-        return float(torch.cat(values).mean())
+        cosines = torch.cat([c for c, _ in pairs])
+        stepped = torch.cat([k.view(-1) for _, k in pairs]).to(cosines.dtype)
+        return float((cosines * stepped).sum() / stepped.sum().clamp_min(1))
 
 
 @dataclass
@@ -444,13 +447,13 @@ def _advance_moments(exp_avg: Tensor, exp_avg_sq: Tensor, grad: Tensor, ok: Tens
     input: lerp(v, v, w) is NaN when v is inf, which a finite 1e30 gradient
     makes of exp_avg_sq (as it does in torch's AdamW).
     """
-    exp_avg.copy_(torch.where(ok, torch.lerp(exp_avg, grad, 1 - betas[0]), exp_avg))
-    exp_avg_sq.copy_(torch.where(ok, torch.lerp(exp_avg_sq, grad * grad, 1 - betas[1]), exp_avg_sq))
+    torch.where(ok, torch.lerp(exp_avg, grad, 1 - betas[0]), exp_avg, out=exp_avg)
+    torch.where(ok, torch.lerp(exp_avg_sq, grad * grad, 1 - betas[1]), exp_avg_sq, out=exp_avg_sq)
 
 
 def _nonfinite(values: Tensor) -> Tensor:
-    """1.0 where a non-negative value (a norm, g.g) is inf or NaN, else 0.0: v - v is NaN exactly there."""
-    return values.sub(values).nan_to_num_(1.0)
+    """1.0 where a value (a norm, g.g, a sum of g - g) is inf or NaN, else 0.0: v - v is NaN exactly there."""
+    return values.sub(values).nan_to_num_(1.0, 1.0, 1.0)
 
 
 def _count_skips(bucket: _Bucket, bad: Tensor, present: Tensor | None) -> Tensor:
@@ -476,20 +479,20 @@ def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) ->
     """
     group, stacked = bucket.group, bucket.stacked
     single = bucket.owner is None
-    flat_grad = grads[0].reshape(-1) if single else torch.cat([g.reshape(-1) for g in grads])
+    flat_grad = _as(_flat(grads[0]) if single else torch.cat([_flat(g) for g in grads]), torch.float32)
     if single:
         # The infinity norm is NaN or inf exactly when an entry is; a finite 1e30 does not overflow it.
-        bad = _nonfinite(torch.linalg.vector_norm(flat_grad, _INF).reshape(1))
+        bad = _nonfinite(torch.linalg.vector_norm(flat_grad, _INF))
     else:
-        bad = torch.zeros(len(grads), device=flat_grad.device).index_add_(
-            0, bucket.owner, flat_grad.isfinite().logical_not().float()).clamp_max_(1.0)
+        # g - g is NaN exactly at non-finite entries; summed per member, NaN marks the member.
+        bad = _nonfinite(bucket.stacked["skipped"].new_zeros(len(grads)).index_add_(
+            0, bucket.owner, flat_grad.sub(flat_grad)))
     ok = _count_skips(bucket, bad, present)
     ok_elements = ok if single else ok[bucket.owner]
-    grad = flat_grad if flat_grad.dtype == torch.float32 else flat_grad.float()
-    _advance_moments(stacked["exp_avg"], stacked["exp_avg_sq"], grad, ok_elements, group["betas"])
+    _advance_moments(stacked["exp_avg"], stacked["exp_avg_sq"], flat_grad, ok_elements, group["betas"])
     step_size, eps = _adam_scalars(group, bucket.clock + 1)
     params = bucket.params
-    flat = params[0].reshape(-1) if single else torch.cat([p.reshape(-1) for p in params])
+    flat = _flat(params[0]) if single else torch.cat([_flat(p) for p in params])
     target = flat if flat.dtype == torch.float32 else flat.float()
     if group["weight_decay"] != 0:
         target.addcmul_(target, ok_elements, value=-group["lr"] * group["weight_decay"])
@@ -506,12 +509,16 @@ def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) ->
 # ------------------------------------------------------- projected matrices
 
 
+def _flat(tensor: Tensor) -> Tensor:
+    return tensor.view(-1) if tensor.is_contiguous() else tensor.reshape(-1)
+
+
 def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
 
 
 def _oriented(tensors: list[Tensor], transposed: list[bool]) -> list[Tensor]:
-    return [t.mT if flip else t for t, flip in zip(tensors, transposed)]
+    return [t.transpose(0, 1) if flip else t for t, flip in zip(tensors, transposed)]
 
 
 _OUT_DTYPE_BMM = {"available": True}
@@ -550,24 +557,23 @@ def _push_history(job: _Job) -> None:
         # The Gram must describe what is stored, so a bf16 history uses the rounded vector.
         stored = g.to(history.dtype)
         g = stored.float()
-    job.bad = _nonfinite((g * g).sum(-1))
+    job.bad = _nonfinite((g * g).sum(-1, keepdim=True))
     job.keep = job.bad.logical_not()
     if job.present is not None:
-        job.keep &= job.present
-    job.keep = job.keep.unsqueeze(-1)
+        job.keep &= job.present.unsqueeze(-1)
     row = history[:, pos]
-    row.copy_(torch.where(job.keep, stored, row))
-    rows = history[:, :count]
+    torch.where(job.keep, stored, row, out=row)
+    rows = history if count == s else history[:, :count]
     if rows.dtype == torch.float32 or not rows.is_cuda:
         job.rows = rows if rows.dtype == torch.float32 else rows.float()
         dots = torch.bmm(job.rows, g.unsqueeze(-1))
     else:
         job.rows = rows
         dots = _bmm_f32(rows, stored.unsqueeze(-1))
-    gram_row = gram[:, pos, :count]
+    gram_row = gram[:, pos] if count == s else gram[:, pos, :count]
     job.rhs = torch.where(job.keep, dots.squeeze(-1), gram_row)
     gram_row.copy_(job.rhs)
-    gram[:, :count, pos] = job.rhs
+    (gram[:, :, pos] if count == s else gram[:, :count, pos]).copy_(job.rhs)
     bucket.hist_pos, bucket.hist_count = (pos + 1) % s, count
     job.g = g
 
@@ -580,26 +586,27 @@ def _natural_directions(jobs: list[_Job]) -> None:
     """
     group = jobs[0].bucket.group
     count = jobs[0].bucket.hist_count
-    grams = [job.bucket.stacked["gram"][:, :count, :count] for job in jobs]
+    full = count == jobs[0].bucket.stacked["gram"].shape[1]
+    grams = [job.bucket.stacked["gram"] if full else job.bucket.stacked["gram"][:, :count, :count] for job in jobs]
     gram = grams[0] if len(jobs) == 1 else torch.cat(grams)
     rhs = jobs[0].rhs if len(jobs) == 1 else torch.cat([job.rhs for job in jobs])
-    x = damped_solve(gram, rhs, float(group["damping"]), relative=group["damping_mode"] == "relative")
+    x, gram64, rhs64 = damped_solve(gram, rhs, float(group["damping"]),
+                                    relative=group["damping_mode"] == "relative")
     pos = (jobs[0].bucket.hist_pos - 1) % jobs[0].bucket.stacked["history"].shape[1]
-    cos = _cosine_from_gram(gram, rhs, x, pos)
+    cos = _cosine_from_gram(gram64, rhs64, x, pos)
     x = x.float()
     sizes = [job.low.shape[0] for job in jobs]
     for job, xs, cs in zip(jobs, x.split(sizes), cos.split(sizes)):
         job.direction = (job.g - _combine_rows(xs, job.rows)).view_as(job.low)
-        natural_cos = job.bucket.stacked["natural_cos"]
-        natural_cos.copy_(torch.where(job.keep.squeeze(-1), cs, natural_cos))
+        job.bucket.last_cosine = (cs, job.keep)
 
 
 def _cosine_from_gram(gram: Tensor, dots: Tensor, x: Tensor, pos: int) -> Tensor:
+    """Per system, cos(g, r) from float64 ``gram``, ``dots`` = H g and the solution ``x``."""
     # cos(g, g - Hx) from s-sized quantities only: g.r = g.g - x.(H g),
     # |r|^2 = g.g - 2 x.(H g) + x^T (H H^T) x. It loses accuracy only when the
     # transform removes nearly all of g (|r| << |g|), far from the defaults.
-    # float64: |r|^2 is a difference of terms the size of |g|^2.
-    gram, dots = gram.double(), dots.double()
+    # In float64: |r|^2 is a difference of terms the size of |g|^2.
     gg = dots[:, pos]
     xd = (x * dots).sum(-1)
     xgx = (x * torch.bmm(gram, x.unsqueeze(-1)).squeeze(-1)).sum(-1)
@@ -622,7 +629,11 @@ def _finish_projected(job: _Job) -> None:
     """Adam on the stacked low-rank direction, then the update projected back into the parameters."""
     bucket = job.bucket
     group, stacked = bucket.group, bucket.stacked
-    ok = _count_skips(bucket, job.bad, job.present).view(-1, 1, 1)
+    if job.keep is None:
+        job.keep = _count_skips(bucket, job.bad, job.present)
+    else:
+        bucket.stacked["skipped"].add_(job.bad.view(-1) if job.present is None else job.bad.view(-1) * job.present)
+    ok = job.keep.view(-1, 1, 1)
     exp_avg, exp_avg_sq = stacked["exp_avg"], stacked["exp_avg_sq"]
     direction = job.direction if job.direction.dtype == exp_avg.dtype else job.direction.to(exp_avg.dtype)
     _advance_moments(exp_avg, exp_avg_sq, direction, ok, group["betas"])

@@ -40,12 +40,12 @@ def _shift_factors(device: torch.device, s: int, damping: float, relative: bool)
     return _SHIFT_FACTORS[key]
 
 
-def damped_solve(gram: Tensor, rhs: Tensor, damping: float, relative: bool = False) -> Tensor:
+def damped_solve(gram: Tensor, rhs: Tensor, damping: float, relative: bool = False) -> tuple[Tensor, Tensor, Tensor]:
     """Solve (lambda*I + gram) x = rhs for a batch of symmetric PSD (n, s, s) ``gram``, (n, s) ``rhs``.
 
     lambda is ``damping``, or with ``relative`` ``damping`` times each
     system's mean diagonal (the history's mean squared norm). Returns x in
-    float64. Every jitter level is factorised at once and each system keeps the
+    float64, with ``gram`` and ``rhs`` in float64 (callers reuse them). Every jitter level is factorised at once and each system keeps the
     smallest shift whose Cholesky succeeded, falling back to a diagonal solve
     when none did: the result is finite for finite inputs, and ``info`` never
     leaves the device (no retry loop on the host).
@@ -69,7 +69,7 @@ def damped_solve(gram: Tensor, rhs: Tensor, damping: float, relative: bool = Fal
     lam = shifts[0] if relative else damping  # level 0 is the undamped-by-jitter shift
     fallback = b.squeeze(-1) / diagonal.clamp_min(0).add_(lam.unsqueeze(-1) if relative else lam)
     factorised = shift.clamp_max(_MAX64).eq(shift).unsqueeze(-1)  # False where every level failed (inf)
-    return torch.where(factorised, x, fallback)
+    return torch.where(factorised, x, fallback), a, b.squeeze(-1)
 
 
 def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float) -> Tensor:
@@ -79,7 +79,7 @@ def solve_damped_gram(gram: Tensor, rhs: Tensor, damping: float) -> Tensor:
     """
     batch = gram.shape[:-2]
     s = gram.shape[-1]
-    x = damped_solve(gram.reshape(-1, s, s), rhs.reshape(-1, s), damping)
+    x, _, _ = damped_solve(gram.reshape(-1, s, s), rhs.reshape(-1, s), damping)
     return x.reshape(*batch, s)
 
 
