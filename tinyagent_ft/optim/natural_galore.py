@@ -64,9 +64,10 @@ DEFAULT_HISTORY_DTYPE = "bfloat16"
 DAMPING_MODES = ("absolute", "relative")
 HISTORY_ON_REFRESH = ("reset", "rotate")
 # Most elements of full-size gradient a bucket stacks at once: the stacked
-# gradient and parameter copies are the step's transient memory (256 MiB each
-# in float32), while TinyLlama-1.1B still needs only about 16 buckets.
-BUCKET_ELEMENTS = 1 << 26
+# gradient and the projected-back update are the step's transient memory
+# (256 MiB each in bf16), while TinyLlama-1.1B needs 10 buckets and two of its
+# layers in float32 fit one bucket per oriented shape.
+BUCKET_ELEMENTS = 1 << 27
 # Plain tensors smaller than this are packed into one flat bucket; larger ones
 # are stepped alone, in place.
 PACK_LIMIT = 1 << 20
