@@ -17,15 +17,17 @@ The transformed gradient is fed to Adam multiplied by ``damping``; Adam is
 invariant to that constant factor (up to eps), and it keeps the input on the
 raw gradient's scale, so large damping smoothly recovers plain GaLore.
 
-How a step runs: matrices of one group with the same shape (hence the same
-projection side and rank) form a *bucket* and are stepped together, as stacked
-tensors: one batched product per stage, one batched float64 Cholesky, Adam on
-the stacked moments. A bucket's state lives in stacked storage and each
-parameter's ``self.state[p]`` entries are views into it, so ``state_dict()``
-and per-parameter accounting see ordinary per-parameter state. Skipping a
-matrix whose gradient is not finite is a device-side mask (``torch.where``,
-coefficients multiplied by 0 or 1), never a read-back, so a step that does not
-refresh the subspace does not synchronise with the host.
+How a step runs: matrices of one group with the same shape, taken in the
+orientation that projects from the right (a left-projected matrix is stepped
+as its transpose), form a *bucket* and are stepped together as stacked
+tensors: one batched product per stage and Adam on the stacked moments; the
+s x s systems of all buckets are solved in one batched float64 Cholesky. A
+bucket's state lives in stacked storage and each parameter's
+``self.state[p]`` entries are views into it, so ``state_dict()`` and
+per-parameter accounting see ordinary per-parameter state. Skipping a matrix
+whose gradient is not finite is a device-side mask (``torch.where``,
+``masked_fill_``), never a read-back, so a step that does not refresh the
+subspace does not synchronise with the host.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ DAMPING_MODES = ("absolute", "relative")
 HISTORY_ON_REFRESH = ("reset", "rotate")
 # Most elements of full-size gradient a bucket stacks at once: the stacked
 # gradient and the projected-back update are the step's transient memory
-# (256 MiB each in bf16), while TinyLlama-1.1B needs 10 buckets and two of its
+# (256 MiB each in bf16), while TinyLlama-1.1B needs 9 buckets and two of its
 # layers in float32 fit one bucket per oriented shape.
 BUCKET_ELEMENTS = 1 << 27
 # Plain tensors smaller than this are packed into one flat bucket; larger ones
