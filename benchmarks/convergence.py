@@ -36,6 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "benchmarks" / "results"
 
+from tinyagent_ft.optim.natural_galore import DEFAULT_HISTORY, DEFAULT_HISTORY_DTYPE  # noqa: E402
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -71,7 +73,8 @@ class Run:
     seed: int
     damping: float = 1.0
     damping_mode: str = "absolute"
-    history: int = 20
+    history: int = DEFAULT_HISTORY
+    history_dtype: str = DEFAULT_HISTORY_DTYPE
     history_on_refresh: str = "reset"
     svd_method: str = "full"
     extra: dict = field(default_factory=dict)
@@ -123,7 +126,8 @@ def build_optimizer(model: torch.nn.Module, setting: Setting, run: Run) -> torch
     history = 0 if run.optimizer == "galore_ours" else run.history
     groups = galore_param_groups(
         model, natural_history=history, damping=run.damping, damping_mode=run.damping_mode,
-        history_on_refresh=run.history_on_refresh, svd_method=run.svd_method, **common, **run.extra,
+        history_on_refresh=run.history_on_refresh, history_dtype=run.history_dtype, svd_method=run.svd_method,
+        **common, **run.extra,
     )
     return NaturalGaLoreAdamW(groups, lr=setting.lr, weight_decay=0.0)
 
@@ -185,14 +189,17 @@ def train(setting: Setting, run: Run) -> dict:
     return result
 
 
-def default_runs(seed: int, damping: float, mode: str, history: int = Run.history) -> list[Run]:
+def default_runs(seed: int, damping: float, mode: str, history: int = Run.history,
+                 history_dtype: str = Run.history_dtype) -> list[Run]:
     prefix = "natural_rel" if mode == "relative" else "natural_d"
     suffix = "" if history == Run.history else f"_s{history}"
+    suffix += "" if history_dtype == Run.history_dtype else f"_{history_dtype}"
     return [
         Run("adamw", "adamw", seed),
         Run("galore_torch", "galore_torch", seed),
         Run("galore_ours", "galore_ours", seed),
-        Run(f"{prefix}{damping:g}{suffix}", "natural", seed, damping=damping, damping_mode=mode, history=history),
+        Run(f"{prefix}{damping:g}{suffix}", "natural", seed, damping=damping, damping_mode=mode, history=history,
+            history_dtype=history_dtype),
     ]
 
 
@@ -266,6 +273,7 @@ def main() -> None:
     ap.add_argument("--damping", type=float, default=DEFAULT_DAMPING, help="natural GaLore's damping")
     ap.add_argument("--damping-mode", choices=["absolute", "relative"], default=DEFAULT_DAMPING_MODE)
     ap.add_argument("--history", type=int, default=Run.history, help="natural GaLore's history length s")
+    ap.add_argument("--history-dtype", choices=["float32", "bfloat16"], default=Run.history_dtype)
     ap.add_argument("--variant-damping", type=float, default=1e-2,
                     help="damping for the --full variants (rotate, randomized): one where the transform is active")
     ap.add_argument("--only", nargs="+", default=None, help="run names to keep")
@@ -278,7 +286,8 @@ def main() -> None:
         seeds = args.seeds or [0, 1, 2]
         runs = full_runs(seeds, args.dampings, args.relative_dampings, args.variant_damping)
     else:
-        runs = [r for s in (args.seeds or [0]) for r in default_runs(s, args.damping, args.damping_mode, args.history)]
+        runs = [r for s in (args.seeds or [0]) for r in default_runs(s, args.damping, args.damping_mode, args.history,
+                                                                      args.history_dtype)]
     if args.only:
         runs = [r for r in runs if r.name in args.only]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

@@ -5,7 +5,8 @@ The model is built on the meta device (no weights). Sizes come from
 to the param groups of a real ``NaturalGaLoreAdamW`` built over the meta
 parameters, so they cannot drift from what training holds. GaLore's row is
 our optimizer with ``natural_history=0``, whose state layout (low-rank moments
-plus one basis per matrix) is galore-torch's; all state is float32.
+plus one basis per matrix) is galore-torch's; state is float32 except where a
+row says bf16 (the default history is bfloat16).
 
     python benchmarks/optimizer_memory.py
 """
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tinyagent_ft.optim import NaturalGaLoreAdamW, galore_param_groups, planned_bytes  # noqa: E402
+from tinyagent_ft.optim.natural_galore import DEFAULT_HISTORY, DEFAULT_HISTORY_DTYPE  # noqa: E402
 
 GIB = 1024**3
 
@@ -55,15 +57,22 @@ def main() -> None:
     table = {"adamw": state_size(model)}
     for rank in (8, 128, 512):
         table[f"galore_r{rank}"] = state_size(model, rank=rank, natural_history=0)
+        table[f"natural_r{rank}_default"] = state_size(model, rank=rank)
+        table[f"natural_r{rank}_default_bf16_moments"] = state_size(model, rank=rank, state_dtype="bfloat16")
         for s in (4, 20):
-            table[f"natural_r{rank}_s{s}"] = state_size(model, rank=rank, natural_history=s)
+            table[f"natural_r{rank}_s{s}_fp32_history"] = state_size(
+                model, rank=rank, natural_history=s, history_dtype="float32")
             table[f"natural_r{rank}_s{s}_bf16_history"] = state_size(
                 model, rank=rank, natural_history=s, history_dtype="bfloat16")
+    ratio = {f"r{rank}": round(table[f"natural_r{rank}_default"]["total"] / table[f"galore_r{rank}"]["total"], 2)
+             for rank in (8, 128, 512)}
     result = {
         "model": "TinyLlama-1.1B shapes (meta device)",
         "parameters": n_params,
         "parameter_gib_fp32": round(n_params * 4 / GIB, 4),
         "unit": "GiB of optimizer state (float32 unless noted)",
+        "default": {"natural_history": DEFAULT_HISTORY, "history_dtype": DEFAULT_HISTORY_DTYPE},
+        "default_vs_galore": ratio,
         "state_gib": table,
     }
     out = ROOT / "benchmarks" / "results" / "optimizer_memory.json"

@@ -1,18 +1,33 @@
-"""Optimizer step time on TinyLlama-shaped layers, side by side in one process. Prints JSON.
+"""Optimizer step cost on a TinyLlama-shaped model, side by side in one process. Prints JSON.
 
-Step time excludes subspace-refresh steps (the projection gap is set beyond
-the timed window); refresh cost is timed separately, per matrix shape, for
-galore-torch's full SVD and for our randomized range finder (our "full" refresh
-is the same torch.linalg.svd call, so it is not timed twice).
-Optimizers are timed in interleaved rounds and medians reported, because the
-machine may be shared.
+Two measures of a steady-state step (one that does not refresh the subspace:
+the projection gap is set beyond the measured window):
 
-    python benchmarks/optimizer_speed.py [--layers 1] [--rank 128] [--rounds 7] [--threads 1]
+* overhead, independent of the machine: aten operations dispatched and host
+  synchronisations (``aten::_local_scalar_dense``: ``.item()``, ``float()``,
+  ``bool()`` on a tensor) per step, counted with ``torch.profiler`` over every
+  recorded ``aten::`` event, nested ones included. On a GPU each operation is
+  roughly a kernel launch, so this measures the GPU problem on a CPU. On a CPU
+  ``torch._foreach_*`` falls back to one operation per tensor (counted), so
+  stacking same-shape tensors counts for more than foreach over lists does;
+* step time, in interleaved rounds with medians, because the machine may be
+  shared.
+
+The model is a ``LlamaForCausalLM`` of TinyLlama's shape (width, layers and
+vocabulary configurable) whose parameters get random gradients; the seven
+projection matrices of each layer are projected, everything else (embeddings,
+lm_head, norms) is plain AdamW, for ours and for galore-torch alike. The
+subspace refresh is timed separately per matrix shape, galore-torch's full SVD
+against our randomized range finder.
+
+    python benchmarks/optimizer_speed.py --layers 2 --rank 128 --skip-timing     # counts, TinyLlama width
+    python benchmarks/optimizer_speed.py --hidden 512 --layers 4 --rank 64 --threads 2 --skip-refresh
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import statistics
 import sys
@@ -24,51 +39,74 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tinyagent_ft.optim import NaturalGaLoreAdamW  # noqa: E402
+from tinyagent_ft.optim import NaturalGaLoreAdamW, galore_param_groups  # noqa: E402
 from tinyagent_ft.optim.projector import projection_side, top_singular_basis  # noqa: E402
 
-# One TinyLlama-1.1B decoder layer: (out_features, in_features) of each projection.
-LAYER_SHAPES = {
-    "q_proj": (2048, 2048), "k_proj": (256, 2048), "v_proj": (256, 2048), "o_proj": (2048, 2048),
-    "gate_proj": (5632, 2048), "up_proj": (5632, 2048), "down_proj": (2048, 5632),
+NO_REFRESH = 10**9  # only the first step refreshes; it is excluded from every measure
+SYNC_OP = "aten::_local_scalar_dense"
+# Optimizer settings compared (the projected group's options; ours use every other default).
+OURS = {
+    "ours_natural_default": {},
+    "ours_natural_s20_fp32": {"natural_history": 20, "history_dtype": "float32"},
+    "ours_galore": {"natural_history": 0},
 }
-NO_REFRESH = 10**9  # only the first step refreshes; it is excluded from timing
+NAMES = ["torch_adamw", "galore_torch", *OURS]
 
 
-def make_params(layers: int) -> list[torch.nn.Parameter]:
-    gen = torch.Generator().manual_seed(0)
-    params = []
-    for _ in range(layers):
-        for shape in LAYER_SHAPES.values():
-            p = torch.nn.Parameter(torch.randn(*shape, generator=gen) * 0.02)
-            p.grad = torch.randn(*shape, generator=gen) * 1e-3
-            params.append(p)
-    return params
+def llama(hidden: int, layers: int, vocab: int, dtype: torch.dtype = torch.float32,
+          device: str = "cpu") -> torch.nn.Module:
+    """TinyLlama's architecture at any width (intermediate 2.75x, 8x fewer KV dims), random init."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=int(hidden * 2.75),
+                         num_hidden_layers=layers, num_attention_heads=max(1, hidden // 64),
+                         num_key_value_heads=max(1, hidden // 512), max_position_embeddings=2048,
+                         tie_word_embeddings=False)
+    torch.manual_seed(0)
+    with torch.device(device):
+        return LlamaForCausalLM(config).to(dtype)
 
 
-def build(name: str, params: list[torch.nn.Parameter], rank: int) -> torch.optim.Optimizer:
-    galore = {"rank": rank, "update_proj_gap": NO_REFRESH, "scale": 0.25}
+def with_random_grads(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    for p in model.parameters():
+        p.grad = (torch.randn(p.shape, generator=gen) * 1e-3).to(p.dtype)
+    return model
+
+
+def build(name: str, model: torch.nn.Module, rank: int, svd_method: str = "randomized") -> torch.optim.Optimizer:
+    common = {"rank": rank, "update_proj_gap": NO_REFRESH, "scale": 0.25}
     if name == "torch_adamw":
-        return torch.optim.AdamW(params, lr=1e-3)
+        return torch.optim.AdamW(model.parameters(), lr=1e-3)
     if name == "galore_torch":
         from galore_torch import GaLoreAdamW
 
-        return GaLoreAdamW([{"params": params, **galore, "proj_type": "std"}], lr=1e-3,
-                           no_deprecation_warning=True)
-    options = {
-        "ours_galore": {"natural_history": 0},
-        "ours_natural_s20": {"natural_history": 20},
-        "ours_natural_s4": {"natural_history": 4},
-        "ours_natural_s20_bf16": {"natural_history": 20, "history_dtype": "bfloat16"},
-    }[name]
-    return NaturalGaLoreAdamW([{"params": params, **galore, **options}], lr=1e-3)
+        groups = galore_param_groups(model, natural_history=0, **common)
+        groups[0] = {k: groups[0][k] for k in ("params", "rank", "update_proj_gap", "scale")}
+        groups[0]["proj_type"] = "std"
+        return GaLoreAdamW(groups, lr=1e-3, no_deprecation_warning=True)
+    return NaturalGaLoreAdamW(galore_param_groups(model, svd_method=svd_method, **common, **OURS[name]), lr=1e-3)
+
+
+def warm_up(opt: torch.optim.Optimizer, steps: int = 6) -> None:
+    for _ in range(steps):  # refresh + allocation, then the default history (4) fills up
+        opt.step()
+
+
+def count_ops(opt: torch.optim.Optimizer, steps: int = 2) -> dict[str, float]:
+    """aten operations and host synchronisations per steady-state step (CPU profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            opt.step()
+    names = collections.Counter(e.name for e in prof.events() if e.name.startswith("aten::"))
+    top = {k: round(v / steps, 1) for k, v in names.most_common(12)}
+    return {"aten_ops": sum(names.values()) / steps, "host_syncs": names[SYNC_OP] / steps, "top_ops": top}
 
 
 def time_steps(optimizers: dict[str, torch.optim.Optimizer], rounds: int, steps: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in optimizers}
-    for opt in optimizers.values():
-        opt.step()  # refresh + state allocation, not timed
-        opt.step()  # history fills in; the steady state starts here
     for _ in range(rounds):
         for name, opt in optimizers.items():
             start = time.perf_counter()
@@ -78,12 +116,16 @@ def time_steps(optimizers: dict[str, torch.optim.Optimizer], rounds: int, steps:
     return times
 
 
-def time_refresh(rank: int, reps: int) -> dict[str, dict[str, float]]:
+def layer_shapes(model: torch.nn.Module) -> list[tuple[int, int]]:
+    return sorted({tuple(p.shape) for g in galore_param_groups(model, natural_history=0)[:1] for p in g["params"]})
+
+
+def time_refresh(shapes: list[tuple[int, int]], rank: int, reps: int) -> dict[str, dict[str, float]]:
     from galore_torch.galore_projector import GaLoreProjector
 
     out = {}
     gen = torch.Generator().manual_seed(1)
-    for shape in sorted(set(LAYER_SHAPES.values())):
+    for shape in shapes:
         grad = torch.randn(*shape, generator=gen)
         side = projection_side(shape, "std")
         projector = GaLoreProjector(rank, update_proj_gap=1, proj_type="std")
@@ -107,33 +149,52 @@ def time_refresh(rank: int, reps: int) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--hidden", type=int, default=2048, help="model width (TinyLlama: 2048)")
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--vocab", type=int, default=32000)
     ap.add_argument("--rank", type=int, default=128)
+    ap.add_argument("--svd-method", choices=["full", "randomized"], default="randomized",
+                    help="our refresh (only the untimed first step refreshes)")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--steps", type=int, default=2, help="steps per timed round")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", nargs="+", choices=NAMES, default=None, help="optimizers to measure")
+    ap.add_argument("--skip-timing", action="store_true", help="operation counts only")
+    ap.add_argument("--skip-refresh", action="store_true")
     ap.add_argument("--refresh-reps", type=int, default=2)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "optimizer_speed.json"))
+    ap.add_argument("--out", default=None, help="JSON path (default: print only)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    names = ["torch_adamw", "galore_torch", "ours_galore", "ours_natural_s20", "ours_natural_s4",
-             "ours_natural_s20_bf16"]
-    # Each optimizer gets its own copy of the parameters so their states never interact.
-    optimizers = {name: build(name, make_params(args.layers), args.rank) for name in names}
-    times = time_steps(optimizers, args.rounds, args.steps)
-    med = {name: statistics.median(t) for name, t in times.items()}
-    result = {
-        "setting": {"layers": args.layers, "shapes": LAYER_SHAPES, "rank": args.rank, "threads": args.threads,
-                    "rounds": args.rounds, "steps_per_round": args.steps, "refresh_steps_excluded": True},
-        "step_seconds_median": {k: round(v, 4) for k, v in med.items()},
-        "step_seconds_all": {k: [round(x, 4) for x in v] for k, v in times.items()},
-        "ratio_vs_galore_torch": {k: round(v / med["galore_torch"], 3) for k, v in med.items()},
-        "ratio_vs_torch_adamw": {k: round(v / med["torch_adamw"], 3) for k, v in med.items()},
-        "refresh_seconds_median": time_refresh(args.rank, args.refresh_reps),
+    names = args.only or NAMES
+    # Each optimizer gets its own model so their states and parameters never interact.
+    optimizers = {}
+    for name in names:
+        model = with_random_grads(llama(args.hidden, args.layers, args.vocab))
+        optimizers[name] = build(name, model, args.rank, args.svd_method)
+        warm_up(optimizers[name])
+    n_params = sum(p.numel() for p in model.parameters())
+    result: dict = {
+        "setting": {"hidden": args.hidden, "layers": args.layers, "vocab": args.vocab, "parameters": n_params,
+                    "rank": args.rank, "threads": args.threads, "dtype": "float32",
+                    "svd_method": args.svd_method, "refresh_steps_excluded": True},
+        "per_step_overhead": {name: count_ops(opt) for name, opt in optimizers.items()},
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    if not args.skip_timing:
+        times = time_steps(optimizers, args.rounds, args.steps)
+        med = {name: statistics.median(t) for name, t in times.items()}
+        result["timing"] = {"rounds": args.rounds, "steps_per_round": args.steps}
+        result["step_seconds_median"] = {k: round(v, 4) for k, v in med.items()}
+        result["step_seconds_all"] = {k: [round(x, 4) for x in v] for k, v in times.items()}
+        if "galore_torch" in med:
+            result["ratio_vs_galore_torch"] = {k: round(v / med["galore_torch"], 3) for k, v in med.items()}
+        if "torch_adamw" in med:
+            result["ratio_vs_torch_adamw"] = {k: round(v / med["torch_adamw"], 3) for k, v in med.items()}
+    if not args.skip_refresh:
+        result["refresh_seconds_median"] = time_refresh(layer_shapes(model), args.rank, args.refresh_reps)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
 

@@ -16,6 +16,7 @@ import torch
 from .projector import basis_shape, low_rank_shape, projection_side
 
 HISTORY_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+STATE_DTYPES = HISTORY_DTYPES
 
 # Which kind each state tensor counts as in state_bytes().
 KIND_OF_KEY = {
@@ -24,7 +25,7 @@ KIND_OF_KEY = {
     "proj": "projections",
     "history": "history",
     "gram": "gram",
-    "natural_cos": "diagnostics",
+    "skipped": "counters",
 }
 
 
@@ -47,24 +48,34 @@ def is_projected(shape: tuple[int, ...], group: Mapping[str, Any]) -> bool:
 
 
 def plan_state(shape: tuple[int, ...], group: Mapping[str, Any]) -> dict[str, TensorSpec]:
-    """Tensor state a parameter of ``shape`` gets in ``group`` (state always float32)."""
+    """Tensor state a parameter of ``shape`` gets in ``group``.
+
+    Low-rank moments have ``state_dtype`` (float32 unless the group says
+    bfloat16), the history ``history_dtype``; everything else is float32
+    whatever the parameter dtype (plain parameters' moments included: their
+    update is computed in float32 and rounded once).
+    ``skipped`` is a per-parameter device counter (Adam's step count is the
+    bucket's, kept on the host).
+    """
     shape = tuple(int(d) for d in shape)
+    counters = {"skipped": TensorSpec((), torch.float32)}
     if not is_projected(shape, group):
-        return {"exp_avg": TensorSpec(shape, torch.float32),
-                "exp_avg_sq": TensorSpec(shape, torch.float32)}
+        return {"exp_avg": TensorSpec(shape, torch.float32), "exp_avg_sq": TensorSpec(shape, torch.float32),
+                **counters}
+    moments = STATE_DTYPES[group.get("state_dtype", "float32")]
     side = projection_side(shape, group.get("proj_type", "std"))
     low = low_rank_shape(shape, group["rank"], side)
     plan = {
-        "exp_avg": TensorSpec(low, torch.float32),
-        "exp_avg_sq": TensorSpec(low, torch.float32),
+        "exp_avg": TensorSpec(low, moments),
+        "exp_avg_sq": TensorSpec(low, moments),
         "proj": TensorSpec(basis_shape(shape, group["rank"], side), torch.float32),
+        **counters,
     }
     s = int(group.get("natural_history", 0) or 0)
     if s > 0:
         k = low[0] * low[1]
         plan["history"] = TensorSpec((s, k), HISTORY_DTYPES[group.get("history_dtype", "float32")])
         plan["gram"] = TensorSpec((s, s), torch.float32)
-        plan["natural_cos"] = TensorSpec((), torch.float64)
     return plan
 
 

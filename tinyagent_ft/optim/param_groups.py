@@ -28,7 +28,7 @@ def galore_param_groups(
     target_modules: tuple[str, ...] = LLAMA_TARGETS,
     update_proj_gap: int = 200,
     scale: float = 0.25,
-    natural_history: int = 20,
+    natural_history: int | None = None,
     damping: float | None = None,
     weight_decay: float = 0.0,
     **projected_options: Any,
@@ -39,7 +39,8 @@ def galore_param_groups(
     get ``weight_decay``, vectors (norms, biases) get none, as Trainer does.
     Frozen parameters are left out. Extra keyword arguments (``proj_type``,
     ``svd_method``, ``damping_mode``, ``history_on_refresh``, ...) go to the
-    projected group; ``damping=None`` keeps the optimizer's default.
+    projected group; ``natural_history=None`` and ``damping=None`` keep the
+    optimizer's defaults (``DEFAULT_HISTORY``, ``DEFAULT_DAMPING``).
     """
     projected, decayed, undecayed = [], [], []
     for name, p in model.named_parameters():
@@ -53,10 +54,11 @@ def galore_param_groups(
             undecayed.append(p)
     proj_group: dict[str, Any] = dict(
         params=projected, rank=rank, update_proj_gap=update_proj_gap, scale=scale,
-        natural_history=natural_history, weight_decay=weight_decay, **projected_options,
+        weight_decay=weight_decay, **projected_options,
     )
-    if damping is not None:
-        proj_group["damping"] = damping
+    for key, value in (("natural_history", natural_history), ("damping", damping)):
+        if value is not None:
+            proj_group[key] = value
     groups = [proj_group,
               {"params": decayed, "weight_decay": weight_decay},
               {"params": undecayed, "weight_decay": 0.0}]

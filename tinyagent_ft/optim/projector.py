@@ -4,6 +4,7 @@ A basis ``P`` is always stored as (d, r) with orthonormal columns, where d is
 the projected side's length:
   left  (P spans column space, d = rows):  low = P^T A   (r, n);  back = P low
   right (P spans row space,    d = cols):  low = A P     (m, r);  back = low P^T
+The optimizer applies both as the right-side maps, to A or to A^T.
 """
 
 from __future__ import annotations
@@ -77,30 +78,6 @@ def top_singular_basis(matrix: Tensor, rank: int, side: str, method: str = "full
     else:
         raise ValueError(f"svd method must be one of {SVD_METHODS}, got {method!r}")
     return basis.contiguous()
-
-
-def project(grad: Tensor, basis: Tensor, side: str) -> Tensor:
-    return basis.T @ grad if side == "left" else grad @ basis
-
-
-def add_projected_back(param: Tensor, low: Tensor, basis: Tensor, side: str,
-                       alpha: float, beta: float) -> None:
-    """param <- beta * param + alpha * back(low), in one pass over ``param``.
-
-    ``beta`` carries the decoupled weight decay, so the full-size parameter is
-    read and written once per step (galore-torch materialises the full-size
-    update and then does separate scale, add and decay passes).
-    """
-    if param.dtype == low.dtype:
-        if side == "left":
-            param.addmm_(basis, low, beta=beta, alpha=alpha)
-        else:
-            param.addmm_(low, basis.T, beta=beta, alpha=alpha)
-        return
-    # Low-precision params: compute the update in float32, round once.
-    back = basis @ low if side == "left" else low @ basis.T
-    full = param.float().mul_(beta).add_(back, alpha=alpha)
-    param.copy_(full)
 
 
 def rotation(new_basis: Tensor, old_basis: Tensor) -> Tensor:
