@@ -38,10 +38,13 @@ sys.path.insert(0, str(ROOT))
 
 from tinyagent_ft.optim import NaturalGaLoreAdamW, galore_param_groups  # noqa: E402
 
-ROWS = ["torch_adamw", "galore_torch", "ours_galore", "ours_natural_default", "ours_natural_s20_fp32"]
+ROWS = ["torch_adamw", "galore_torch", "ours_galore", "ours_natural_default", "ours_natural_bf16_moments",
+        "ours_natural_s20_fp32"]
 OURS = {
     "ours_galore": {"natural_history": 0},
     "ours_natural_default": {},
+    # galore-torch keeps its moments in the parameters' dtype; this is our like-for-like option.
+    "ours_natural_bf16_moments": {"state_dtype": "bfloat16"},
     "ours_natural_s20_fp32": {"natural_history": 20, "history_dtype": "float32"},
 }
 SMOKE = dict(device="cpu", hidden=256, layers=1, vocab=1000, batch=1, seq=64, rank=16, steps=2)
