@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyagent_ft.models import TINY
+from tinyagent_ft.models import TINY, TinyShape
 from tinyagent_ft.prompts import PromptConfig
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
@@ -63,6 +63,7 @@ class TrainConfig:
     scale: float | None = None
     natural_history: int | None = None  # None: the optimizer's default
     lora_rank: int = 16
+    tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
     extra: dict = field(default_factory=dict)  # Trainer arguments that override ours (tests, experiments)
 
     def __post_init__(self) -> None:

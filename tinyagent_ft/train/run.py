@@ -86,7 +86,7 @@ def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: s
     if resume is not None and config.optimizer != "lora":
         # The checkpoint holds the tokenizer trained for this run; the Trainer reloads the weights.
         return load_pretrained(resume, dtype=torch.float32)
-    return build_tiny(tokenizer_corpus(rows, prompt_config, config.seed), seed=config.seed)
+    return build_tiny(tokenizer_corpus(rows, prompt_config, config.seed), config.tiny_shape, seed=config.seed)
 
 
 def tokenizer_corpus(rows, prompt_config: PromptConfig, seed: int):
