@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -116,7 +116,8 @@ def training_steps(config: TrainConfig, n_examples: int, per_device: int, accumu
 
 
 def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool) -> TrainingArguments:
-    world_size = PartialState().num_processes
+    # torchrun and `accelerate launch` both announce the process count here, before any process group exists.
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     per_device, accumulation = config.batch_layout(world_size)
     steps = training_steps(config, n_examples, per_device, accumulation, world_size)
     warmup = config.warmup_steps if config.warmup_steps is not None else math.ceil(config.defaults["warmup_ratio"] * steps)
