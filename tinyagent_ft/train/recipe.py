@@ -99,10 +99,11 @@ class TrainConfig:
             "update_proj_gap": self.update_proj_gap or self.defaults["update_proj_gap"],
             "scale": self.defaults["scale"] if self.scale is None else self.scale,
         }
+        history = self.defaults.get("natural_history") if self.natural_history is None else self.natural_history
         if self.optimizer == "galore":
-            options["natural_history"] = 0
-        elif self.natural_history is not None or "natural_history" in self.defaults:
-            options["natural_history"] = self.defaults["natural_history"] if self.natural_history is None else self.natural_history
+            history = 0
+        if history is not None:  # None keeps the optimizer's own default
+            options["natural_history"] = history
         return options
 
     def batch_layout(self, world_size: int) -> tuple[int, int]:
