@@ -6,9 +6,10 @@ import argparse
 import sys
 
 from tinyagent_ft.commands import baseline, data, demo, retriever, train
+from tinyagent_ft.commands import eval as eval_command
 
 # Each command module exposes register(subparsers); a handler returns an exit code or None.
-COMMAND_MODULES = (data, retriever, train, baseline, demo)
+COMMAND_MODULES = (data, retriever, train, eval_command, baseline, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
