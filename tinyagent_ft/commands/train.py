@@ -51,6 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--eval-samples", type=_count, default=200,
                        help="validation records whose plans are generated and scored at each evaluation (0: none)")
+    train.add_argument("--eval-no-constrain", dest="eval_constrain", action="store_false",
+                       help="validate with free decoding instead of the plan grammar")
     train.add_argument("--eval-steps", type=_positive_int, default=None,
                        help="evaluate and checkpoint every N steps (default: every epoch)")
     train.add_argument("--logging-steps", type=_positive_int, default=10)
@@ -75,7 +77,7 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, per_device_batch_size=args.per_device_batch_size, lr=args.lr,
         max_steps=args.max_steps, warmup_steps=args.warmup_steps, prompt_style=args.prompt_style,
         negatives=args.negatives, examples=args.examples, max_length=args.max_length, seed=args.seed,
-        eval_samples=args.eval_samples, eval_steps=args.eval_steps, logging_steps=args.logging_steps,
+        eval_samples=args.eval_samples, eval_constrain=args.eval_constrain, eval_steps=args.eval_steps, logging_steps=args.logging_steps,
         gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, resume=args.resume, rank=args.rank,
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
         lora_rank=args.lora_rank,

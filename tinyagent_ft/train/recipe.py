@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,7 @@ class TrainConfig:
     max_length: int | None = None
     seed: int = 0
     eval_samples: int | None = 200
+    eval_constrain: bool = True  # validation decodes inside the plan grammar, as `tinyagent eval` does
     eval_steps: int | None = None  # evaluate and checkpoint every N steps instead of every epoch
     logging_steps: int = 10
     gradient_checkpointing: bool = False
@@ -72,6 +74,7 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1) or self.epochs <= 0:
             raise ValueError("batch size, epochs and max steps must be positive")
+        self.batch_layout()  # a batch size the processes cannot split is an error before any loading
 
     @property
     def defaults(self) -> dict:
@@ -106,11 +109,13 @@ class TrainConfig:
             options["natural_history"] = history
         return options
 
-    def batch_layout(self, world_size: int) -> tuple[int, int]:
-        """(per-device batch, gradient accumulation steps) whose product over processes is batch_size."""
+    def batch_layout(self) -> tuple[int, int, int]:
+        """(per-device batch, gradient accumulation steps, processes) whose product is batch_size."""
+        # torchrun and `accelerate launch` announce the process count here, before any process group exists.
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
         per_device = self.per_device_batch_size or max(1, self.batch_size // world_size)
         accumulation, remainder = divmod(self.batch_size, per_device * world_size)
         if remainder or accumulation < 1:
             raise ValueError(
                 f"--batch-size {self.batch_size} is not a multiple of per-device batch {per_device} x {world_size} processes")
-        return per_device, accumulation
+        return per_device, accumulation, world_size

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,7 +54,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     trainer = PlannerTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
         data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-        optimizers=make_optimizers(config, model, args), plan_validation=PlanValidation(sample, builder, retriever) if evaluate else None,
+        optimizers=make_optimizers(config, model, args), plan_validation=PlanValidation(sample, builder, retriever, config.eval_constrain) if evaluate else None,
         callbacks=[MetricsLogger(config.out / METRICS_FILE), *callbacks],
     )
     started = time.perf_counter()
@@ -116,9 +115,7 @@ def training_steps(config: TrainConfig, n_examples: int, per_device: int, accumu
 
 
 def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool) -> TrainingArguments:
-    # torchrun and `accelerate launch` both announce the process count here, before any process group exists.
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    per_device, accumulation = config.batch_layout(world_size)
+    per_device, accumulation, world_size = config.batch_layout()
     steps = training_steps(config, n_examples, per_device, accumulation, world_size)
     warmup = config.warmup_steps if config.warmup_steps is not None else math.ceil(config.defaults["warmup_ratio"] * steps)
     strategy = "steps" if config.eval_steps else "epoch"
@@ -134,7 +131,7 @@ def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool) -> 
         train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding", logging_steps=config.logging_steps, report_to="none",
         seed=config.seed, bf16=config.bf16, use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=config.gradient_checkpointing, ddp_find_unused_parameters=False,
+        activation_checkpointing=config.gradient_checkpointing, ddp_find_unused_parameters=False,
     )
     options.update(config.extra)
     return TrainingArguments(**options)
