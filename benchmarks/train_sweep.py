@@ -55,7 +55,7 @@ def main() -> None:
             facts = train(TrainConfig(
                 data=args.data, retriever=args.retriever, out=Path(out), optimizer=optimizer, lr=lr, rank=rank,
                 update_proj_gap=gap, max_steps=args.steps, batch_size=args.batch_size, eval_samples=args.eval_samples,
-                eval_steps=args.steps, extra={"disable_tqdm": True},
+                eval_steps=args.steps, logging_steps=5, extra={"disable_tqdm": True},
             ))
             lines = [json.loads(line) for line in (Path(out) / "metrics.jsonl").read_text().splitlines()]
         train_lines = [line for line in lines if "loss" in line]
