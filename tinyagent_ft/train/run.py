@@ -46,7 +46,10 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     train_set = build_training_set(pairs, tokenizer)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
-    eval_set = build_training_set(training_pairs(sample, builder, retriever, config.seed)[0], tokenizer) if evaluate else None
+    eval_set, validation = None, None
+    if evaluate:  # the loss on the sample's training prompts, and plan success on its inference prompts
+        eval_set = build_training_set(training_pairs(sample, builder, retriever, config.seed)[0], tokenizer)
+        validation = PlanValidation(sample, builder, retriever, config.eval_constrain)
 
     args = training_arguments(config, len(train_set), evaluate)
     if config.optimizer == "lora":
@@ -54,7 +57,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     trainer = PlannerTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
         data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer,
-        optimizers=make_optimizers(config, model, args), plan_validation=PlanValidation(sample, builder, retriever, config.eval_constrain) if evaluate else None,
+        optimizers=make_optimizers(config, model, args), plan_validation=validation,
         callbacks=[MetricsLogger(config.out / METRICS_FILE), *callbacks],
     )
     started = time.perf_counter()
