@@ -19,13 +19,16 @@ PRETRAINED_DEFAULTS = {
     "lr": 7e-5, "lora_lr": 2e-4, "rank": 128, "update_proj_gap": 200, "scale": 0.25, "warmup_ratio": 0.03,
     "prompt": PromptConfig(style="full", negatives=2, examples=3, max_length=2048),
 }
-# The tiny model (width 384) trains from scratch in a few hundred steps on a CPU: the values come from
-# the short sweep recorded in the README (rank below the width, a refresh every 50 steps so that the
-# subspace moves several times per run, a history of 4 since 4, 20 and 40 train alike and 20 would hold
-# 30 times the model's size in optimizer state). Its prompts are compact and without examples, which cost
-# about ten times the step time on a CPU (DESIGN.md, "What is already known").
+# The tiny model (width 384) trains from scratch on a CPU. Its values come from a short sweep
+# (benchmarks/train_sweep.py: 30 steps of batch 16 on 3,000 records, one seed, mean loss of the last
+# five steps): lr 1e-3 / 3e-3 / 1e-2 at rank 128 gave 3.05 / 2.23 / 2.19, and rank 64 at 3e-3 gave 2.09
+# with 58% of rank 128's optimizer state, so rank 64 (below the width) and the smaller of the two
+# good rates (1e-2 led 3e-3 by 2%, within one seed's noise). A refresh every 50 steps moves the subspace 6-18 times in a 1-3 epoch run of 10,000
+# records; a history of 4 because 4, 20 and 40 train alike (README) and 20 held 327 MB of optimizer
+# state at rank 128, 7.5 times the model's own 44 MB. Prompts are compact and without examples, which cost about ten times the step time on a CPU
+# (DESIGN.md, "What is already known").
 TINY_DEFAULTS = {
-    "lr": 3e-3, "lora_lr": 3e-3, "adamw_lr": 1e-3, "rank": 128, "update_proj_gap": 50, "scale": 0.25,
+    "lr": 3e-3, "lora_lr": 3e-3, "adamw_lr": 1e-3, "rank": 64, "update_proj_gap": 50, "scale": 0.25,
     "natural_history": 4, "warmup_ratio": 0.03,
     "prompt": PromptConfig(style="compact", negatives=2, examples=0, max_length=512),
 }
