@@ -254,6 +254,21 @@ def test_plans_close_within_a_tight_token_budget(tiny, tools):
         assert plan.endswith(END_OF_PLAN) and plan_error(parse_plan(plan)) == (None, None), plan
 
 
+def test_a_plan_that_fits_the_budget_is_not_cut_short(tiny):
+    # Once a line names its tool, only that tool's reserve is kept back: a plan ending in a short call may
+    # run closer to the budget than the prompt's longest tool (the calendar's seven arguments) would allow.
+    model, tokenizer = tiny
+    tools = ["create_calendar_event", "get_email_address"]
+    named = '1. get_email_address("Sid")\n2. get_email_address('
+    plan = named + '"Nick")\n3. join()<END_OF_PLAN>'
+    count = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    budget = count(named) + closing_reserve(tools) + 1
+    assert budget <= count(plan) + closing_reserve(tools)  # one reserve for all would cut the last line
+    got = generate_plans_with_stats(model, tokenizer, prompts_for(tokenizer, [tools]), tools=[tools], max_new_tokens=budget,
+                                    generation_kwargs={"logits_processor": [Prefer(tokenizer, plan)]})[0][0]
+    assert got == plan
+
+
 def test_greedy_generation_is_deterministic_and_keeps_the_prompts_order(tiny):
     model, tokenizer = tiny
     tool_sets = TOOL_SETS

@@ -21,6 +21,8 @@ class GenerationStats:
     seconds: float = 0.0  # wall time of the generate() calls
     constrained: bool = True
     forced_tokens: int = 0  # tokens chosen by the grammar's closing walk near the token budget
+    grammar_seconds: float = 0.0  # part of ``seconds`` spent masking logits to the grammar
+    steps: int = 0  # decoding steps: a batch runs until its longest plan ends, its finished rows padded
     tokens_per_plan: list[int] = field(default_factory=list)  # new tokens of each plan, in the prompts' order
 
     @property
@@ -30,7 +32,8 @@ class GenerationStats:
     def as_dict(self) -> dict:
         return {"plans": self.plans, "new_tokens": self.new_tokens, "seconds": round(self.seconds, 3),
                 "tokens_per_second": round(self.tokens_per_second, 2), "constrained": self.constrained,
-                "forced_tokens": self.forced_tokens}
+                "forced_tokens": self.forced_tokens, "grammar_seconds": round(self.grammar_seconds, 3),
+                "steps": self.steps, "ms_per_step": round(1000 * self.seconds / self.steps, 3) if self.steps else 0.0}
 
 
 def cut_at_end_marker(text: str) -> str:
@@ -92,8 +95,6 @@ def generate_plans_with_stats(
     plans: list[str] = [""] * len(prompts)
     stats = GenerationStats(plans=len(prompts), constrained=constrain, tokens_per_plan=[0] * len(prompts))
     order = _length_order(tokenizer, prompts)
-    padding_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # generation appends on the right, so pads go left
     was_training = model.training
     model.eval()
     try:
@@ -110,7 +111,6 @@ def generate_plans_with_stats(
                 plans[i] = cut_at_end_marker(text).strip()
                 stats.tokens_per_plan[i] = count
     finally:
-        tokenizer.padding_side = padding_side
         model.train(was_training)
     return plans, stats
 
@@ -140,7 +140,10 @@ def _grammar_cache(model, tokenizer):
 
 def _generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, processor, streamer,
                     generation_kwargs: dict, stats: GenerationStats) -> tuple[list[str], list[int]]:
-    inputs = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    # Generation appends on the right, so pads go left; asked per call, as the server may share the tokenizer
+    # between threads.
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left",
+                       add_special_tokens=False).to(model.device)
     settings = {"do_sample": False, **generation_kwargs}
     if processor is not None:
         # The grammar ends every plan with <END_OF_PLAN> then end-of-sequence; a stop string would cut
@@ -156,10 +159,12 @@ def _generate_batch(model, tokenizer, prompts: list[str], max_new_tokens: int, p
     )
     stats.seconds += time.perf_counter() - start
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
+    stats.steps += new_tokens.shape[1]
     counts = _count_generated(new_tokens, tokenizer)
     stats.new_tokens += sum(counts)
     if processor is not None:
         stats.forced_tokens += processor.forced_tokens
+        stats.grammar_seconds += processor.seconds
     return tokenizer.batch_decode(new_tokens, skip_special_tokens=True), counts
 
 

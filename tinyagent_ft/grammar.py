@@ -21,13 +21,16 @@ Closing within ``max_new_tokens``: the bounds above keep each action finite, but
 could still overrun the budget. Every token carries at least one byte, so the processor reserves, per row,
 the worst-case number of tokens needed to close the plan from any point (finish the current literal, give
 the remaining arguments their shortest values, end the line, write the join line, then the end-of-sequence
-token: ``PlanGrammar.reserve``). Once the tokens left reach that reserve, the row is *closing*: each step
+token): for the prompt's longest tool until a line names its tool, then for that tool
+(``PlanGrammar.reserve_for``). Once the tokens left reach the reserve, the row is *closing*: each step
 it is forced to the one token that ends the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a
 random model still ends with a complete plan and `<END_OF_PLAN>`.
 """
 
 from __future__ import annotations
 
+import re
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +42,7 @@ from planner_eval.catalog import JOIN, TOOLS, Tool, ToolArg
 from planner_eval.plan import END_OF_PLAN
 
 MAX_ACTIONS = 20
-STRING_UNITS = 128  # a str argument: at most this many characters, or twice as many where "<" pairs up
+STRING_UNITS = 128  # a str argument: at most this many units (a character, an escape, or "<" and the next)
 ITEM_UNITS = 64  # a list element (an address, a phone number, a path): shorter, as lists hold several
 LIST_ITEMS = 8
 INT_DIGITS = 9
@@ -117,7 +120,8 @@ def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
 def plan_ebnf(tools: Sequence[str]) -> str:
     """The EBNF grammar of plans over ``tools`` (catalog names, any order)."""
     known = [_catalog_tool(name) for name in sorted(set(tools))]
-    rules = ["root ::= step1", _EBNF_HEADER.strip(), _string_rule("string", STRING_UNITS), _string_rule("item", ITEM_UNITS)]
+    rules = ["root ::= step1", _EBNF_HEADER.strip(),
+             _string_rule("string", STRING_UNITS), _string_rule("item", ITEM_UNITS)]
     for i in range(1, MAX_ACTIONS + 1):
         rules += _action_rules(known, i)
     rules.append(f"step{MAX_ACTIONS + 1} ::= {_literal(join_line(MAX_ACTIONS + 1))}")
@@ -140,10 +144,19 @@ def closing_reserve(tools: Sequence[str]) -> int:
             + len(join_line(MAX_ACTIONS + 1)) + end_of_sequence)
 
 
+_LINE_TOOL = re.compile(rb"\d+\. (\w+)\(")  # the start of an action line, naming its tool
+
+
 @dataclass(frozen=True)
 class PlanGrammar:
     compiled: object  # xgrammar.CompiledGrammar
-    reserve: int  # tokens kept back to close the plan (closing_reserve)
+    reserve: int  # tokens kept back to close the plan from anywhere (closing_reserve of all its tools)
+    tool_reserves: dict[str, int]  # the same, once the line being written is known to call this tool
+
+    def reserve_for(self, line: bytes) -> int:
+        """Tokens to keep back while ``line`` (the current, unfinished line) is being written."""
+        call = _LINE_TOOL.match(line)
+        return self.tool_reserves.get(call.group(1).decode(), self.reserve) if call else self.reserve
 
 
 # The order the closing walk prefers bytes in. A quote first: it ends an open string (or, at an argument
@@ -165,11 +178,13 @@ class PlanGrammars:
         self.vocab_size = vocab_size
         self._cache: dict[tuple[str, ...], PlanGrammar] = {}
         vocab = self.info.decoded_vocab
+        self.pieces: list[bytes] = vocab  # each token's bytes
         # Token lengths in bytes, for the closing walk's fallback; stop tokens count as the shortest.
         lengths = ([len(piece) or 1 for piece in vocab] + [1 << 20] * vocab_size)[:vocab_size]
         for stop_id in self.info.stop_token_ids:
             lengths[stop_id] = 0
         self.token_bytes = torch.tensor(lengths, dtype=torch.float32)
+        # Several tokens may spell the same byte (byte-fallback vocabularies): the lowest id wins.
         single = {piece: i for i, piece in reversed(list(enumerate(vocab))) if len(piece) == 1}
         self.closing_tokens = [single[b] for b in _CLOSING_BYTES if b in single]
 
@@ -177,7 +192,8 @@ class PlanGrammars:
         key = tuple(sorted(set(tools)))
         grammar = self._cache.get(key)
         if grammar is None:
-            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(key)), closing_reserve(key))
+            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(key)), closing_reserve(key),
+                                  {tool: closing_reserve([tool]) for tool in key})
             self._cache[key] = grammar
         return grammar
 
@@ -207,12 +223,22 @@ class PlanLogitsProcessor(LogitsProcessor):
         self.grammars = grammars
         self.rows = list(rows)
         self.matchers = [xgrammar.GrammarMatcher(row.compiled) for row in self.rows]
+        self.batch_matcher = xgrammar.BatchGrammarMatcher()  # fills the rows' masks on several threads
         self.bitmask = xgrammar.allocate_token_bitmask(len(self.rows), grammars.vocab_size)
         self.max_new_tokens = max_new_tokens
+        self.lines = [b""] * len(self.rows)  # each row's unfinished line, to know which tool it calls
         self.prompt_length: int | None = None
         self.forced_tokens = 0  # how many tokens the closing walk chose, over all rows
+        self.seconds = 0.0  # time spent in this processor: the grammar's share of generation
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        start = time.perf_counter()
+        try:
+            return self._mask(input_ids, scores)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _mask(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         import xgrammar
 
         if self.prompt_length is None:
@@ -222,22 +248,24 @@ class PlanLogitsProcessor(LogitsProcessor):
         active = [row for row, matcher in enumerate(self.matchers) if not matcher.is_terminated()]
         if not active:
             return scores
-        for row in active:
-            self.matchers[row].fill_next_token_bitmask(self.bitmask, row)
+        self.batch_matcher.batch_fill_next_token_bitmask([self.matchers[row] for row in active], self.bitmask, active)
         # xgrammar masks on CPU and CUDA only; finished rows are left alone (generate() pads them).
         on_device = scores.device.type in ("cpu", "cuda")
         masked = scores if on_device else scores.cpu()
         xgrammar.apply_token_bitmask_inplace(masked, self.bitmask.to(masked.device), indices=active)
         tokens_left = self.max_new_tokens - (input_ids.shape[1] - self.prompt_length)
         for row in active:
-            if tokens_left <= self.rows[row].reserve:
+            if tokens_left <= self.rows[row].reserve_for(self.lines[row]):
                 self._force(masked, row)
         return masked if on_device else masked.to(scores.device)
 
     def _accept(self, tokens: list[int]) -> None:
-        for matcher, token in zip(self.matchers, tokens):
-            if not matcher.is_terminated() and not matcher.accept_token(token):
+        for row, (matcher, token) in enumerate(zip(self.matchers, tokens)):
+            if matcher.is_terminated():
+                continue
+            if not matcher.accept_token(token):
                 raise RuntimeError(f"token {token} left the plan grammar (another processor or stop rule interfered)")
+            self.lines[row] = (self.lines[row] + self.grammars.pieces[token]).rpartition(b"\n")[2]
 
     def _allowed(self, row: int) -> torch.Tensor:
         import xgrammar

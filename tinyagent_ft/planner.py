@@ -107,7 +107,8 @@ class Planner:
             self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
             constrain=constrain, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
         )
-        results = [result_for(request, plan, count) for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]
+        results = [result_for(request, plan, count)
+                   for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]
         return results, stats
 
     def _example_counts(self, examples: int | Sequence[int] | None, n: int) -> list[int]:
