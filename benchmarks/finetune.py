@@ -1,0 +1,177 @@
+"""Fine-tuning benchmark: the tiny planner trained with each optimizer on the same data, steps and
+seeds, then planned through `Planner` (as `tinyagent eval` does) with and without the plan grammar.
+
+Reports per optimizer the mean and spread over seeds of test success and tool-set accuracy
+(constrained and free decoding), success per intent of the data generator, the hand-written
+queries (valid-plan rate and tool-set accuracy: they have no gold plans), training tokens/s and
+peak memory. Prints one JSON object and writes it to --json.
+
+    python benchmarks/finetune.py                      # one seed per optimizer, reduced budget (< 30 min on 2 cores)
+    python benchmarks/finetune.py --full --json benchmarks/results/finetune_full.json   # 3 seeds, 10,000 records
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+# The repository root first: benchmarks/retriever.py would otherwise shadow the retriever package.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from planner_eval.score import score_plan  # noqa: E402
+from tinyagent_ft.data import SPLIT_FILES, generator, load_split, write_tinyagent_file  # noqa: E402
+from tinyagent_ft.data.intents import INTENTS  # noqa: E402
+
+OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
+HANDWRITTEN = ROOT / "tests" / "data" / "handwritten_queries.jsonl"
+BUDGETS = {  # records, steps, seeds
+    "default": {"train": 3000, "val": 100, "test": 200, "steps": 120, "seeds": [0]},
+    "full": {"train": 10000, "val": 300, "test": 1000, "steps": 900, "seeds": [0, 1, 2]},
+}
+
+
+def generate_with_intents(out: Path, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, str]:
+    """Write the three splits and return {query: intent name}: the generator draws the intent first
+    from the record's random stream, so peeking at that draw (and restoring the stream) recovers it
+    without changing a single record."""
+    intent_of: dict[str, str] = {}
+    draw = generator.sample_example
+
+    def peeking(split, rng):
+        state = rng.getstate()
+        name = rng.choice(INTENTS).name
+        rng.setstate(state)
+        query, actions = draw(split, rng)
+        intent_of[query] = name
+        return query, actions
+
+    generator.sample_example = peeking
+    try:
+        splits = generator.generate_splits(n_train, n_val, n_test, seed=seed)
+    finally:
+        generator.sample_example = draw
+    for split, records in splits.items():
+        write_tinyagent_file(records, out / SPLIT_FILES[split])
+    return intent_of
+
+
+def train_retriever(data: Path, out: Path) -> None:
+    from tinyagent_ft.cli import main
+
+    if main(["retriever", "train", "--data", str(data), "--out", str(out), "--epochs", "1", "--max-train", "3000"]):
+        raise SystemExit("retriever training failed")
+
+
+def score(gold: list[str], plans: list[str]) -> tuple[list[bool], list[bool]]:
+    scores = [score_plan(g, p) for g, p in zip(gold, plans)]
+    return [s.success for s in scores], [s.tool_set_match for s in scores]
+
+
+def evaluate(checkpoint: Path, retriever: Path, test, intent_of: dict[str, str], handwritten: list[dict]) -> dict:
+    from tinyagent_ft.planner import Planner
+
+    planner = Planner.load(checkpoint, retriever)
+    result = {}
+    for mode, constrain in (("constrained", True), ("unconstrained", False)):
+        plans = [r.plan for r in planner.plan(test["query"], constrain=constrain)]
+        success, tool_set = score(test["plan"], plans)
+        per_intent = defaultdict(list)
+        for query, ok in zip(test["query"], success):
+            per_intent[intent_of[query]].append(ok)
+        result[mode] = {
+            "success_rate": statistics.mean(success), "tool_set_accuracy": statistics.mean(tool_set),
+            "success_per_intent": {name: statistics.mean(v) for name, v in sorted(per_intent.items())},
+        }
+        hand = planner.plan([h["query"] for h in handwritten], constrain=constrain)
+        result[mode]["handwritten"] = {
+            "valid_rate": statistics.mean(r.valid for r in hand),
+            "tool_set_accuracy": statistics.mean(
+                {a.tool for a in r.actions} == set(h["tools"]) for r, h in zip(hand, handwritten)),
+        }
+    return result
+
+
+def run_one(optimizer: str, seed: int, steps: int, data: Path, retriever: Path, out: Path) -> dict:
+    from tinyagent_ft.train import TrainConfig, train
+
+    started = time.perf_counter()
+    facts = train(TrainConfig(data=data, retriever=retriever, out=out, optimizer=optimizer, seed=seed, max_steps=steps,
+                              eval_samples=0, logging_steps=10, extra={"disable_tqdm": True}))
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train_lines = [line for line in lines if "loss" in line]
+    return {
+        "train_seconds": facts["train_seconds"], "wall_seconds": round(time.perf_counter() - started, 1),
+        "final_loss": train_lines[-1]["loss"],
+        "tokens_per_s": statistics.mean(line["tokens_per_s"] for line in train_lines[1:] or train_lines),
+        "peak_rss_bytes": max(line["peak_rss_bytes"] for line in train_lines),
+        "optimizer_state_bytes": train_lines[-1].get("optimizer_state_bytes"),
+        "peak_gpu_bytes": train_lines[-1].get("peak_gpu_bytes"),
+    }
+
+
+def spread(values: list[float]) -> dict:
+    return {"mean": statistics.mean(values), "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values), "n": len(values)}
+
+
+def summarize(runs: list[dict]) -> dict:
+    summary = {}
+    for mode in ("constrained", "unconstrained"):
+        summary[mode] = {key: spread([r[mode][key] for r in runs]) for key in ("success_rate", "tool_set_accuracy")}
+        intents = sorted({name for r in runs for name in r[mode]["success_per_intent"]})
+        summary[mode]["success_per_intent"] = {
+            name: statistics.mean(r[mode]["success_per_intent"].get(name, 0.0) for r in runs) for name in intents}
+        summary[mode]["handwritten"] = {key: spread([r[mode]["handwritten"][key] for r in runs])
+                                        for key in ("valid_rate", "tool_set_accuracy")}
+    for key in ("tokens_per_s", "peak_rss_bytes", "train_seconds"):
+        summary[key] = spread([r["training"][key] for r in runs])
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "finetune", help="data, retriever and checkpoints")
+    parser.add_argument("--full", action="store_true", help="3 seeds, 10,000 records, 900 steps each")
+    parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=OPTIMIZERS)
+    parser.add_argument("--steps", type=int, default=None, help="override the budget's steps")
+    parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    budget = dict(BUDGETS["full" if args.full else "default"], **({"steps": args.steps} if args.steps else {}))
+
+    data = args.work / "data"
+    intent_of = generate_with_intents(data, budget["train"], budget["val"], budget["test"], seed=0)
+    retriever = args.retriever or args.work / "retriever"
+    if args.retriever is None:
+        train_retriever(data, retriever)
+    test = load_split(data, "test")
+    handwritten = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+
+    results = {}
+    for optimizer in args.optimizers:
+        runs = []
+        for seed in budget["seeds"]:
+            checkpoint = args.work / f"{optimizer}-seed{seed}"
+            training = run_one(optimizer, seed, budget["steps"], data, retriever, checkpoint)
+            runs.append({"seed": seed, "training": training, **evaluate(checkpoint, retriever, test, intent_of, handwritten)})
+            print(json.dumps({"optimizer": optimizer, **runs[-1]}), file=sys.stderr, flush=True)
+        results[optimizer] = {"summary": summarize(runs), "runs": runs}
+    report = {"budget": budget, "threads": args.threads, "test_records": len(test), "optimizers": results,
+              "note": "timings depend on the machine's load; compare optimizers within one report"}
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Training data for `tinyagent train`: prompt contents, completion-only labels, padding."""
+
+import re
+
+import pytest
+import torch
+
+from planner_eval.catalog import TOOL_NAMES
+from retriever import Retriever
+from retriever.index import format_example
+from tinyagent_ft.data import load_split
+from tinyagent_ft.models import build_tiny
+from tinyagent_ft.prompts import PromptBuilder, PromptConfig
+from tinyagent_ft.train import IGNORE_INDEX, build_training_set, training_pairs
+from tinyagent_ft.train.collator import CompletionCollator
+from train_fixtures import TEST_SHAPE, write_data, write_retriever
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_data")
+    data = write_data(root / "data")
+    rows = load_split(data, "train")
+    retriever = Retriever.load(write_retriever(data, root / "retriever"))
+    _, tokenizer = build_tiny(list(rows["query"]) + list(rows["plan"]), TEST_SHAPE)
+    return rows, retriever, tokenizer
+
+
+def listed_tools(prompt: str) -> list[str]:
+    tools_section = prompt.split("Examples:")[0]
+    return [t for t in re.findall(r"^(\w+)\(", tools_section, flags=re.M) if t != "join"]
+
+
+@pytest.mark.parametrize("negatives", [0, 3])
+def test_prompts_hold_the_true_tools_the_decoys_and_never_the_record_itself(workspace, negatives):
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=negatives, examples=3, max_length=4096))
+    pairs, skipped = training_pairs(rows, builder, retriever, seed=7)
+    assert skipped == 0 and [p.id for p in pairs] == rows["id"]
+    for pair, row in zip(pairs, rows):
+        tools = listed_tools(pair.prompt)
+        assert set(row["tools"]) <= set(tools) and len(tools) == len(set(tools))
+        assert len(tools) == len(set(row["tools"])) + min(negatives, len(TOOL_NAMES) - len(set(row["tools"])))
+        system = pair.prompt.split("Question: " + " ".join(row["query"].split()))[0]
+        assert system.count("Question: ") == 3  # three retrieved examples ...
+        assert format_example(row["query"], row["plan"]) not in system  # ... none of them the record
+        assert pair.completion == row["plan"].strip() + tokenizer.eos_token
+    assert training_pairs(rows, builder, retriever, seed=7)[0] == pairs  # deterministic for a seed
+
+
+def test_labels_mask_the_prompt_and_keep_exactly_the_completion(workspace):
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=2, examples=1, max_length=4096))
+    pairs, _ = training_pairs(rows.select(range(8)), builder, retriever)
+    dataset = build_training_set(pairs, tokenizer)
+    for pair, example in zip(pairs, dataset):
+        prompt_ids = tokenizer(pair.prompt, add_special_tokens=False)["input_ids"]
+        n = len(prompt_ids)
+        assert example["input_ids"][:n] == prompt_ids and example["length"] == len(example["input_ids"])
+        assert example["labels"][:n] == [IGNORE_INDEX] * n and IGNORE_INDEX not in example["labels"][n:]
+        assert example["labels"][n:] == example["input_ids"][n:]
+        assert example["labels"][-1] == tokenizer.eos_token_id
+        assert tokenizer.decode(example["labels"][n:]) == pair.completion
+
+
+def test_collator_pads_to_the_longest_on_the_right_with_pads_out_of_the_loss(workspace):
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=4096))
+    features = list(build_training_set(training_pairs(rows.select(range(4)), builder, retriever)[0], tokenizer))
+    batch = CompletionCollator(tokenizer.pad_token_id)(features)
+    lengths = [f["length"] for f in features]
+    assert batch["input_ids"].shape == (4, max(lengths)) and set(batch) == {"input_ids", "labels", "attention_mask"}
+    for row, n in enumerate(lengths):
+        assert batch["attention_mask"][row].tolist() == [1] * n + [0] * (max(lengths) - n)
+        assert torch.all(batch["input_ids"][row, n:] == tokenizer.pad_token_id)
+        assert torch.all(batch["labels"][row, n:] == IGNORE_INDEX)
+        assert batch["labels"][row, :n].tolist() == features[row]["labels"]
+
+
+def test_a_record_that_cannot_fit_is_skipped_not_truncated(workspace):
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=16))
+    pairs, skipped = training_pairs(rows.select(range(4)), builder, retriever)
+    assert pairs == [] and skipped == 4

@@ -1,0 +1,84 @@
+"""`tinyagent train` end to end on a very small Llama: learning, metrics, checkpoints, resume, LoRA."""
+
+import json
+
+import pytest
+from transformers import TrainerCallback
+
+from tinyagent_ft.checkpoint import load_planner
+from tinyagent_ft.train import TrainConfig, train
+from train_fixtures import TEST_SHAPE, write_data, write_retriever
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_run")
+    data = write_data(root / "data")
+    return data, write_retriever(data, root / "retriever")
+
+
+def config(workspace, out, **overrides) -> TrainConfig:
+    data, retriever = workspace
+    settings = dict(data=data, retriever=retriever, out=out, batch_size=8, max_steps=30, logging_steps=1,
+                    eval_samples=0, tiny_shape=TEST_SHAPE, extra={"disable_tqdm": True})
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def read_metrics(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+class StopAt(TrainerCallback):
+    """Ends training after a given step, as an interruption would (after that step's checkpoint)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def test_loss_falls_and_the_best_evaluation_is_saved_with_its_metrics(workspace, tmp_path):
+    out = tmp_path / "ckpt"
+    facts = train(config(workspace, out, eval_samples=4, eval_steps=15))
+    lines = read_metrics(out)
+    losses = [line["loss"] for line in lines if "loss" in line]
+    assert [line["step"] for line in lines if "loss" in line] == list(range(1, 31))
+    assert sum(losses[-5:]) / 5 < 0.75 * sum(losses[:5]) / 5
+    first = next(line for line in lines if "loss" in line)
+    assert first["optimizer_state_bytes"] > 0 and first["peak_rss_bytes"] > 0 and first["tokens_per_s"] > 0
+    assert "natural_cos" in first and first["lr"] > 0
+    evals = [line for line in lines if "eval_loss" in line]
+    assert [e["step"] for e in evals] == [15, 30]
+    assert all(0.0 <= e["eval_success_rate"] <= e["eval_tool_set_accuracy"] + 1.0 for e in evals)
+    assert facts["best_step"] in (15, 30) and facts["optimizer"] == "natural_galore" and facts["train_seconds"] > 0
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-15", "checkpoint-30"]
+    assert (out / "checkpoints" / "checkpoint-15" / "model.safetensors").is_file()
+    planner = load_planner(out)
+    assert planner.prompt_config.style == "compact" and planner.info["best_step"] == facts["best_step"]
+    assert planner.tokenizer.chat_template and (out / "model.safetensors").is_file()
+
+
+def test_a_resumed_run_continues_the_uninterrupted_loss_curve(workspace, tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    train(config(workspace, whole, max_steps=8, eval_steps=4))
+    train(config(workspace, split, max_steps=8, eval_steps=4), callbacks=[StopAt(4)])
+    assert [line["step"] for line in read_metrics(split)] == [1, 2, 3, 4]
+    (split / "metrics.jsonl").open("a").write(json.dumps({"step": 5, "loss": 99.0}) + "\n")  # logged after the checkpoint
+    train(config(workspace, split, max_steps=8, eval_steps=4, resume="auto"))
+    expected, resumed = read_metrics(whole), read_metrics(split)
+    assert [line["step"] for line in resumed] == list(range(1, 9))
+    assert [line["loss"] for line in resumed] == pytest.approx([line["loss"] for line in expected], rel=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["lora", "galore"])
+def test_other_optimizers_train_and_save_a_plain_checkpoint(workspace, tmp_path, optimizer):
+    out = tmp_path / optimizer
+    facts = train(config(workspace, out, optimizer=optimizer, max_steps=3, lora_rank=4, rank=8))
+    assert facts["steps"] == 3 and facts["optimizer"] == optimizer
+    assert not (out / "adapter_config.json").exists()  # LoRA is merged into the weights
+    assert load_planner(out).model.config.hidden_size == TEST_SHAPE.hidden_size
+    if optimizer == "galore":
+        assert facts["hyperparameters"]["natural_history"] == 0 and "natural_cos" in read_metrics(out)[0]

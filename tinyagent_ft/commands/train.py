@@ -1,0 +1,87 @@
+"""`tinyagent train`: fine-tune a planner on transformers' Trainer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from tinyagent_ft.prompts import STYLES
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="fine-tune a planner (Natural GaLore by default) and keep its best evaluation",
+        description="Fine-tune a causal LM into a plan writer with transformers' Trainer. Writes CKPT (a Hugging Face "
+        "checkpoint with planner.json: the best evaluation's weights), CKPT/metrics.jsonl and CKPT/checkpoints/. "
+        "Scale out with `torchrun --nproc_per_node N -m tinyagent_ft.cli train ...` or `accelerate launch`.",
+    )
+    train.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
+    train.add_argument("--retriever", required=True, type=Path, help="retriever directory (tinyagent retriever train)")
+    train.add_argument("--model", default="tiny", help="'tiny' (a small Llama built here), or a causal LM path or hub name")
+    train.add_argument("--optimizer", default="natural_galore", help="natural_galore (default), galore, adamw or lora")
+    train.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
+    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--batch-size", type=_positive_int, default=32, help="effective global batch (default 32)")
+    train.add_argument("--per-device-batch-size", type=_positive_int, default=None,
+                       help="micro-batch per process; the rest of --batch-size is gradient accumulation")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
+    train.add_argument("--max-steps", type=_positive_int, default=None, help="stop after N optimizer steps")
+    train.add_argument("--warmup-steps", type=_count, default=None, help="default: 3%% of the steps")
+    prompt = train.add_argument_group("prompts (defaults per model: tiny = compact, 2 decoys, no examples, 512 tokens)")
+    prompt.add_argument("--prompt-style", choices=STYLES, default=None)
+    prompt.add_argument("--negatives", type=_count, default=None, help="decoy tools per training prompt")
+    prompt.add_argument("--examples", type=_count, default=None, help="retrieved in-context examples per prompt (k)")
+    prompt.add_argument("--max-length", type=_positive_int, default=None, help="prompt + plan budget in tokens")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--eval-samples", type=_count, default=200,
+                       help="validation records whose plans are generated and scored at each evaluation (0: none)")
+    train.add_argument("--eval-no-constrain", dest="eval_constrain", action="store_false",
+                       help="validate with free decoding instead of the plan grammar")
+    train.add_argument("--eval-steps", type=_positive_int, default=None,
+                       help="evaluate and checkpoint every N steps (default: every epoch)")
+    train.add_argument("--logging-steps", type=_positive_int, default=10)
+    train.add_argument("--gradient-checkpointing", action="store_true")
+    train.add_argument("--bf16", action="store_true", help="bf16 autocast (GPUs that support it)")
+    train.add_argument("--resume", nargs="?", const="auto", default=None,
+                       help="continue from a Trainer checkpoint directory, or the latest under CKPT/checkpoints")
+    galore = train.add_argument_group("GaLore and LoRA (defaults per model)")
+    galore.add_argument("--rank", type=_positive_int, default=None)
+    galore.add_argument("--update-proj-gap", type=_positive_int, default=None)
+    galore.add_argument("--scale", type=float, default=None)
+    galore.add_argument("--natural-history", type=_count, default=None, help="0 is plain GaLore")
+    galore.add_argument("--lora-rank", type=_positive_int, default=16)
+    train.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from tinyagent_ft.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data, retriever=args.retriever, out=args.out, model=args.model, optimizer=args.optimizer,
+        epochs=args.epochs, batch_size=args.batch_size, per_device_batch_size=args.per_device_batch_size, lr=args.lr,
+        max_steps=args.max_steps, warmup_steps=args.warmup_steps, prompt_style=args.prompt_style,
+        negatives=args.negatives, examples=args.examples, max_length=args.max_length, seed=args.seed,
+        eval_samples=args.eval_samples, eval_constrain=args.eval_constrain, eval_steps=args.eval_steps, logging_steps=args.logging_steps,
+        gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, resume=args.resume, rank=args.rank,
+        update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
+        lora_rank=args.lora_rank,
+    )
+    facts = train(config)
+    print(json.dumps({"out": str(args.out), **facts}))
+    return 0

@@ -1,0 +1,124 @@
+"""What a `tinyagent train` run is: its settings, and the defaults that depend on the model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinyagent_ft.models import TINY, TinyShape
+from tinyagent_ft.prompts import PromptConfig
+
+OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
+GALORE_OPTIMIZERS = ("natural_galore", "galore")
+
+# Real models follow TinyAgent's fine-tuning recipe for TinyLlama-1.1B (lr 7e-5, 3 epochs, batch 32)
+# with GaLore's fine-tuning projection (rank 128, refreshed every 200 steps). LoRA trains far fewer
+# weights and conventionally takes a larger step.
+PRETRAINED_DEFAULTS = {
+    "lr": 7e-5, "lora_lr": 2e-4, "rank": 128, "update_proj_gap": 200, "scale": 0.25, "warmup_ratio": 0.03,
+    "prompt": PromptConfig(style="full", negatives=2, examples=3, max_length=2048),
+}
+# The tiny model (width 384) trains from scratch on a CPU. Its values come from a short sweep
+# (benchmarks/train_sweep.py: 30 steps of batch 16 on 3,000 records, one seed, mean loss of the last
+# five steps): lr 1e-3 / 3e-3 / 1e-2 at rank 128 gave 3.05 / 2.23 / 2.19, and rank 64 at 3e-3 gave 2.09
+# with 58% of rank 128's optimizer state, so rank 64 (below the width) and the smaller of the two
+# good rates (1e-2 led 3e-3 by 2%, within one seed's noise). A refresh every 50 steps moves the subspace 6-18 times in a 1-3 epoch run of 10,000
+# records; a history of 4 because 4, 20 and 40 train alike (README) and 20 held 327 MB of optimizer
+# state at rank 128, 7.5 times the model's own 44 MB. Prompts are compact and without examples, which cost about ten times the step time on a CPU
+# (DESIGN.md, "What is already known").
+TINY_DEFAULTS = {
+    "lr": 3e-3, "lora_lr": 3e-3, "adamw_lr": 1e-3, "rank": 64, "update_proj_gap": 50, "scale": 0.25,
+    "natural_history": 4, "warmup_ratio": 0.03,
+    "prompt": PromptConfig(style="compact", negatives=2, examples=0, max_length=512),
+}
+
+
+def model_defaults(model: str) -> dict:
+    return TINY_DEFAULTS if model == TINY else PRETRAINED_DEFAULTS
+
+
+@dataclass
+class TrainConfig:
+    data: Path
+    retriever: Path
+    out: Path
+    model: str = TINY
+    optimizer: str = "natural_galore"
+    epochs: float = 3.0
+    batch_size: int = 32  # effective global batch: per device x accumulation x processes
+    per_device_batch_size: int | None = None  # default: batch_size / processes, no accumulation
+    lr: float | None = None
+    max_steps: int | None = None
+    warmup_steps: int | None = None
+    # Prompt settings; None takes the model's default.
+    prompt_style: str | None = None
+    negatives: int | None = None
+    examples: int | None = None
+    max_length: int | None = None
+    seed: int = 0
+    eval_samples: int | None = 200
+    eval_constrain: bool = True  # validation decodes inside the plan grammar, as `tinyagent eval` does
+    eval_steps: int | None = None  # evaluate and checkpoint every N steps instead of every epoch
+    logging_steps: int = 10
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+    resume: str | None = None  # a checkpoint directory, or "auto" for the latest under OUT/checkpoints
+    rank: int | None = None
+    update_proj_gap: int | None = None
+    scale: float | None = None
+    natural_history: int | None = None  # None: the optimizer's default
+    lora_rank: int = 16
+    tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
+    extra: dict = field(default_factory=dict)  # Trainer arguments that override ours (tests, experiments)
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1) or self.epochs <= 0:
+            raise ValueError("batch size, epochs and max steps must be positive")
+        self.batch_layout()  # a batch size the processes cannot split is an error before any loading
+
+    @property
+    def defaults(self) -> dict:
+        return model_defaults(self.model)
+
+    def prompt_config(self) -> PromptConfig:
+        base = self.defaults["prompt"]
+        return PromptConfig(
+            style=self.prompt_style or base.style,
+            negatives=base.negatives if self.negatives is None else self.negatives,
+            examples=base.examples if self.examples is None else self.examples,
+            max_length=self.max_length or base.max_length,
+        )
+
+    def learning_rate(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        key = {"lora": "lora_lr", "adamw": "adamw_lr"}.get(self.optimizer, "lr")
+        return self.defaults.get(key, self.defaults["lr"])
+
+    def galore_options(self) -> dict:
+        """rank, update_proj_gap, scale (and natural_history) for make_optimizer_and_scheduler."""
+        options = {
+            "rank": self.rank or self.defaults["rank"],
+            "update_proj_gap": self.update_proj_gap or self.defaults["update_proj_gap"],
+            "scale": self.defaults["scale"] if self.scale is None else self.scale,
+        }
+        history = self.defaults.get("natural_history") if self.natural_history is None else self.natural_history
+        if self.optimizer == "galore":
+            history = 0
+        if history is not None:  # None keeps the optimizer's own default
+            options["natural_history"] = history
+        return options
+
+    def batch_layout(self) -> tuple[int, int, int]:
+        """(per-device batch, gradient accumulation steps, processes) whose product is batch_size."""
+        # torchrun and `accelerate launch` announce the process count here, before any process group exists.
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        per_device = self.per_device_batch_size or max(1, self.batch_size // world_size)
+        accumulation, remainder = divmod(self.batch_size, per_device * world_size)
+        if remainder or accumulation < 1:
+            raise ValueError(
+                f"--batch-size {self.batch_size} is not a multiple of per-device batch {per_device} x {world_size} processes")
+        return per_device, accumulation, world_size

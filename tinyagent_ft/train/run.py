@@ -1,0 +1,177 @@
+"""`tinyagent train`: build the data, the model and the optimizer, and hand them to the Trainer."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from tinyagent_ft.checkpoint import save_planner
+from tinyagent_ft.data import load_split
+from tinyagent_ft.models import TINY, build_tiny, load_pretrained
+from tinyagent_ft.optim import make_optimizer_and_scheduler
+from tinyagent_ft.prompts import PromptBuilder, PromptConfig, record_rng, system_text, training_tools
+from tinyagent_ft.train.callbacks import MetricsLogger
+from tinyagent_ft.train.collator import CompletionCollator
+from tinyagent_ft.train.dataset import build_training_set, training_pairs
+from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS, TrainConfig
+from tinyagent_ft.train.trainer import BEST_METRIC, PlannerTrainer
+from tinyagent_ft.train.validation import PlanValidation, validation_sample
+
+CHECKPOINTS_DIR = "checkpoints"
+METRICS_FILE = "metrics.jsonl"
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dict:
+    """Train, keep the best evaluation's weights in ``config.out`` and return the run's facts."""
+    from retriever import Retriever
+
+    retriever = Retriever.load(config.retriever)
+    rows, validation_rows = load_split(config.data, "train"), load_split(config.data, "validation")
+    prompt_config = config.prompt_config()
+    resume = resume_checkpoint(config)
+    model, tokenizer = make_model(config, rows, prompt_config, resume)
+    tokenizer.padding_side = "right"  # see CompletionCollator
+    builder = PromptBuilder(tokenizer, prompt_config)
+
+    pairs, skipped = training_pairs(rows, builder, retriever, config.seed)
+    if not pairs:
+        raise ValueError(f"no training record fits --max-length {prompt_config.max_length}")
+    train_set = build_training_set(pairs, tokenizer)
+    sample = validation_sample(validation_rows, config.eval_samples, config.seed)
+    evaluate = config.eval_samples != 0 and len(sample) > 0
+    eval_set, validation = None, None
+    if evaluate:  # the loss on the sample's training prompts, and plan success on its inference prompts
+        eval_set = build_training_set(training_pairs(sample, builder, retriever, config.seed)[0], tokenizer)
+        validation = PlanValidation(sample, builder, retriever, config.eval_constrain)
+
+    args = training_arguments(config, len(train_set), evaluate)
+    if config.optimizer == "lora":
+        model = with_lora(model, config.lora_rank)
+    trainer = PlannerTrainer(
+        model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
+        data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+        optimizers=make_optimizers(config, model, args), plan_validation=validation,
+        callbacks=[MetricsLogger(config.out / METRICS_FILE), *callbacks],
+    )
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    facts = run_facts(config, trainer, args, result, time.perf_counter() - started, len(train_set), skipped)
+    if trainer.is_world_process_zero():
+        final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
+        save_planner(config.out, final, tokenizer, prompt_config, facts)
+    return facts
+
+
+def resume_checkpoint(config: TrainConfig) -> str | None:
+    if config.resume is None:
+        return None
+    if config.resume != "auto":
+        if not Path(config.resume).is_dir():
+            raise OSError(f"{config.resume}: no such checkpoint directory")
+        return str(config.resume)
+    checkpoints = config.out / CHECKPOINTS_DIR
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None):
+    """(model, tokenizer). Training weights stay float32: `--bf16` autocasts the compute and keeps
+    float32 master weights, which AdamW's small updates need."""
+    if config.model != TINY:
+        return load_pretrained(config.model, dtype=torch.float32)
+    if resume is not None and config.optimizer != "lora":
+        # The checkpoint holds the tokenizer trained for this run; the Trainer reloads the weights.
+        return load_pretrained(resume, dtype=torch.float32)
+    return build_tiny(tokenizer_corpus(rows, prompt_config, config.seed), config.tiny_shape, seed=config.seed)
+
+
+def tokenizer_corpus(rows, prompt_config: PromptConfig, seed: int):
+    """Queries, plans and the tool listing each training prompt shows, so the tiny tokenizer learns
+    merges for the catalog's signatures that every prompt repeats, not only for the data."""
+    for record_id, query, plan, tools in zip(rows["id"], rows["query"], rows["plan"], rows["tools"]):
+        yield query
+        yield plan
+        yield system_text(training_tools(tools, prompt_config.negatives, record_rng(seed, record_id)), (), prompt_config.style)
+
+
+def with_lora(model, rank: int):
+    from peft import LoraConfig, get_peft_model
+
+    targets = [name for name in LORA_TARGETS if any(n.endswith(name) for n, _ in model.named_modules())]
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.0, target_modules=targets,
+                                            task_type="CAUSAL_LM"))
+
+
+def training_steps(config: TrainConfig, n_examples: int, per_device: int, accumulation: int, world_size: int) -> int:
+    """Optimizer steps for --epochs, counted as the Trainer does (accelerate shards whole per-device
+    batches): set explicitly so the GaLore schedule and the Trainer agree on the run's length."""
+    if config.max_steps:
+        return config.max_steps
+    batches = math.ceil(math.ceil(n_examples / per_device) / world_size)
+    return math.ceil(config.epochs * max(1, math.ceil(batches / accumulation)))
+
+
+def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool) -> TrainingArguments:
+    per_device, accumulation, world_size = config.batch_layout()
+    steps = training_steps(config, n_examples, per_device, accumulation, world_size)
+    warmup = config.warmup_steps if config.warmup_steps is not None else math.ceil(config.defaults["warmup_ratio"] * steps)
+    strategy = "steps" if config.eval_steps else "epoch"
+    options = dict(
+        output_dir=str(config.out / CHECKPOINTS_DIR),
+        per_device_train_batch_size=per_device, per_device_eval_batch_size=per_device,
+        gradient_accumulation_steps=accumulation, max_steps=steps,
+        learning_rate=config.learning_rate(), lr_scheduler_type="linear", warmup_steps=warmup, weight_decay=0.0,
+        eval_strategy=strategy if evaluate else "no", save_strategy=strategy,
+        eval_steps=config.eval_steps, save_steps=config.eval_steps, save_total_limit=2,
+        load_best_model_at_end=evaluate, metric_for_best_model=BEST_METRIC if evaluate else None, greater_is_better=True,
+        # Batches of similar lengths waste less compute on padding; `length` must survive to the sampler.
+        train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding", logging_steps=config.logging_steps, report_to="none",
+        seed=config.seed, bf16=config.bf16, use_cpu=not torch.cuda.is_available(),
+        activation_checkpointing=config.gradient_checkpointing, ddp_find_unused_parameters=False,
+    )
+    options.update(config.extra)
+    return TrainingArguments(**options)
+
+
+def make_optimizers(config: TrainConfig, model, args: TrainingArguments) -> tuple:
+    """(optimizer, scheduler) for the GaLore variants; (None, None) lets the Trainer build torch AdamW
+    (adamw, and lora over the adapter weights) with the same linear schedule."""
+    if config.optimizer not in GALORE_OPTIMIZERS:
+        return None, None
+    return make_optimizer_and_scheduler(model, lr=args.learning_rate, num_training_steps=args.max_steps,
+                                        warmup_steps=int(args.warmup_steps), **config.galore_options())
+
+
+def run_facts(config: TrainConfig, trainer, args: TrainingArguments, result, seconds: float, n_examples: int,
+              skipped: int) -> dict:
+    """planner.json's `info`: enough to reproduce the run and to know which evaluation was kept."""
+    state = trainer.state
+    best_step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1]) if state.best_model_checkpoint else state.global_step
+    best_eval = next((h for h in state.log_history if h.get("step") == best_step and BEST_METRIC in h), {})
+    facts = {
+        "base_model": config.model,
+        "optimizer": config.optimizer,
+        "hyperparameters": {
+            "lr": args.learning_rate, "batch_size": config.batch_size, "per_device_batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps, "warmup_steps": args.warmup_steps,
+            "max_steps": args.max_steps, "seed": config.seed,
+            **(config.galore_options() if config.optimizer in GALORE_OPTIMIZERS else {}),
+            **({"lora_rank": config.lora_rank} if config.optimizer == "lora" else {}),
+        },
+        "train_records": n_examples,
+        "skipped_records": skipped,
+        "steps": state.global_step,
+        "best_step": best_step,
+        "best_epoch": best_eval.get("epoch"),
+        "best_eval_success_rate": best_eval.get("eval_success_rate"),
+        "train_loss": result.training_loss,
+        "train_seconds": round(seconds, 1),
+    }
+    return facts

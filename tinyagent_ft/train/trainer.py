@@ -1,0 +1,37 @@
+"""Trainer whose evaluation also generates and scores plans, so that plan success is one of the
+metrics the Trainer logs and picks the best checkpoint by."""
+
+from __future__ import annotations
+
+from transformers import Trainer
+from transformers.trainer_utils import EvalLoopOutput
+
+from tinyagent_ft.train.validation import PlanValidation
+
+# Short runs often tie at a success rate of 0 (the arguments are learnt last), and the Trainer keeps
+# the earliest of tied checkpoints; the selection score breaks ties by tool-set accuracy, then loss.
+# Success rates are multiples of 1/n with n <= 1000 samples, so the tie-breakers never reorder them.
+BEST_METRIC = "eval_plan_score"
+
+
+def plan_score(success_rate: float, tool_set_accuracy: float, eval_loss: float | None) -> float:
+    loss_term = 0.0 if eval_loss is None else 1.0 / (1.0 + eval_loss)
+    return success_rate + 1e-4 * tool_set_accuracy + 1e-6 * loss_term
+
+
+class PlannerTrainer(Trainer):
+    def __init__(self, *args, plan_validation: PlanValidation | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.plan_validation = plan_validation
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
+                        metric_key_prefix: str = "eval") -> EvalLoopOutput:
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        if self.plan_validation is not None and len(self.plan_validation):
+            # Every rank generates the same sample with the same weights, so the metric (and with it
+            # the best-checkpoint choice) agrees across DDP processes without a gather.
+            scores = self.plan_validation.score(self.model, self.processing_class)
+            output.metrics.update({f"{metric_key_prefix}_{name}": value for name, value in scores.items()})
+            output.metrics[f"{metric_key_prefix}_plan_score"] = plan_score(
+                scores["success_rate"], scores["tool_set_accuracy"], output.metrics.get(f"{metric_key_prefix}_loss"))
+        return output

@@ -1,0 +1,40 @@
+"""Validation by plan success: plan a fixed sample of the validation split through the same `Planner`
+as `tinyagent eval` (the retriever's predicted tools and examples, grammar-constrained decoding) and
+score the plans with planner_eval, since the token loss says little about whether arguments are right."""
+
+from __future__ import annotations
+
+from datasets import Dataset
+
+from planner_eval.report import summarize
+from planner_eval.score import score_plan
+from tinyagent_ft.planner import Planner
+from tinyagent_ft.prompts import PromptBuilder
+
+# Room left over the longest gold plan of the sample, so a near-miss plan is not cut short.
+_SLACK_TOKENS = 32
+
+
+def validation_sample(rows: Dataset, n: int | None, seed: int) -> Dataset:
+    """A seeded sample of n records (all of them when n is None or larger than the split)."""
+    if n is None or n >= len(rows):
+        return rows
+    return rows.shuffle(seed=seed).select(range(n))
+
+
+class PlanValidation:
+    def __init__(self, rows: Dataset, builder: PromptBuilder, retriever, constrain: bool = True, batch_size: int = 16):
+        self.queries, self.gold = list(rows["query"]), list(rows["plan"])
+        self.prompt_config, self.retriever = builder.config, retriever
+        self.max_new_tokens = max(builder.count(builder.completion(plan)) for plan in self.gold) + _SLACK_TOKENS
+        self.constrain, self.batch_size = constrain, batch_size
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def score(self, model, tokenizer) -> dict[str, float]:
+        planner = Planner(model, tokenizer, self.prompt_config, self.retriever)
+        results = planner.plan(self.queries, constrain=self.constrain, max_new_tokens=self.max_new_tokens,
+                               batch_size=self.batch_size)
+        summary = summarize(score_plan(gold, result.plan).as_dict() for gold, result in zip(self.gold, results))
+        return {key: summary[key] for key in ("success_rate", "tool_set_accuracy", "valid_rate")}
