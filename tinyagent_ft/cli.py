@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinyagent_ft.commands import baseline, data, demo, retriever
+from tinyagent_ft.commands import baseline, compare, data, demo, retriever
 
 # Each command module exposes register(subparsers); a handler returns an exit code or None.
-COMMAND_MODULES = (data, retriever, baseline, demo)
+COMMAND_MODULES = (data, retriever, baseline, demo, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
