@@ -7,9 +7,15 @@ swapped references, and invalid ones (unknown tool, bad reference, prose, trunca
 run is a fresh process, so interpreter start-up is included.
 
     python benchmarks/evaluator_speed.py [--n 20000] [--seed 0] [--gold testing_data.json]
+                                         [--tools CATALOG.json] [--tool-calls]
 
-Prints one JSON object: pairs_per_s (wall clock, start-up included), n, wall_s, cpu_s and
-pairs_per_cpu_s (the scorer's own CPU time, which neighbours on a shared machine do not inflate),
+With --tools the scorer reads that catalog and checks arguments (`score --tools`); export the
+built-in one with `python -m planner_eval tools --export --out tools.json` to compare like with
+like. With --tool-calls every prediction that can be written as OpenAI-style tool calls is (the
+others stay plan text), as an OpenAI-compatible planner would answer.
+
+Prints one JSON object: pairs_per_s (wall clock, start-up included), n, tools, tool_calls, wall_s,
+cpu_s and pairs_per_cpu_s (the scorer's own CPU time, which neighbours on a shared machine do not inflate),
 the mix, and the report's success rate and error counts.
 """
 
@@ -29,6 +35,8 @@ from pathlib import Path
 from planner_eval.catalog import TOOL_NAMES
 from planner_eval.parse import parse_plan
 from planner_eval.plan import Action, format_plan, references
+from planner_eval.tinyagent_format import load_tinyagent_json, tinyagent_plans
+from planner_eval.tool_calls import actions_to_tool_calls
 
 NAMES = ["Sid", "Nick", "Lutfi", "Amir", "Kurt", "Sehoon", "Ryan", "Gopala", "Nora", "Ines"]
 FILES = ["budget.pdf", "Q3 report.pdf", "slides.key", "paper draft.pdf", "invoice 42.pdf"]
@@ -91,13 +99,12 @@ def synthesize_plan(rng: random.Random) -> list[Action]:
 
 
 def gold_from_file(path: Path) -> list[str]:
-    records = json.loads(path.read_text(encoding="utf-8"))
-    plans = []
-    for record in records.values():
-        step = next((s for s in record.get("output", []) if s.get("type") == "plan"), None)
-        if step is not None:
-            plans.append(step["raw_output"])
-    return plans
+    data = load_tinyagent_json(path)
+    if data is None:
+        return []
+    # Records without a plan step are not gold plans; the benchmark just leaves them out.
+    plans, _ = tinyagent_plans(data, warn=lambda _message: None, source=str(path))
+    return list(plans.values())
 
 
 def _renumbered(rng: random.Random, actions: list[Action]) -> list[Action]:
@@ -172,11 +179,24 @@ def make_prediction(rng: random.Random, gold_text: str) -> tuple[str, str]:
     return kind, format_plan(broken)
 
 
+def prediction_record(record_id: str, text: str, tool_calls: bool) -> dict:
+    """The prediction line; as tool calls when asked for and the plan can be written as such."""
+    plan = parse_plan(text)
+    if tool_calls and not plan.problems and not plan.empty:
+        try:
+            return {"id": record_id, "tool_calls": actions_to_tool_calls(plan.actions)}
+        except ValueError:
+            pass  # an unknown tool or too many arguments: no tool call can say that
+    return {"id": record_id, "plan": text}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="number of gold/prediction pairs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gold", type=Path, help="TinyAgent-format JSON file to take gold plans from")
+    parser.add_argument("--tools", type=Path, help="catalog for `score --tools` (argument checks on)")
+    parser.add_argument("--tool-calls", action="store_true", help="write predictions as OpenAI-style tool calls where possible")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     if args.gold:
@@ -194,8 +214,10 @@ def main() -> None:
                 kind, pred_text = make_prediction(rng, gold_text)
                 mix[kind] += 1
                 gold_file.write(json.dumps({"id": str(i), "plan": gold_text}) + "\n")
-                pred_file.write(json.dumps({"id": str(i), "plan": pred_text}) + "\n")
+                pred_file.write(json.dumps(prediction_record(str(i), pred_text, args.tool_calls)) + "\n")
         command = [sys.executable, "-m", "planner_eval", "score", "--gold", str(gold_path), "--pred", str(pred_path), "--out", str(out_path)]
+        if args.tools:
+            command += ["--tools", str(args.tools)]
         start = time.perf_counter()
         subprocess.run(command, check=True)
         wall = time.perf_counter() - start
@@ -206,6 +228,8 @@ def main() -> None:
     print(json.dumps({
         "pairs_per_s": round(args.n / wall, 1),
         "n": args.n,
+        "tools": str(args.tools) if args.tools else "builtin",
+        "tool_calls": args.tool_calls,
         "wall_s": round(wall, 3),
         "cpu_s": round(cpu, 3),
         "pairs_per_cpu_s": round(args.n / cpu, 1),

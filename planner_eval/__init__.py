@@ -22,6 +22,22 @@ _EXPORTS = {
     "PlanScore": "planner_eval.score",
     "score_plan": "planner_eval.score",
     "score_files": "planner_eval.report",
+    "read_plans": "planner_eval.report",
+    "TOOLS": "planner_eval.catalog",
+    "Tool": "planner_eval.catalog",
+    "ToolArg": "planner_eval.catalog",
+    "CatalogError": "planner_eval.catalog_io",
+    "read_catalog": "planner_eval.catalog_io",
+    "catalog_from_json": "planner_eval.catalog_io",
+    "from_openai_schemas": "planner_eval.catalog_io",
+    "to_openai_schemas": "planner_eval.catalog_io",
+    "to_native": "planner_eval.catalog_io",
+    "export_catalog": "planner_eval.catalog_io",
+    "ToolCallError": "planner_eval.tool_calls",
+    "parse_tool_calls": "planner_eval.tool_calls",
+    "tool_calls_to_actions": "planner_eval.tool_calls",
+    "tool_calls_to_plan_text": "planner_eval.tool_calls",
+    "actions_to_tool_calls": "planner_eval.tool_calls",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,23 +5,45 @@ Pure Python on purpose: the evaluator checks tool names with it on machines with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 JOIN = "join"
+
+
+class _NoDefault:
+    """The `default` of an argument whose schema gives none (None is a real default)."""
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
 
 
 @dataclass(frozen=True)
 class ToolArg:
     name: str
-    type: str  # one of: "str", "int", "bool", "list[str]"
+    # Python-style hint, see planner_eval.argtypes; the built-in tools use only
+    # "str", "int", "bool" and "list[str]".
+    type: str
     description: str
     # The TinyAgent data passes None for some optional arguments (the generator writes
     # calendar=None): argument checks and decoding grammars must accept it there and only there.
     nullable: bool = False
+    # A plan may leave out trailing arguments that are not required; one left out compares
+    # equal to its default, when the schema gives one.
+    required: bool = True
+    default: Any = NO_DEFAULT
 
     @property
     def type_hint(self) -> str:
         return f"{self.type} | None" if self.nullable else self.type
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not NO_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -37,8 +59,25 @@ class Tool:
 
     def signature(self) -> str:
         """`name(arg: type, ...) -> returns`, the line a prompt shows for this tool."""
-        params = ", ".join(f"{a.name}: {a.type_hint}" for a in self.args)
+        params = ", ".join(_parameter(a) for a in self.args)
         return f"{self.name}({params}) -> {self.returns}"
+
+    @property
+    def required_count(self) -> int:
+        """Required arguments come first, so this many leading arguments must be given."""
+        return sum(1 for a in self.args if a.required)
+
+
+def _parameter(arg: ToolArg) -> str:
+    text = f"{arg.name}: {arg.type_hint}"
+    if arg.has_default:
+        return f"{text} = {arg.default!r}"
+    return text if arg.required else f"{text} = ..."
+
+
+# Tool name -> tool. The evaluator takes any such mapping; treat it as read-only once in use,
+# since scoring caches results per catalog.
+Catalog = Mapping[str, Tool]
 
 
 def _tool(name: str, description: str, returns: str, *args: tuple) -> Tool:
@@ -194,15 +233,16 @@ JOIN_DESCRIPTION = (
 )
 
 
-def is_known_tool(name: str) -> bool:
-    return name in TOOLS
+def is_known_tool(name: str, catalog: Catalog | None = None) -> bool:
+    return name in (TOOLS if catalog is None else catalog)
 
 
-def describe_tools(names: list[str] | tuple[str, ...]) -> list[str]:
+def describe_tools(names: list[str] | tuple[str, ...], catalog: Catalog | None = None) -> list[str]:
     """Numbered prompt lines for the given tools, in the given order, with join() last."""
+    tools = TOOLS if catalog is None else catalog
     lines = []
     for i, name in enumerate(names, start=1):
-        tool = TOOLS[name]
+        tool = tools[name]
         lines.append(f"{i}. {tool.signature()}\n   {tool.description}")
     lines.append(f"{len(names) + 1}. {JOIN_DESCRIPTION}")
     return lines

@@ -1,4 +1,4 @@
-"""`python -m planner_eval score --gold GOLD.jsonl --pred PRED.jsonl [--args MODE] [--out REPORT.json]`."""
+"""`python -m planner_eval score ...` (the evaluator) and `python -m planner_eval tools ...` (catalogs)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from planner_eval.catalog import TOOLS, Catalog, describe_tools
+from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, read_catalog
 from planner_eval.match import ARGS_MODES
 from planner_eval.report import score_files
 
@@ -24,17 +26,24 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score LLMCompiler plans: tool sets and dependency-graph (DAG) equality with gold plans.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_score(commands)
+    _add_tools(commands)
+    return parser
+
+
+def _add_score(commands: argparse._SubParsersAction) -> None:
     score = commands.add_parser(
         "score",
         help="compare predicted plans with gold plans",
         description=(
-            'Each input line is {"id": ..., "plan": "<plan text>"}. Writes a JSON report with a '
-            "summary (success_rate, tool_set_accuracy, error counts, partial credit) and one "
-            "result per gold id."
+            'Gold: JSON Lines of {"id": ..., "plan": "<plan text>"}, or a TinyAgent-format JSON file '
+            '(testing_data.json). Predictions: JSON Lines of {"id", "plan"} or of {"id", "tool_calls"} '
+            "(OpenAI style: call i is action i, \"$N\" names action N). Writes a JSON report with a "
+            "summary (success_rate, tool_set_accuracy, error counts, partial credit) and one result per gold id."
         ),
     )
-    score.add_argument("--gold", required=True, metavar="GOLD.jsonl", help="gold plans, one JSON object per line")
-    score.add_argument("--pred", required=True, metavar="PRED.jsonl", help="predicted plans, one JSON object per line")
+    score.add_argument("--gold", required=True, metavar="GOLD", help="gold plans: JSON Lines or a TinyAgent-format JSON file")
+    score.add_argument("--pred", required=True, metavar="PRED.jsonl", help="predicted plans or tool calls, one JSON object per line")
     score.add_argument(
         "--args",
         dest="args_mode",
@@ -43,18 +52,65 @@ def build_parser() -> argparse.ArgumentParser:
         help="argument comparison: normalized (default; strings trimmed, white space collapsed, "
         "case-folded, lists as multisets), strict (exact literals) or ignore (tool names and edges only)",
     )
+    score.add_argument(
+        "--tools",
+        metavar="CATALOG.json",
+        help="tool catalog to score against instead of the built-in TinyAgent tools: OpenAI function "
+        "schemas or the native format (see `tools --export`); turns argument checks on",
+    )
+    score.add_argument(
+        "--check-args",
+        action="store_true",
+        help="with the built-in catalog, make wrong argument types, missing required arguments and "
+        "extra arguments a 'bad_arguments' error (never under --args ignore)",
+    )
     score.add_argument("--out", metavar="REPORT.json", help="write the report here instead of stdout")
-    return parser
+
+
+def _add_tools(commands: argparse._SubParsersAction) -> None:
+    tools = commands.add_parser(
+        "tools",
+        help="list or export a tool catalog",
+        description="Lists the tools of a catalog (the built-in TinyAgent one unless --tools), or with "
+        "--export writes it as JSON: OpenAI function schemas or the native format, both of which "
+        "`score --tools` reads. Reading a catalog and exporting it converts between the formats.",
+    )
+    tools.add_argument("--tools", metavar="CATALOG.json", help="catalog to read instead of the built-in one")
+    tools.add_argument("--export", action="store_true", help="write the catalog as JSON instead of listing it")
+    tools.add_argument("--format", choices=FORMATS, help="export format: openai (the default) or native; needs --export")
+    tools.add_argument("--out", metavar="FILE", help="write here instead of stdout")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        report = score_files(args.gold, args.pred, args.args_mode)
+        catalog = None if args.tools is None else read_catalog(args.tools)
+    except OSError as exc:
+        return _fail(f"cannot read {exc.filename or args.tools}: {exc.strerror or exc}")
+    except CatalogError as exc:
+        return _fail(f"{args.tools}: {exc}")
+    if args.command == "tools":
+        if args.format is not None and not args.export:
+            return _fail("--format applies to --export only")
+        return _emit(_catalog_text(catalog, args.export, args.format or "openai"), args.out)
+    try:
+        report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None)
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
-    text = format_report(report)
-    if args.out is None:
+    if args.tools is not None:
+        report["summary"]["catalog"] = args.tools
+    return _emit(format_report(report), args.out)
+
+
+def _catalog_text(catalog: Catalog | None, export: bool, fmt: str) -> str:
+    if export:
+        return json.dumps(export_catalog(catalog, fmt), indent=2, ensure_ascii=False)
+    tools = describe_tools(list(TOOLS if catalog is None else catalog), catalog)
+    return "\n".join(tools[:-1])  # without the join() line: it is not a tool of the catalog
+
+
+def _emit(text: str, out: str | None) -> int:
+    if out is None:
         try:
             sys.stdout.write(text + "\n")
             sys.stdout.flush()
@@ -63,10 +119,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = None  # keep the interpreter from flushing into the closed pipe at exit
         return 0
     try:
-        with open(args.out, "w", encoding="utf-8") as handle:
+        with open(out, "w", encoding="utf-8") as handle:
             handle.write(text + "\n")
     except OSError as exc:
-        return _fail(f"cannot write {args.out}: {exc.strerror or exc}")
+        return _fail(f"cannot write {out}: {exc.strerror or exc}")
     return 0
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from planner_eval.catalog import JOIN
+from planner_eval.arguments import fill_defaults
+from planner_eval.catalog import JOIN, Catalog
 from planner_eval.plan import END_OF_PLAN, Action
 
 # Bounds keep parsing time and memory flat on adversarial or runaway generations.
@@ -62,8 +63,19 @@ class _NotALiteral(Exception):
     pass
 
 
-def parse_plan(text: str) -> ParsedPlan:
-    """Parse LLMCompiler plan text; never raises for any `str` input."""
+def parse_plan(text: str, catalog: Catalog | None = None) -> ParsedPlan:
+    """Parse LLMCompiler plan text; never raises for any `str` input.
+
+    With a catalog, an action that leaves out trailing optional arguments gets their defaults
+    (where the catalog gives them), so that it reads the same as one that writes them out.
+    """
+    plan = _parse(text)
+    if catalog is not None:
+        fill_defaults(plan.actions, catalog)
+    return plan
+
+
+def _parse(text: str) -> ParsedPlan:
     plan = ParsedPlan()
     if len(text) > MAX_TEXT_CHARS:
         plan.problems.append(Problem(1, TOO_LARGE, f"plan longer than {MAX_TEXT_CHARS} characters"))

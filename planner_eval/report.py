@@ -1,7 +1,10 @@
 """Score a file of predictions against a file of gold plans: the evaluator report.
 
-Both files are JSON Lines of {"id": ..., "plan": "..."}. A line that is not such an object is
-reported through `warn` with its line number and skipped; so is a repeated id (the first wins).
+Both files are JSON Lines of {"id": ..., "plan": "..."}, where a prediction may carry OpenAI-style
+"tool_calls" instead of "plan" (see `planner_eval.tool_calls`); either may also be a
+TinyAgent-format JSON file (see `planner_eval.tinyagent_format`). A line that is not such an
+object is reported through `warn` with its line number and skipped; so is a repeated id (the
+first wins).
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from planner_eval.catalog import Catalog
 from planner_eval.match import check_args_mode
-from planner_eval.score import score_plan
+from planner_eval.parse import ParsedPlan
+from planner_eval.score import checks_arguments, score_plan
+from planner_eval.tinyagent_format import load_tinyagent_json, tinyagent_plans
+from planner_eval.tool_calls import parse_tool_calls
 from planner_eval.validate import ERROR_CATEGORIES
 
 Warn = Callable[[str], None]
@@ -24,9 +31,15 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def read_plans(path: str | Path, warn: Warn = _stderr) -> tuple[dict[str, str], int]:
-    """{id: plan text} in file order, and how many non-blank lines were skipped."""
-    plans: dict[str, str] = {}
+def read_plans(
+    path: str | Path, warn: Warn = _stderr, catalog: Catalog | None = None
+) -> tuple[dict[str, str | ParsedPlan], int]:
+    """{id: plan text, or the parsed tool calls} in file order, and how many non-blank lines (or
+    TinyAgent records) were skipped. `catalog` orders tool-call arguments by name."""
+    tinyagent = load_tinyagent_json(path)
+    if tinyagent is not None:
+        return tinyagent_plans(tinyagent, warn, str(path), catalog)
+    plans: dict[str, str | ParsedPlan] = {}
     first_line: dict[str, int] = {}
     skipped = 0
     # errors="replace": a stray invalid byte spoils one line, not the whole file.
@@ -34,7 +47,7 @@ def read_plans(path: str | Path, warn: Warn = _stderr) -> tuple[dict[str, str], 
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            record_id, plan, reason = _read_record(line)
+            record_id, plan, reason = _read_record(line, catalog)
             if reason is None and record_id in plans:
                 reason = f"duplicate id {record_id!r} (first on line {first_line[record_id]})"
             if reason is not None:
@@ -46,7 +59,7 @@ def read_plans(path: str | Path, warn: Warn = _stderr) -> tuple[dict[str, str], 
     return plans, skipped
 
 
-def _read_record(line: str) -> tuple[str, str, str | None]:
+def _read_record(line: str, catalog: Catalog | None) -> tuple[str, str | ParsedPlan, str | None]:
     """(id, plan, None), or ("", "", reason) when the line is not a usable record."""
     try:
         record = json.loads(line)
@@ -60,28 +73,45 @@ def _read_record(line: str) -> tuple[str, str, str | None]:
         record_id = str(record_id)
     if not isinstance(record_id, str):
         return "", "", 'missing or non-string "id"'
-    if not isinstance(plan, str):
-        return "", "", 'missing or non-string "plan"'
-    return record_id, plan, None
+    if isinstance(plan, str):
+        return record_id, plan, None
+    if "tool_calls" in record:
+        calls = record["tool_calls"]
+        if calls is None:  # what an OpenAI message holds when it calls no tool
+            calls = []
+        if isinstance(calls, list):
+            return record_id, parse_tool_calls(calls, catalog), None
+        return "", "", '"tool_calls" is not a list'
+    return "", "", 'missing or non-string "plan" (and no "tool_calls" list)'
+
 
 
 def score_files(
-    gold_path: str | Path, pred_path: str | Path, args_mode: str = "normalized", warn: Warn = _stderr
+    gold_path: str | Path,
+    pred_path: str | Path,
+    args_mode: str = "normalized",
+    warn: Warn = _stderr,
+    catalog: Catalog | None = None,
+    check_args: bool | None = None,
 ) -> dict:
     """The report dict: {"summary": {...}, "results": [...]} in gold file order.
 
-    Raises OSError when a file cannot be read and ValueError for an unknown args_mode.
+    `catalog` and `check_args` as in `score_plan`: the built-in tools without argument checks by
+    default. Raises OSError when a file cannot be read and ValueError for an unknown args_mode.
     """
     check_args_mode(args_mode)
-    gold, gold_skipped = read_plans(gold_path, warn)
-    pred, pred_skipped = read_plans(pred_path, warn)
-    results = [
-        {"id": record_id, **score_plan(gold_text, pred.get(record_id), args_mode).as_dict()}
-        for record_id, gold_text in gold.items()
-    ]
+    checking = checks_arguments(args_mode, catalog, check_args)
+    gold, gold_skipped = read_plans(gold_path, warn, catalog)
+    pred, pred_skipped = read_plans(pred_path, warn, catalog)
+    results = []
+    for record_id, gold_plan in gold.items():
+        score = score_plan(gold_plan, pred.get(record_id), args_mode, catalog, checking)
+        results.append({"id": record_id, **score.as_dict()})
     summary = summarize(results)
     summary.update(
         args_mode=args_mode,
+        catalog="builtin" if catalog is None else "custom",
+        check_args=checking,
         extra=sum(1 for record_id in pred if record_id not in gold),
         skipped_lines={"gold": gold_skipped, "pred": pred_skipped},
     )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from planner_eval.arguments import fill_defaults, has_defaults
+from planner_eval.catalog import TOOLS, Catalog
 from planner_eval.match import check_args_mode, plans_match
 from planner_eval.metrics import Edge, labelled_edges, partial_credit
 from planner_eval.parse import ParsedPlan, parse_plan
+from planner_eval.plan import Action
 from planner_eval.validate import GOLD_INVALID, MISSING, plan_error
 
 
@@ -22,21 +26,63 @@ class Analysis:
     edges: tuple[Edge, ...]  # labelled dependency edges, for partial credit
 
 
-def analyse(text: str) -> Analysis:
-    """Parse and validate plan text; ordinary-sized texts go through a cache, since gold plans
-    and identical predictions recur (only those, so the cache's memory stays bounded)."""
-    return _analyse_cached(text) if len(text) <= _CACHED_TEXT_CHARS else _analyse(text)
+class Analyser:
+    """Parses and validates plans under one catalog and one argument-check setting.
+
+    Ordinary-sized texts go through a cache, since gold plans and identical predictions recur
+    (only those, so the cache's memory stays bounded).
+    """
+
+    def __init__(self, catalog: Catalog | None = None, check_args: bool = False) -> None:
+        self.catalog = TOOLS if catalog is None else catalog
+        self.check_args = check_args
+        self._fill = has_defaults(self.catalog)
+        self._cached = lru_cache(maxsize=4096)(self._text)
+
+    def __call__(self, plan: str | ParsedPlan) -> Analysis:
+        if isinstance(plan, ParsedPlan):
+            return self._parsed(_copied(plan) if self._fill else plan)
+        return self._cached(plan) if len(plan) <= _CACHED_TEXT_CHARS else self._text(plan)
+
+    def _text(self, text: str) -> Analysis:
+        return self._parsed(parse_plan(text))
+
+    def _parsed(self, plan: ParsedPlan) -> Analysis:
+        if self._fill:
+            fill_defaults(plan.actions, self.catalog)
+        error, detail = plan_error(plan, self.catalog, self.check_args)
+        tools = tuple(a.tool for a in plan.actions)
+        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions)))
 
 
-def _analyse(text: str) -> Analysis:
-    plan = parse_plan(text)
-    error, detail = plan_error(plan)
-    tools = tuple(a.tool for a in plan.actions)
-    return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions)))
+def _copied(plan: ParsedPlan) -> ParsedPlan:
+    """A copy whose actions can take defaults without touching the caller's plan."""
+    actions = [Action(a.id, a.tool, copy.deepcopy(a.args), a.thought) for a in plan.actions]
+    return ParsedPlan(actions, list(plan.problems), plan.has_join, plan.join_id)
 
 
 _CACHED_TEXT_CHARS = 4_000
-_analyse_cached = lru_cache(maxsize=4096)(_analyse)
+_ANALYSERS: dict[tuple[int, bool], Analyser] = {}
+_MAX_ANALYSERS = 8
+
+
+def analyser_for(catalog: Catalog | None, check_args: bool) -> Analyser:
+    """The shared analyser (and its cache) for a catalog and setting. Keyed by the catalog's
+    identity and holding it, so the key cannot be reused while the entry lives."""
+    key = (id(TOOLS if catalog is None else catalog), check_args)
+    found = _ANALYSERS.get(key)
+    if found is None:
+        if len(_ANALYSERS) >= _MAX_ANALYSERS:
+            _ANALYSERS.clear()
+        found = _ANALYSERS[key] = Analyser(catalog, check_args)
+    return found
+
+
+def checks_arguments(args_mode: str, catalog: Catalog | None, check_args: bool | None) -> bool:
+    """Argument checks are on with a catalog (unless switched off) or on request, never when
+    arguments are ignored."""
+    wanted = catalog is not None if check_args is None else check_args
+    return wanted and args_mode != "ignore"
 
 
 @dataclass(frozen=True)
@@ -59,19 +105,31 @@ class PlanScore:
 _FIELDS = tuple(f.name for f in fields(PlanScore))
 
 
-def score_plan(gold_text: str, pred_text: str | None, args_mode: str = "normalized") -> PlanScore:
-    """Compare a predicted plan (None when the prediction is missing) with the gold plan."""
+def score_plan(
+    gold_text: str | ParsedPlan,
+    pred_text: str | ParsedPlan | None,
+    args_mode: str = "normalized",
+    catalog: Catalog | None = None,
+    check_args: bool | None = None,
+) -> PlanScore:
+    """Compare a predicted plan (None when the prediction is missing) with the gold plan.
+
+    `catalog` (tool name -> Tool) replaces the built-in TinyAgent tools; `check_args` turns the
+    `bad_arguments` check on or off, and by default is on exactly when a catalog is given. The
+    plans may also be given already parsed, as `parse_tool_calls` returns them.
+    """
     check_args_mode(args_mode)
-    gold = analyse(gold_text)
+    analyse_plan = analyser_for(catalog, checks_arguments(args_mode, catalog, check_args))
+    gold = analyse_plan(gold_text)
     if gold.error is not None:
         return PlanScore(False, False, GOLD_INVALID, f"gold plan: {gold.error}: {gold.detail}")
     if pred_text is None:
         return PlanScore(False, False, MISSING, "no prediction for this id", 0.0, 0.0, 0.0, 0.0, len(gold.plan.actions))
-    if pred_text == gold_text:
+    if isinstance(pred_text, str) and pred_text == gold_text:
         # Equal texts are equal plans: a match in every mode with full credit. Common enough
         # (a good planner reproduces most gold plans verbatim) to be worth skipping the work.
         return PlanScore(True, True, None, None, 1.0, 1.0, 1.0, 1.0, 0)
-    pred = analyse(pred_text)
+    pred = analyse_plan(pred_text)
     success = pred.error is None and plans_match(gold.plan.actions, pred.plan.actions, args_mode)
     credit = partial_credit(gold.tools, pred.tools, gold.edges, pred.edges)
     return PlanScore(

@@ -1,7 +1,9 @@
 """Is a parsed plan a well-formed DAG over known tools? One error category per plan.
 
 Categories are checked in the contract's precedence (`missing`, `parse`, `unknown_tool`,
-`duplicate_id`, `bad_reference`) so that every plan gets exactly one, the first that applies.
+`bad_arguments`, `duplicate_id`, `bad_reference`) so that every plan gets exactly one, the first
+that applies. `bad_arguments` is only looked for when the caller asks for argument checks, so
+reports made without them stay comparable with older ones.
 A plan with any line the parser could not read in full (a malformed action, a text or plan over
 the size bounds) is a `parse` failure: dropping the line and scoring the rest could turn a
 broken plan into a success. The detail names which of the two it was.
@@ -9,13 +11,15 @@ broken plan into a success. The detail names which of the two it was.
 
 from __future__ import annotations
 
-from planner_eval.catalog import is_known_tool
+from planner_eval.arguments import argument_problem
+from planner_eval.catalog import TOOLS, Catalog
 from planner_eval.parse import MALFORMED, TOO_LARGE, ParsedPlan
 from planner_eval.plan import references
 
 MISSING = "missing"
 PARSE = "parse"
 UNKNOWN_TOOL = "unknown_tool"
+BAD_ARGUMENTS = "bad_arguments"
 DUPLICATE_ID = "duplicate_id"
 BAD_REFERENCE = "bad_reference"
 GOLD_INVALID = "gold_invalid"
@@ -25,14 +29,21 @@ PREDICTION_ERRORS: tuple[str, ...] = (
     MISSING,
     PARSE,
     UNKNOWN_TOOL,
+    BAD_ARGUMENTS,
     DUPLICATE_ID,
     BAD_REFERENCE,
 )
 ERROR_CATEGORIES: tuple[str, ...] = PREDICTION_ERRORS + (GOLD_INVALID,)
 
 
-def plan_error(plan: ParsedPlan) -> tuple[str | None, str | None]:
-    """(category, human-readable detail) of the first problem that applies, or (None, None)."""
+def plan_error(
+    plan: ParsedPlan, catalog: Catalog | None = None, check_args: bool = False
+) -> tuple[str | None, str | None]:
+    """(category, human-readable detail) of the first problem that applies, or (None, None).
+
+    `catalog` defaults to the built-in TinyAgent tools; `check_args` adds the `bad_arguments` check.
+    """
+    tools = TOOLS if catalog is None else catalog
     if plan.empty:
         return PARSE, "no action and no join() found"
     for kind in (TOO_LARGE, MALFORMED):
@@ -40,8 +51,13 @@ def plan_error(plan: ParsedPlan) -> tuple[str | None, str | None]:
             if problem.kind == kind:
                 return PARSE, f"{kind}: line {problem.line}: {problem.message}"
     for action in plan.actions:
-        if not is_known_tool(action.tool):
+        if action.tool not in tools:
             return UNKNOWN_TOOL, f"action {action.id}: unknown tool {action.tool!r}"
+    if check_args:
+        for action in plan.actions:
+            problem = argument_problem(action, tools[action.tool])
+            if problem is not None:
+                return BAD_ARGUMENTS, f"action {action.id}: {problem}"
     ids = [a.id for a in plan.actions] + ([plan.join_id] if plan.join_id is not None else [])
     for before, after in zip(ids, ids[1:]):
         if after <= before:

@@ -1,0 +1,2 @@
+"""The planner over REST: the FastAPI app (`serve.app.create_app`), dynamic batching, the OpenAI
+chat-completions view, and `serve.process.served` to run `tinyagent serve` from a script."""

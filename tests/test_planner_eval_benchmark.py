@@ -38,3 +38,14 @@ def test_gold_from_a_tinyagent_file(tmp_path):
     path.write_text(json.dumps(records))
     result = run_benchmark("--n", "50", "--gold", str(path))
     assert result["n"] == 50 and 0.0 < result["success_rate"] < 1.0
+
+
+def test_with_an_exported_catalog_and_tool_calls(tmp_path):
+    catalog = tmp_path / "tools.json"
+    subprocess.run([sys.executable, "-m", "planner_eval", "tools", "--export", "--out", str(catalog)], check=True)
+    plain = run_benchmark("--n", "300", "--seed", "4")
+    checked = run_benchmark("--n", "300", "--seed", "4", "--tools", str(catalog), "--tool-calls")
+    assert checked["tools"] == str(catalog) and checked["tool_calls"]
+    # Same pairs, same successes; extra arguments now show up as bad_arguments.
+    assert checked["success_rate"] == plain["success_rate"]
+    assert checked["errors"].get("bad_arguments", 0) > 0 and "bad_arguments" not in plain["errors"]

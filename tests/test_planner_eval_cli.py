@@ -156,9 +156,10 @@ def test_importing_the_package_does_not_import_torch():
         "import sys, pkgutil, importlib, planner_eval\n"
         "names = [m.name for m in pkgutil.iter_modules(planner_eval.__path__) if m.name != '__main__']\n"
         "assert {'parse', 'validate', 'graph', 'match', 'metrics', 'score', 'report', 'cli'} <= set(names), names\n"
+        "assert {'catalog_io', 'tool_calls', 'tinyagent_format', 'argtypes'} <= set(names), names\n"
         "for name in names: importlib.import_module('planner_eval.' + name)\n"
         "planner_eval.score_plan\n"
-        "heavy = {'torch', 'transformers', 'numpy', 'networkx'} & set(sys.modules)\n"
+        "heavy = {'torch', 'transformers', 'numpy', 'networkx', 'datasets', 'tinyagent_ft'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -173,3 +174,55 @@ def test_odd_predictions_leave_stderr_quiet(tmp_path):
     assert stderr == ""
     # '\d' is a valid (if warned-about) string literal; the others do not parse.
     assert [r["error"] for r in report["results"]] == ["parse", None, "parse", "bad_reference"]
+
+
+def test_tools_export_both_formats_and_score_with_them(tmp_path):
+    gold = [{"id": "ok", "plan": GOLD}, {"id": "extra", "plan": SMS}]
+    pred = [{"id": "ok", "plan": RENUMBERED}, {"id": "extra", "plan": SMS.replace('"late")', '"late", 3)')}]
+    plain, _ = score(tmp_path, gold, pred)
+    checked, _ = score(tmp_path, gold, pred, "--check-args")
+    assert [r["error"] for r in plain["results"]] == [None, None]
+    for fmt in ("openai", "native"):
+        path = tmp_path / f"{fmt}.json"
+        done = run_cli("tools", "--export", "--format", fmt, "--out", str(path))
+        assert done.returncode == 0 and done.stdout == ""
+        with_tools, _ = score(tmp_path, gold, pred, "--tools", str(path))
+        assert with_tools["results"] == checked["results"]
+        assert [r["error"] for r in with_tools["results"]] == [None, "bad_arguments"]
+        assert with_tools["summary"]["catalog"] == str(path) and with_tools["summary"]["check_args"]
+        ignored, _ = score(tmp_path, gold, pred, "--tools", str(path), "--args", "ignore")
+        assert ignored["results"] == score(tmp_path, gold, pred, "--args", "ignore")[0]["results"]
+    exported = json.loads(run_cli("tools", "--export").stdout)
+    assert exported[0]["type"] == "function" and len(exported) == 16
+    listing = run_cli("tools", "--tools", str(tmp_path / "native.json"))
+    assert listing.returncode == 0 and "calendar: str | None" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("not json", "not JSON"),
+        ('[{"type": "function", "function": {"parameters": {}}}]', "missing or empty name"),
+        ('[{"name": "a"}, {"name": "a"}]', "duplicate name 'a'"),
+        ('[{"name": "a", "parameters": {"type": "object", "properties": {"x": {"type": "text"}}}}]', "unknown JSON Schema type"),
+        ('{"tools": 3}', "expected a list of tools"),
+    ],
+)
+@pytest.mark.parametrize("command", ["score", "tools"])
+def test_malformed_catalogs_exit_2_with_one_line(tmp_path, content, message, command):
+    catalog = tmp_path / "tools.json"
+    catalog.write_text(content)
+    gold = write_jsonl(tmp_path / "g.jsonl", [{"id": "a", "plan": SMS}])
+    args = ["score", "--gold", str(gold), "--pred", str(gold)] if command == "score" else ["tools"]
+    done = run_cli(*args, "--tools", str(catalog))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"error: {catalog}: ") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_tools_help_and_a_missing_catalog():
+    helped = run_cli("tools", "--help")
+    assert helped.returncode == 0 and "--export" in helped.stdout and "--format" in helped.stdout
+    assert "--tools" in run_cli("score", "--help").stdout
+    done = run_cli("tools", "--tools", "/nonexistent/tools.json")
+    assert done.returncode == 2 and done.stderr.startswith("error: cannot read /nonexistent/tools.json")

@@ -52,7 +52,7 @@ def test_categories(text, expected):
 
 def test_precedence_follows_the_contract():
     assert PREDICTION_ERRORS.index("missing") < PREDICTION_ERRORS.index("parse")
-    order = [PREDICTION_ERRORS.index(c) for c in ("parse", "unknown_tool", "duplicate_id", "bad_reference")]
+    order = [PREDICTION_ERRORS.index(c) for c in ("parse", "unknown_tool", "bad_arguments", "duplicate_id", "bad_reference")]
     assert order == sorted(order)
     # Each plan below has every problem from its category onwards; the earliest one wins.
     everything = '1. get_phone_number("a")\n1. send_telegram(["$5"])\n2. compose(['
@@ -60,7 +60,7 @@ def test_precedence_follows_the_contract():
     # A malformed action beside good ones is a parse failure, named as such in the detail.
     category, detail = plan_error(parse_plan('1. get_phone_number("a")\n2. send_sms(["$1"], "hi"\n3. join()'))
     assert category == "parse" and detail.startswith("malformed: line 2")
-    assert set(PREDICTION_ERRORS) == {"missing", "parse", "unknown_tool", "duplicate_id", "bad_reference"}
+    assert set(PREDICTION_ERRORS) == {"missing", "parse", "unknown_tool", "bad_arguments", "duplicate_id", "bad_reference"}
     assert error_of('1. get_phone_number("a")\n1. send_telegram(["$5"])') == UNKNOWN_TOOL
     assert error_of('1. get_phone_number("a")\n1. send_sms(["$5"], "")') == DUPLICATE_ID
 

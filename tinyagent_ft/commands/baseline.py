@@ -28,21 +28,39 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
         handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def run_baseline(args: argparse.Namespace) -> int:
-    from planner_eval.cli import format_report
-    from planner_eval.report import score_files
-    from retriever import Retriever
-    from tinyagent_ft.baseline import nearest_example_plans
+def load_rows(data: Path, split: str, limit: int | None):
+    """The split's records, the first ``limit`` of them when given."""
     from tinyagent_ft.data import load_split
 
-    rows = load_split(args.data, args.split)
-    if args.limit is not None:
-        rows = rows.select(range(min(args.limit, len(rows))))
-    plans = nearest_example_plans(Retriever.load(args.retriever), rows["query"])
-    write_jsonl(args.out / "gold.jsonl", [{"id": i, "plan": p} for i, p in zip(rows["id"], rows["plan"])])
-    write_jsonl(args.out / "predictions.jsonl", [{"id": i, "plan": p} for i, p in zip(rows["id"], plans)])
-    report = score_files(args.out / "gold.jsonl", args.out / "predictions.jsonl", args.args_mode)
-    (args.out / "report.json").write_text(format_report(report) + "\n")
+    if limit is not None and limit < 1:
+        raise ValueError("--limit must be at least 1")
+    rows = load_split(data, split)
+    return rows if limit is None else rows.select(range(min(limit, len(rows))))
+
+
+def write_scored(out: Path, ids: list[str], gold: list[str], predicted: list[str], args_mode: str,
+                 extra_summary: dict | None = None) -> dict:
+    """Write OUT/gold.jsonl, OUT/predictions.jsonl and OUT/report.json (with ``extra_summary`` merged
+    into the report's summary); returns the report."""
+    from planner_eval.cli import format_report
+    from planner_eval.report import score_files
+
+    write_jsonl(out / "gold.jsonl", [{"id": i, "plan": p} for i, p in zip(ids, gold)])
+    write_jsonl(out / "predictions.jsonl", [{"id": i, "plan": p} for i, p in zip(ids, predicted)])
+    report = score_files(out / "gold.jsonl", out / "predictions.jsonl", args_mode)
+    report["summary"].update(extra_summary or {})
+    (out / "report.json").write_text(format_report(report) + "\n")
     summary = report["summary"]
-    print(f"n={summary['n']} success_rate={summary['success_rate']:.4f} tool_set_accuracy={summary['tool_set_accuracy']:.4f} -> {args.out / 'report.json'}")
+    print(f"n={summary['n']} success_rate={summary['success_rate']:.4f} "
+          f"tool_set_accuracy={summary['tool_set_accuracy']:.4f} -> {out / 'report.json'}")
+    return report
+
+
+def run_baseline(args: argparse.Namespace) -> int:
+    from retriever import Retriever
+    from tinyagent_ft.baseline import nearest_example_plans
+
+    rows = load_rows(args.data, args.split, args.limit)
+    plans = nearest_example_plans(Retriever.load(args.retriever), rows["query"])
+    write_scored(args.out, rows["id"], rows["plan"], plans, args.args_mode)
     return 0

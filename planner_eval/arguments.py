@@ -1,0 +1,69 @@
+"""Actions against a tool's signature: the `bad_arguments` check and defaults for omitted arguments.
+
+Arguments are positional: the required ones first, then the optional ones, and a plan may stop
+after any argument once the required ones are given.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from planner_eval.argtypes import Checker, type_checker
+from planner_eval.catalog import Catalog, Tool
+from planner_eval.plan import Action
+
+
+def argument_problem(action: Action, tool: Tool) -> str | None:
+    """Why the action's arguments do not fit the tool (count or a type), or None when they do."""
+    given, allowed = len(action.args), len(tool.args)
+    if given > allowed:
+        return f"{given} arguments given, {tool.name} takes at most {allowed}"
+    if given < tool.required_count:
+        missing = tool.args[given].name
+        return f"required argument {missing!r} of {tool.name} is missing"
+    for value, arg, check in zip(action.args, tool.args, _checkers(tool)):
+        # None marks an optional argument left out before a later one (see tool_calls).
+        if value is None and not arg.required and not arg.has_default:
+            continue
+        if not check(value):
+            return f"argument {arg.name!r} of {tool.name} should be {arg.type_hint}, got {_shown(value)}"
+    return None
+
+
+_CHECKERS: dict[int, tuple[Tool, tuple[Checker, ...]]] = {}
+
+
+def _checkers(tool: Tool) -> tuple[Checker, ...]:
+    """The type checks of a tool's arguments, looked up by identity (a tool with a list default
+    cannot be hashed); the entry holds the tool, so its id is not reused while cached."""
+    found = _CHECKERS.get(id(tool))
+    if found is None or found[0] is not tool:
+        if len(_CHECKERS) > 4096:
+            _CHECKERS.clear()
+        found = _CHECKERS[id(tool)] = (tool, tuple(type_checker(a.type_hint) for a in tool.args))
+    return found[1]
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def has_defaults(catalog: Catalog) -> bool:
+    return any(arg.has_default for tool in catalog.values() for arg in tool.args)
+
+
+def fill_defaults(actions: list[Action], catalog: Catalog) -> None:
+    """Append the defaults of trailing omitted arguments, in place, so that leaving an argument
+    out and writing its default compare equal. Stops at the first omitted argument without one
+    (or a required one, whose absence the argument check reports);
+    actions of unknown tools or with too many arguments are left alone."""
+    for action in actions:
+        tool = catalog.get(action.tool)
+        if tool is None or len(action.args) >= len(tool.args):
+            continue
+        for arg in tool.args[len(action.args) :]:
+            if arg.required or not arg.has_default:
+                break
+            # A copy: the default object is shared by every action that omits it.
+            action.args.append(copy.deepcopy(arg.default))

@@ -1,0 +1,265 @@
+"""Tool catalogs in JSON: OpenAI function schemas and the project's own (native) format.
+
+OpenAI: a list of `{"type": "function", "function": {"name", "description", "parameters"}}` or of
+the bare `function` objects, `parameters` being a JSON Schema object. Arguments are positional in
+plans, so their order is fixed here: the `required` ones first, then the others, each group in
+`properties` order.
+
+Native: `{"tools": [{"name", "description", "returns", "args": [{"name", "type", "description",
+"nullable", "required", "default"}]}]}` with `type` in the notation of `planner_eval.argtypes`
+(`str`, `list[str]`, `int | None`, ...) and the args in positional order, required ones first.
+Only `name` (of tools and args) and `type` are needed; `required` defaults to true, `nullable`
+to false.
+
+Either form may also sit under a top-level `"tools"` key, and each entry is recognised on its
+own. Every problem raises `CatalogError` with one line that names the tool.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from planner_eval.argtypes import parse_type, type_checker, type_from_schema, type_to_schema
+from planner_eval.catalog import JOIN, NO_DEFAULT, TOOLS, Catalog, Tool, ToolArg
+from planner_eval.parse import MAX_LIST_DEPTH
+
+FORMATS: tuple[str, ...] = ("openai", "native")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNKNOWN_RETURNS = "any"
+
+
+class CatalogError(ValueError):
+    """A catalog that cannot be used; the message is one line."""
+
+
+def read_catalog(path: str | Path) -> dict[str, Tool]:
+    """A catalog file in either format. Raises OSError when it cannot be read, else CatalogError."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CatalogError(f"not JSON: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})") from None
+    except RecursionError:
+        raise CatalogError("not JSON: nested too deeply") from None
+    return catalog_from_json(data)
+
+
+def catalog_from_json(data: Any) -> dict[str, Tool]:
+    """A catalog from decoded JSON in either format (see the module doc); raises CatalogError."""
+    entries = data.get("tools") if isinstance(data, Mapping) else data
+    if not isinstance(entries, list):
+        raise CatalogError('expected a list of tools, or an object with a "tools" list')
+    catalog: dict[str, Tool] = {}
+    for number, entry in enumerate(entries, start=1):
+        tool = _tool_from_entry(number, entry)
+        if tool.name in catalog:
+            raise CatalogError(f"tool {number}: duplicate name {tool.name!r}")
+        catalog[tool.name] = tool
+    return catalog
+
+
+def from_openai_schemas(schemas: list[Any]) -> dict[str, Tool]:
+    """A catalog from OpenAI function schemas (wrapped or bare); raises CatalogError."""
+    if not isinstance(schemas, list):
+        raise CatalogError("expected a list of function schemas")
+    return catalog_from_json([_as_openai(number, entry) for number, entry in enumerate(schemas, start=1)])
+
+
+def _as_openai(number: int, entry: Any) -> Any:
+    if isinstance(entry, Mapping) and "args" in entry:
+        raise CatalogError(f"tool {number}: a native entry where an OpenAI function schema was expected")
+    return entry
+
+
+def to_openai_schemas(catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """OpenAI function schemas (`{"type": "function", "function": {...}}`) for a catalog, the
+    built-in TinyAgent tools by default; `from_openai_schemas` reads them back."""
+    return [_openai_schema(tool) for tool in (TOOLS if catalog is None else catalog).values()]
+
+
+def to_native(catalog: Catalog | None = None) -> dict[str, Any]:
+    """The native JSON form of a catalog, the built-in TinyAgent tools by default."""
+    return {"tools": [_native_tool(tool) for tool in (TOOLS if catalog is None else catalog).values()]}
+
+
+def export_catalog(catalog: Catalog | None = None, fmt: str = "openai") -> Any:
+    """The catalog as JSON-ready data in `fmt` ("openai" or "native")."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    return to_openai_schemas(catalog) if fmt == "openai" else to_native(catalog)
+
+
+def _openai_schema(tool: Tool) -> dict[str, Any]:
+    properties = {}
+    for arg in tool.args:
+        schema = type_to_schema(arg.type_hint)
+        if arg.description:
+            schema["description"] = arg.description
+        if arg.has_default:
+            schema["default"] = arg.default
+        properties[arg.name] = schema
+    parameters = {"type": "object", "properties": properties, "required": [a.name for a in tool.args if a.required]}
+    return {"type": "function", "function": {"name": tool.name, "description": tool.description, "parameters": parameters}}
+
+
+def _native_tool(tool: Tool) -> dict[str, Any]:
+    args = []
+    for arg in tool.args:
+        entry = {"name": arg.name, "type": arg.type, "description": arg.description, "nullable": arg.nullable, "required": arg.required}
+        if arg.has_default:
+            entry["default"] = arg.default
+        args.append(entry)
+    return {"name": tool.name, "description": tool.description, "returns": tool.returns, "args": args}
+
+
+def _tool_from_entry(number: int, entry: Any) -> Tool:
+    if not isinstance(entry, Mapping):
+        raise CatalogError(f"tool {number}: not a JSON object")
+    try:
+        if "args" in entry:
+            return _native_entry(entry)
+        if "function" in entry or entry.get("type") == "function":
+            function = entry.get("function")
+            if not isinstance(function, Mapping):
+                raise ValueError('"function" must be an object')
+            return _openai_function(function)
+        return _openai_function(entry)
+    except ValueError as exc:
+        name = _entry_name(entry)
+        raise CatalogError(f"tool {number}{f' ({name!r})' if name else ''}: {exc}") from None
+
+
+def _entry_name(entry: Mapping) -> str | None:
+    function = entry.get("function")
+    name = (function if isinstance(function, Mapping) else entry).get("name")
+    return name if isinstance(name, str) and name else None
+
+
+def _tool_name(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("missing or empty name")
+    if not _NAME.fullmatch(value) or keyword.iskeyword(value):
+        raise ValueError(f"name {value!r} cannot be called in a plan (letters, digits and _, not first a digit)")
+    if value == JOIN:
+        raise ValueError(f"{JOIN!r} is reserved: it ends a plan")
+    return value
+
+
+def _text(entry: Mapping, key: str, default: str = "") -> str:
+    value = entry.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ValueError(f'"{key}" must be a string')
+    return value
+
+
+def _openai_function(function: Mapping) -> Tool:
+    name = _tool_name(function.get("name"))
+    parameters = function.get("parameters") or {}
+    if not isinstance(parameters, Mapping):
+        raise ValueError('"parameters" must be a JSON Schema object')
+    if parameters.get("type", "object") != "object":
+        raise ValueError('"parameters" must have "type": "object"')
+    properties = parameters.get("properties") or {}
+    required = parameters.get("required") or []
+    if not isinstance(properties, Mapping):
+        raise ValueError('"properties" must be an object')
+    if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+        raise ValueError('"required" must be a list of argument names')
+    unknown = [r for r in required if r not in properties]
+    if unknown:
+        raise ValueError(f"required argument {unknown[0]!r} is not among the properties")
+    ordered = [n for n in properties if n in required] + [n for n in properties if n not in required]
+    args = tuple(_openai_arg(n, properties[n], n in required) for n in ordered)
+    return Tool(name, _text(function, "description"), args, _UNKNOWN_RETURNS)
+
+
+def _openai_arg(name: str, schema: Any, required: bool) -> ToolArg:
+    if not name:
+        raise ValueError("an argument has an empty name")
+    try:
+        hint = type_from_schema(schema)
+    except ValueError as exc:
+        raise ValueError(f"argument {name!r}: {exc}") from None
+    description = _text(schema, "description") if isinstance(schema, Mapping) else ""
+    default = schema.get("default", NO_DEFAULT) if isinstance(schema, Mapping) else NO_DEFAULT
+    return _arg(name, hint, description, False, required, default)
+
+
+def _native_entry(entry: Mapping) -> Tool:
+    name = _tool_name(entry.get("name"))
+    raw_args = entry.get("args")
+    if not isinstance(raw_args, list):
+        raise ValueError('"args" must be a list')
+    args = tuple(_native_arg(number, raw) for number, raw in enumerate(raw_args, start=1))
+    names = [a.name for a in args]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate is not None:
+        raise ValueError(f"argument {duplicate!r} appears twice")
+    first_optional = next((i for i, a in enumerate(args) if not a.required), len(args))
+    late = next((a for a in args[first_optional:] if a.required), None)
+    if late is not None:
+        raise ValueError(f"required argument {late.name!r} comes after an optional one")
+    return Tool(name, _text(entry, "description"), args, _text(entry, "returns", _UNKNOWN_RETURNS))
+
+
+def _native_arg(number: int, raw: Any) -> ToolArg:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"argument {number} is not a JSON object")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"argument {number} has no name")
+    hint = raw.get("type")
+    if not isinstance(hint, str):
+        raise ValueError(f'argument {name!r} has no "type" string')
+    flags = {key: raw.get(key, fallback) for key, fallback in (("nullable", False), ("required", True))}
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f'argument {name!r}: "{key}" must be true or false')
+    try:
+        parse_type(hint)
+    except ValueError as exc:
+        raise ValueError(f"argument {name!r}: {exc}") from None
+    return _arg(name, hint, _text(raw, "description"), flags["nullable"], flags["required"], raw.get("default", NO_DEFAULT))
+
+
+def _arg(name: str, hint: str, description: str, nullable: bool, required: bool, default: Any) -> ToolArg:
+    """A ToolArg with None split off the type into `nullable`, and its default vetted."""
+    alternatives = [part.strip() for part in _top_level_union(hint)]
+    if "None" in alternatives and len(alternatives) > 1:
+        nullable = True
+        hint = " | ".join(a for a in alternatives if a != "None")
+    if default is None:
+        nullable = nullable or hint != "None"  # a null default says None is a fine value here
+    elif default is not NO_DEFAULT and not _plan_literal(default, depth=0):
+        default = NO_DEFAULT  # a plan cannot write it, so it cannot stand for an omitted argument
+    if default is not NO_DEFAULT and not type_checker(f"{hint} | None" if nullable else hint)(default):
+        raise ValueError(f"argument {name!r}: default {default!r} is not of type {hint}")
+    return ToolArg(name, hint, description, nullable, required, default)
+
+
+def _top_level_union(hint: str) -> list[str]:
+    """The `|`-separated parts of a type outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(hint):
+        depth += (char == "[") - (char == "]")
+        if char == "|" and depth == 0:
+            parts.append(hint[start:i])
+            start = i + 1
+    parts.append(hint[start:])
+    return parts
+
+
+def _plan_literal(value: Any, depth: int) -> bool:
+    if isinstance(value, list):
+        return depth < MAX_LIST_DEPTH and all(_plan_literal(item, depth + 1) for item in value)
+    return value is None or isinstance(value, (str, int, float))

@@ -1,0 +1,145 @@
+"""Query -> plan: the one pipeline behind `tinyagent eval`, per-epoch validation and the server.
+
+A query's tools come from the retriever's classifier (all 16 catalog tools without a retriever), its
+in-context examples from the retriever's index (none without one), its prompt from `PromptBuilder`
+exactly as training built it, and its plan from `generate_plans` (grammar-constrained by default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner_eval.catalog import TOOL_NAMES
+from planner_eval.parse import parse_plan
+from planner_eval.plan import Action
+from planner_eval.validate import plan_error
+from tinyagent_ft.generation import GenerationStats, generate_plans_with_stats
+from tinyagent_ft.prompts import PromptBuilder, PromptConfig
+
+
+@dataclass
+class PlanRequest:
+    query: str
+    tools: list[str]  # the tools the prompt lists (and the grammar allows)
+    examples: list[Any]  # retriever Examples kept in the prompt: .id, .query, .plan, .score, .example (text)
+    prompt: str
+
+
+@dataclass
+class PlanResult:
+    query: str
+    tools: list[str]
+    examples: list[Any]
+    prompt: str
+    plan: str  # through <END_OF_PLAN>
+    valid: bool  # parses and is a valid DAG over known tools (planner_eval)
+    error: str | None  # planner_eval's error category when not valid
+    actions: list[Action] = field(default_factory=list)  # parsed actions (join excluded), even when invalid
+    new_tokens: int = 0  # tokens generated for this plan
+
+
+class Planner:
+    def __init__(self, model, tokenizer, prompt_config: PromptConfig, retriever=None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.prompt_config = prompt_config
+        self.retriever = retriever
+        self.builder = PromptBuilder(tokenizer, prompt_config)
+
+    @classmethod
+    def load(cls, checkpoint_dir: str | Path, retriever_dir: str | Path | None = None, device: str = "cpu") -> Planner:
+        """A planner from a checkpoint (`save_planner`) and, optionally, a retriever directory."""
+        from retriever.retriever import MANIFEST, Retriever
+        from tinyagent_ft.checkpoint import load_planner
+
+        # Both paths are checked before either is loaded: a typo costs no model loading.
+        if not Path(checkpoint_dir).is_dir():
+            raise OSError(f"{checkpoint_dir}: no such checkpoint directory")
+        if retriever_dir is not None and not (Path(retriever_dir) / MANIFEST).is_file():
+            raise OSError(f"{retriever_dir} is not a retriever directory ({MANIFEST} missing)")
+        retriever = Retriever.load(retriever_dir) if retriever_dir is not None else None
+        checkpoint = load_planner(checkpoint_dir, device=device)
+        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever)
+
+    def prepare(self, queries: Sequence[str], tools: Sequence[Sequence[str] | None] | None = None,
+                examples: int | Sequence[int] | None = None, max_new_tokens: int = 256) -> list[PlanRequest]:
+        """Tools, examples and prompt for each query.
+
+        ``tools[i]`` restricts query i: the retriever's predicted tools that are in it, or ``tools[i]``
+        as given when the prediction shares none with it (the caller's list is the stronger signal).
+        Without a retriever ``tools[i]`` is used as given. A retriever predicting no tool at all falls
+        back to the whole catalog, since a grammar over no tools could only write an empty plan.
+        ``examples`` overrides the checkpoint's number of in-context examples (k), for all queries or
+        per query. Raises ValueError when a query does not fit the prompt budget.
+        """
+        queries = list(queries)
+        restrictions = list(tools) if tools is not None else [None] * len(queries)
+        if len(restrictions) != len(queries):
+            raise ValueError(f"{len(queries)} queries but {len(restrictions)} tool restrictions")
+        counts = self._example_counts(examples, len(queries))
+        chosen = self._choose_tools(queries, restrictions)
+        found = self._retrieve(queries, chosen, counts)
+        requests = []
+        for query, query_tools, query_examples in zip(queries, chosen, found):
+            texts = [e.example for e in query_examples]
+            prompt = self.builder.inference_prompt(query, query_tools, texts, max_new_tokens=max_new_tokens)
+            # The builder drops the least similar examples to fit; report only the ones it kept.
+            kept = [e for e, text in zip(query_examples, texts) if text.strip() in prompt]
+            requests.append(PlanRequest(query, query_tools, kept, prompt))
+        return requests
+
+    def plan(self, queries: Sequence[str], *, tools: Sequence[Sequence[str] | None] | None = None,
+             examples: int | Sequence[int] | None = None, constrain: bool = True, max_new_tokens: int = 256,
+             batch_size: int = 16, progress: bool = False) -> list[PlanResult]:
+        results, _ = self.plan_with_stats(queries, tools=tools, examples=examples, constrain=constrain,
+                                          max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
+        return results
+
+    def plan_with_stats(self, queries: Sequence[str], *, tools: Sequence[Sequence[str] | None] | None = None,
+                        examples: int | Sequence[int] | None = None, constrain: bool = True,
+                        max_new_tokens: int = 256, batch_size: int = 16,
+                        progress: bool = False) -> tuple[list[PlanResult], GenerationStats]:
+        requests = self.prepare(queries, tools, examples, max_new_tokens)
+        plans, stats = generate_plans_with_stats(
+            self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
+            constrain=constrain, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+        )
+        results = [result_for(request, plan, count)
+                   for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]
+        return results, stats
+
+    def _example_counts(self, examples: int | Sequence[int] | None, n: int) -> list[int]:
+        if examples is None:
+            return [self.prompt_config.examples] * n
+        counts = [examples] * n if isinstance(examples, int) else list(examples)
+        if len(counts) != n or any(k < 0 for k in counts):
+            raise ValueError("examples must be a count >= 0, or one per query")
+        return counts
+
+    def _choose_tools(self, queries: list[str], restrictions: list[Sequence[str] | None]) -> list[list[str]]:
+        if self.retriever is None:
+            return [list(r) if r is not None else list(TOOL_NAMES) for r in restrictions]
+        chosen = []
+        for predicted, allowed in zip(self.retriever.predict_tools(queries), restrictions):
+            if allowed is not None:
+                kept = [t for t in predicted if t in set(allowed)]
+                predicted = kept or list(allowed)
+            chosen.append(list(predicted) or list(TOOL_NAMES))
+        return chosen
+
+    def _retrieve(self, queries: list[str], tools: list[list[str]], counts: list[int]) -> list[list[Any]]:
+        if self.retriever is None or max(counts, default=0) == 0:
+            return [[] for _ in queries]
+        found = self.retriever.retrieve(queries, k=max(counts), tools=tools)
+        return [hits[:k] for hits, k in zip(found, counts)]
+
+
+def result_for(request: PlanRequest, plan: str, new_tokens: int = 0) -> PlanResult:
+    """A PlanResult for ``plan``, judged by planner_eval."""
+    parsed = parse_plan(plan)
+    error, _ = plan_error(parsed)
+    return PlanResult(request.query, request.tools, request.examples, request.prompt, plan, error is None, error,
+                      parsed.actions, new_tokens)
