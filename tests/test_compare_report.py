@@ -10,10 +10,12 @@ from tinyagent_ft.compare_report import mean_spread, write_report
 
 def fake_run(directory, losses, successes, test_success, peak):
     directory.mkdir(parents=True)
-    lines = [{"step": 10 * (i + 1), "loss": loss, "optimizer_state_bytes": 1000, "peak_rss_bytes": peak,
-              "train_seconds": 2.0 * (i + 1)} for i, loss in enumerate(losses)]
+    lines = [{"step": 10 * (i + 1), "loss": loss, "optimizer_state_bytes": 1000, "peak_rss_bytes": peak}
+             for i, loss in enumerate(losses)]
     lines += [{"step": 10 * (i + 1), "eval_loss": 1.0, "eval_success_rate": s} for i, s in enumerate(successes)]
     (directory / "metrics.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n{truncated")
+    info = {"steps": 10 * len(losses), "train_seconds": 2.0 * len(losses)}
+    (directory / "planner.json").write_text(json.dumps({"format": "tinyagent-planner", "version": 1, "info": info}))
     (directory / "test").mkdir()
     summary = {"n": 10, "success_rate": test_success, "tool_set_accuracy": 0.9}
     (directory / "test" / "report.json").write_text(json.dumps({"summary": summary, "results": []}))

@@ -15,17 +15,9 @@ from tinyagent_ft.runs import read_metrics, run_figures, training_lines, validat
 
 def run_row(run: Path) -> dict:
     """One run's figures: training curve summary, validation, test, cost."""
-    lines = read_metrics(run / "metrics.jsonl")
-    figures = run_figures(lines)
+    figures = run_figures(run)
     test = json.loads((run / "test" / "report.json").read_text())["summary"]
-    train = training_lines(lines)
-    state = [line["optimizer_state_bytes"] for line in train if "optimizer_state_bytes" in line]
-    figures.update(
-        test_success_rate=test["success_rate"],
-        test_tool_set_accuracy=test["tool_set_accuracy"],
-        optimizer_state_bytes=max(state, default=0),
-        seconds_per_step=figures["train_seconds"] / figures["steps"] if figures["steps"] else None,
-    )
+    figures.update(test_success_rate=test["success_rate"], test_tool_set_accuracy=test["tool_set_accuracy"])
     return figures
 
 

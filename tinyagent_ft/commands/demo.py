@@ -126,10 +126,8 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"[{number}] serve the planner and query it: done already ({served_path})")
     else:
         print(f"[{number}] serve the planner and query it: tinyagent serve --model {layout.planner} --retriever {layout.retriever}", flush=True)
-        from tinyagent_ft.runs import query_served_planner
-
         started = time.perf_counter()
-        served = query_served_planner(layout.planner, layout.retriever, SERVED_QUERIES, layout.evals / "server.log")
+        served = query_served_planner(layout.planner, layout.retriever, SERVED_QUERIES)
         timings["serve the planner and query it"] = round(time.perf_counter() - started, 1)
         _save_timings(layout.out, timings)
         served_path.write_text(json.dumps(served, indent=2))
@@ -140,6 +138,23 @@ def run_demo(args: argparse.Namespace) -> int:
     (layout.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(summary_table(summary))
     return 0
+
+
+def query_served_planner(checkpoint: Path, retriever: Path, queries: tuple[str, ...]) -> dict:
+    """Start `tinyagent serve` on a free loopback port, POST each query to /v1/plan, stop the server."""
+    import httpx
+
+    from serve.process import served
+
+    responses = []
+    with served(checkpoint, retriever, "--threads", "1") as url, httpx.Client(base_url=url, timeout=300.0) as client:
+        for query in queries:
+            reply = client.post("/v1/plan", json={"query": query})
+            reply.raise_for_status()
+            body = reply.json()
+            responses.append({"query": query, "plan": body["plan"], "valid": body["valid"], "tools": body["tools"],
+                              "latency_ms": body["latency_ms"]})
+    return {"url": url, "responses": responses}
 
 
 def _load_timings(out: Path) -> dict[str, float]:
@@ -158,12 +173,12 @@ def _read_summary(path: Path) -> dict:
 
 def collect_summary(layout: Layout, timings: dict[str, float], served: dict) -> dict:
     """The demo's figures, read from the stages' own reports (rates are fractions)."""
-    from tinyagent_ft.runs import read_metrics, run_figures
+    from tinyagent_ft.runs import run_figures
 
     retrieval = json.loads((layout.evals / "retriever.json").read_text())
     planner = _read_summary(layout.evals / "planner" / "report.json")
     baseline = _read_summary(layout.evals / "baseline" / "report.json")
-    figures = run_figures(read_metrics(layout.planner / "metrics.jsonl"))
+    figures = run_figures(layout.planner)
     return {
         "retriever_backbone": retrieval.get("backbone"),
         "retriever_tool_recall": retrieval["tool_recall"],
