@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from planner_eval import parse_plan
 from planner_eval.report import score_files
 from tinyagent_ft.cli import main as tinyagent
 from tinyagent_ft.data import SPLIT_FILES, generate_splits, load_split, write_tinyagent_file
@@ -39,23 +40,45 @@ def test_export_without_outputs_is_an_error(data_dir, capsys):
     assert "give --queries and/or --plans" in capsys.readouterr().err
 
 
+SUMMARY_KEYS = (
+    "retriever_tool_recall", "retriever_tool_precision", "planner_test_success_rate", "planner_tool_set_accuracy",
+    "baseline_test_success_rate", "baseline_tool_set_accuracy", "train_seconds", "peak_rss_bytes", "served_plan_valid",
+)
+
+
 @pytest.mark.slow
 def test_demo_runs_every_stage_then_resumes_without_redoing_them(tmp_path, capsys):
     out = tmp_path / "demo"
     assert tinyagent(["demo", "--budget", "tiny", "--out", str(out)]) == 0
     first = capsys.readouterr().out
-    assert "tool recall (test)" in first and "not yet" in first
-    report = json.loads((out / "eval" / "baseline" / "report.json").read_text())["summary"]
-    assert report["n"] == 60 and 0.0 <= report["success_rate"] <= report["tool_set_accuracy"] <= 1.0
+    assert "planner plan success (test)" in first and "Served plan for" in first
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert all(key in summary for key in SUMMARY_KEYS)
+    for key in SUMMARY_KEYS[:6]:
+        assert 0.0 <= summary[key] <= 1.0, key
+    assert summary["train_seconds"] > 0 and summary["peak_rss_bytes"] > 2**20
+    # Constrained decoding: every served plan parses and names only catalog tools, even from a barely
+    # trained model.
+    assert summary["served_plan_valid"] is True
+    served = json.loads((out / "eval" / "served.json").read_text())["responses"]
+    assert len(served) == 3 and all(parse_plan(r["plan"]).actions for r in served)
+
+    baseline = json.loads((out / "eval" / "baseline" / "report.json").read_text())["summary"]
+    assert baseline["n"] == 60 and 0.0 <= baseline["success_rate"] <= baseline["tool_set_accuracy"] <= 1.0
     # Every baseline prediction is the plan of some training record, copied verbatim.
     train_plans = set(load_split(out / "data", "train")["plan"])
     predictions = _read_jsonl(out / "eval" / "baseline" / "predictions.jsonl")
     assert len(predictions) == 60 and all(p["plan"] in train_plans for p in predictions)
+    planner = json.loads((out / "eval" / "planner" / "report.json").read_text())["summary"]
+    assert planner["n"] == 60 and planner["success_rate"] == summary["planner_test_success_rate"]
     retrieval = json.loads((out / "eval" / "retriever.json").read_text())
     assert retrieval["n"] == 60 and 0.0 < retrieval["tool_recall"] <= 1.0
+    for artifact in ("config.json", "model.safetensors", "tokenizer.json", "planner.json", "metrics.jsonl"):
+        assert (out / "planner" / artifact).is_file(), artifact
 
     timings = json.loads((out / "timings.json").read_text())
     assert tinyagent(["demo", "--budget", "tiny", "--out", str(out)]) == 0
     second = capsys.readouterr().out
-    assert second.count("done already") == 5
+    assert second.count("done already") == 8
     assert json.loads((out / "timings.json").read_text()) == timings

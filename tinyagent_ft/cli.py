@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinyagent_ft.commands import baseline, data, demo, retriever, serve, train
+from tinyagent_ft.commands import baseline, compare, data, demo, retriever, serve, train
 from tinyagent_ft.commands import eval as eval_command
 
 # Each command module exposes register(subparsers); a handler returns an exit code or None.
-COMMAND_MODULES = (data, retriever, train, eval_command, baseline, serve, demo)
+COMMAND_MODULES = (data, retriever, train, eval_command, baseline, serve, demo, compare)
 
 
 def build_parser() -> argparse.ArgumentParser:
