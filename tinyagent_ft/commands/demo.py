@@ -28,7 +28,7 @@ BUDGETS = {
     # 3,000 records; the planner needs more records and steps, which is where the time goes. Batch 16
     # makes twice the updates of batch 32 in the same time, which early training needs more.
     "small": Budget((10000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
-                    ("--max-steps", "500", "--batch-size", "16", "--eval-steps", "250", "--eval-samples", "100")),
+                    ("--max-steps", "450", "--batch-size", "16", "--eval-steps", "225", "--eval-samples", "100")),
     # TinyAgent's recipe (3 epochs, batch 32) at our data size: hours on a CPU.
     "full": Budget((10000, 500, 1000), ("--epochs", "3"), ("--epochs", "3", "--batch-size", "32")),
 }
