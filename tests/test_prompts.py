@@ -61,3 +61,9 @@ def test_prompt_goes_through_the_chat_template_and_rejects_unknown_tools(tokeniz
     assert prompt.endswith("Plan:\n") and "Question: " + QUERY in prompt and "send_sms(" in prompt
     with pytest.raises(ValueError, match="unknown tool"):
         builder.render(QUERY, ["launch_rockets"])
+
+
+def test_names_style_lists_tool_names_only(tokenizer):
+    builder = PromptBuilder(tokenizer, PromptConfig(style="names", negatives=0))
+    prompt = builder.inference_prompt(QUERY, TRUE_TOOLS)
+    assert "Tools: get_email_address, compose_new_email, join\n" in prompt and "(" not in prompt

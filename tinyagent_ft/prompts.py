@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from planner_eval.catalog import JOIN, TOOL_NAMES, TOOLS, describe_tools
 
-STYLES = ("full", "compact")
+STYLES = ("full", "compact", "names")
 
 _INSTRUCTIONS = (
     "You turn a user's request into a plan of function calls for an on-device assistant. "
@@ -42,7 +42,8 @@ _GUIDELINES = (
 @dataclass(frozen=True)
 class PromptConfig:
     """How prompts are built. ``style="compact"`` lists tool signatures without descriptions or
-    guidelines: a tenth of the tokens, for small models trained from scratch on a CPU."""
+    guidelines, a tenth of the tokens; ``"names"`` lists tool names only, leaving argument order to
+    be learnt from the plans: the shortest prompt, for small models trained from scratch on a CPU."""
 
     style: str = "full"
     negatives: int = 2  # decoy tools added to a training prompt
@@ -73,7 +74,9 @@ def system_text(tools: Sequence[str], examples: Sequence[str], style: str) -> st
     unknown = [t for t in tools if t not in TOOLS]
     if unknown:
         raise ValueError(f"unknown tool {unknown[0]!r} in a prompt")
-    if style == "compact":
+    if style == "names":
+        parts = ["Tools: " + ", ".join([*tools, JOIN])]
+    elif style == "compact":
         parts = ["Tools:\n" + "\n".join(TOOLS[t].signature() for t in tools) + f"\n{JOIN}()"]
     else:
         parts = [_INSTRUCTIONS, "Tools:\n" + "\n".join(describe_tools(list(tools))), _GUIDELINES]
