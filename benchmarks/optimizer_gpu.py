@@ -36,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from optimizer_speed import galore_torch_adamw  # noqa: E402  (same folder: the one galore-torch set-up)
 from tinyagent_ft.optim import NaturalGaLoreAdamW, galore_param_groups  # noqa: E402
 
 ROWS = ["torch_adamw", "galore_torch", "ours_galore", "ours_natural_default", "ours_natural_bf16_moments",
@@ -73,12 +74,7 @@ def build_optimizer(name: str, model: torch.nn.Module, args: argparse.Namespace)
     if name == "torch_adamw":
         return torch.optim.AdamW(model.parameters(), lr=1e-4)
     if name == "galore_torch":
-        from galore_torch import GaLoreAdamW
-
-        groups = galore_param_groups(model, natural_history=0, **common)
-        groups[0] = {k: groups[0][k] for k in ("params", "rank", "update_proj_gap", "scale")}
-        groups[0]["proj_type"] = "std"
-        return GaLoreAdamW(groups, lr=1e-4, no_deprecation_warning=True)
+        return galore_torch_adamw(model, common, lr=1e-4)
     groups = galore_param_groups(model, svd_method="randomized", **common, **OURS[name])
     return NaturalGaLoreAdamW(groups, lr=1e-4)
 

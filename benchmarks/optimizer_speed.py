@@ -74,17 +74,22 @@ def with_random_grads(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+def galore_torch_adamw(model: torch.nn.Module, common: dict, lr: float) -> torch.optim.Optimizer:
+    """galore-torch's GaLoreAdamW over the same parameter split as ours (its own group keys only)."""
+    from galore_torch import GaLoreAdamW
+
+    groups = galore_param_groups(model, natural_history=0, **common)
+    groups[0] = {k: groups[0][k] for k in ("params", "rank", "update_proj_gap", "scale")}
+    groups[0]["proj_type"] = "std"
+    return GaLoreAdamW(groups, lr=lr, no_deprecation_warning=True)
+
+
 def build(name: str, model: torch.nn.Module, rank: int, svd_method: str = "randomized") -> torch.optim.Optimizer:
     common = {"rank": rank, "update_proj_gap": NO_REFRESH, "scale": 0.25}
     if name == "torch_adamw":
         return torch.optim.AdamW(model.parameters(), lr=1e-3)
     if name == "galore_torch":
-        from galore_torch import GaLoreAdamW
-
-        groups = galore_param_groups(model, natural_history=0, **common)
-        groups[0] = {k: groups[0][k] for k in ("params", "rank", "update_proj_gap", "scale")}
-        groups[0]["proj_type"] = "std"
-        return GaLoreAdamW(groups, lr=1e-3, no_deprecation_warning=True)
+        return galore_torch_adamw(model, common, lr=1e-3)
     return NaturalGaLoreAdamW(galore_param_groups(model, svd_method=svd_method, **common, **OURS[name]), lr=1e-3)
 
 
