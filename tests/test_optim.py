@@ -5,7 +5,11 @@ import math
 import pytest
 import torch
 
-from tinyagent_ft.optim import NaturalGaLoreAdamW, planned_bytes
+from tinyagent_ft.optim import NaturalGaLoreAdamW, natural_galore, planned_bytes
+
+# Plain tensors below PACK_LIMIT elements share a flat bucket (the generic masked AdamW); a lone float32
+# tensor takes torch's fused AdamW kernel. Tests of plain-parameter behaviour run both ways.
+PLAIN_PATHS = pytest.mark.parametrize("pack_limit", [natural_galore.PACK_LIMIT, 1], ids=["packed", "fused"])
 
 
 def _grads(shapes, steps, seed=0):
@@ -13,7 +17,9 @@ def _grads(shapes, steps, seed=0):
     return [[torch.randn(*s, generator=gen) for s in shapes] for _ in range(steps)]
 
 
-def test_groups_without_rank_match_torch_adamw():
+@PLAIN_PATHS
+def test_groups_without_rank_match_torch_adamw(pack_limit, monkeypatch):
+    monkeypatch.setattr(natural_galore, "PACK_LIMIT", pack_limit)
     # Plain parameters are stepped as flat buckets with per-member coefficient
     # tensors, so roundings differ from torch's by an ulp now and then: compare
     # to float tolerance, tight enough that eps placement or weight decay matter
@@ -210,23 +216,32 @@ def test_bit_exact_resume_across_refresh(tmp_path, group, dtype):
             assert torch.equal(value, other) if torch.is_tensor(value) else value == other
 
 
-def test_huge_and_nan_gradients_do_not_poison_params():
+@PLAIN_PATHS
+def test_huge_and_nan_gradients_do_not_poison_params(pack_limit, monkeypatch):
+    from torch.profiler import ProfilerActivity, profile
+
+    monkeypatch.setattr(natural_galore, "PACK_LIMIT", pack_limit)
     torch.manual_seed(0)
     w, b = torch.nn.Parameter(torch.randn(10, 6)), torch.nn.Parameter(torch.randn(6))
-    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "update_proj_gap": 2}, {"params": [b]}], lr=0.01)
-    w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
-    opt.step()
+    c = torch.nn.Parameter(torch.randn(4))  # shares b's bucket when packed; its gradient stays finite
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "update_proj_gap": 2}, {"params": [b, c]}], lr=0.01)
+    w.grad, b.grad, c.grad = torch.randn_like(w), torch.randn_like(b), torch.randn_like(c)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        opt.step()
+    fused = any(e.name == "aten::_fused_adamw_" for e in prof.events())
+    assert fused == (pack_limit == 1)
     for bad in (1e30, float("inf"), float("nan")):
-        before = (w.detach().clone(), b.detach().clone())
-        w.grad, b.grad = torch.full_like(w, bad), torch.full_like(b, bad)
+        before = (w.detach().clone(), b.detach().clone(), c.detach().clone())
+        w.grad, b.grad, c.grad = torch.full_like(w, bad), torch.full_like(b, bad), torch.randn_like(c)
         opt.step()
         assert torch.isfinite(w).all() and torch.isfinite(b).all()
         if not math.isfinite(bad):
             assert torch.equal(w, before[0]) and torch.equal(b, before[1])
-    assert opt.state[w]["skipped"] >= 2 and opt.state[b]["skipped"] == 2
+        assert not torch.equal(c, before[2])
+    assert opt.state[w]["skipped"] >= 2 and opt.state[b]["skipped"] == 2 and opt.state[c]["skipped"] == 0
     # Training goes on normally afterwards, through a refresh.
     for _ in range(3):
-        w.grad, b.grad = torch.randn_like(w), torch.randn_like(b)
+        w.grad, b.grad, c.grad = torch.randn_like(w), torch.randn_like(b), torch.randn_like(c)
         opt.step()
     assert torch.isfinite(w).all() and all(torch.isfinite(v).all() for v in opt.state[w].values()
                                            if torch.is_tensor(v))
