@@ -318,9 +318,20 @@ def _llama_optimizer(model, **options):
     return NaturalGaLoreAdamW(groups, lr=1e-3)
 
 
-def test_steady_state_step_never_synchronises_and_batches_by_shape():
+def _host_reads_outside_fused_adamw(events) -> int:
+    """item() calls, less those of torch's fused AdamW on a CPU, which reads its (host) step tensor."""
+    def inside_fused(event):
+        while event is not None and event.name != "aten::_fused_adamw_":
+            event = event.cpu_parent
+        return event is not None
+    return sum(e.name == "aten::_local_scalar_dense" and not inside_fused(e) for e in events)
+
+
+@PLAIN_PATHS
+def test_steady_state_step_never_synchronises_and_batches_by_shape(pack_limit, monkeypatch):
     from torch.profiler import ProfilerActivity, profile
 
+    monkeypatch.setattr(natural_galore, "PACK_LIMIT", pack_limit)
     model = _tiny_llama()
     opt = _llama_optimizer(model)
     for _ in range(6):  # refresh, then the history fills up
@@ -330,7 +341,8 @@ def test_steady_state_step_never_synchronises_and_batches_by_shape():
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         opt.step()
     names = [e.name for e in prof.events()]
-    assert "aten::_local_scalar_dense" not in names
+    assert _host_reads_outside_fused_adamw(prof.events()) == 0
+    assert ("aten::_fused_adamw_" in names) == (pack_limit == 1)
     # 14 projected matrices in 3 oriented shapes (q/o; k/v transposed; gate/up with down transposed):
     # one projection product per shape, and one s x s factorisation (all jitter levels) plus the chosen one.
     assert names.count("aten::linalg_cholesky_ex") == 2
