@@ -29,8 +29,8 @@ BUDGETS = {
     # that name the tools without signatures fit a quarter more samples in the time, and batch 16
     # makes twice the updates of batch 32, which early training needs more.
     "small": Budget((10000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
-                    ("--max-steps", "850", "--batch-size", "16", "--prompt-style", "names",
-                     "--eval-steps", "425", "--eval-samples", "60")),
+                    ("--max-steps", "1150", "--batch-size", "16", "--prompt-style", "names",
+                     "--eval-steps", "575", "--eval-samples", "60")),
     # TinyAgent's recipe (3 epochs, batch 32) at our data size: hours on a CPU.
     "full": Budget((10000, 500, 1000), ("--epochs", "3"), ("--epochs", "3", "--batch-size", "32")),
 }

@@ -32,6 +32,7 @@ subspace does not synchronise with the host.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,7 @@ class NaturalGaLoreAdamW(Optimizer):
         for group in self.param_groups:
             _check_group(group)
         self._buckets: list[_Bucket] = []
+        self._scratch = _Scratch()
         self._bucketed: set[int] = set()
 
     # ----------------------------------------------------------------- step
@@ -192,7 +194,7 @@ class NaturalGaLoreAdamW(Optimizer):
             if key is not None:
                 _natural_directions(jobs)
             for job in jobs:
-                _finish_projected(job)
+                _finish_projected(job, self._scratch)
         for bucket in self._buckets:
             self._mirror_host_state(bucket)
         return loss
@@ -266,7 +268,8 @@ class NaturalGaLoreAdamW(Optimizer):
 
     def _project_bucket(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
         group = bucket.group
-        stacked_grad = torch.stack(_oriented(grads, bucket.transposed))
+        oriented = _oriented(grads, bucket.transposed)
+        stacked_grad = torch.stack(oriented, out=self._scratch.take((len(oriented), *oriented[0].shape), oriented[0]))
         if bucket.clock % group["update_proj_gap"] == 0 or any(bucket.pending):
             self._refresh(bucket, stacked_grad)
         low = torch.bmm(stacked_grad, _as(bucket.stacked["proj"], stacked_grad.dtype))
@@ -355,6 +358,30 @@ class NaturalGaLoreAdamW(Optimizer):
         cosines = torch.cat([c for c, _ in pairs])
         stepped = torch.cat([k.view(-1) for _, k in pairs]).to(cosines.dtype)
         return float((cosines * stepped).sum() / stepped.sum().clamp_min(1))
+
+
+class _Scratch:
+    """Room for a step's full-size stacked tensors (gradients going in, updates going out), shared by
+    every bucket, each of which is done with it before the next takes it.
+
+    On a CPU it is kept from step to step: a fresh allocation of tens of MB is fresh pages from the
+    kernel, and those page faults cost more than the products written into them. On a GPU the
+    caching allocator reuses such blocks by itself, and a kept buffer would only add to the memory
+    held through forward and backward, so each step allocates anew there.
+    """
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple, Tensor] = {}
+
+    def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        if like.device.type != "cpu":
+            return torch.empty(shape, dtype=like.dtype, device=like.device)
+        size = math.prod(shape)
+        key = (like.dtype, like.device)
+        kept = self._kept.get(key)
+        if kept is None or kept.numel() < size:
+            kept = self._kept[key] = torch.empty(size, dtype=like.dtype, device=like.device)
+        return kept[:size].view(shape)
 
 
 @dataclass
@@ -668,7 +695,7 @@ def _combine_rows(x: Tensor, rows: Tensor) -> Tensor:
     return _bmm_f32(torch.stack([high, low], 1), rows).sum(1)
 
 
-def _finish_projected(job: _Job) -> None:
+def _finish_projected(job: _Job, scratch: _Scratch) -> None:
     """Adam on the stacked low-rank direction, then the update projected back into the parameters."""
     bucket = job.bucket
     group, stacked = bucket.group, bucket.stacked
@@ -683,11 +710,11 @@ def _finish_projected(job: _Job) -> None:
     step_size, eps = _adam_scalars(group, bucket.clock + 1)
     update = (exp_avg / exp_avg_sq.sqrt().add_(eps)).masked_fill_(ok.logical_not(), 0.0)
     _add_back(bucket, update.float() if update.dtype != torch.float32 else update, ok,
-              -step_size * group["scale"])
+              -step_size * group["scale"], scratch)
     bucket.clock += 1
 
 
-def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor, alpha: float) -> None:
+def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor, alpha: float, scratch: _Scratch) -> None:
     """param <- param + alpha * update P^T - lr * wd * param where ``ok``, for the whole bucket.
 
     One batched product projects every matrix's update back and one
@@ -699,12 +726,13 @@ def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor, alpha: float) -> None
     dtype = params[0].dtype
     basis_t = _as(bucket.stacked["proj"], dtype).transpose(1, 2)
     update = _as(update, dtype)
+    back = scratch.take((len(params), *params[0].shape), params[0])
     if group["weight_decay"] == 0:
-        torch._foreach_add_(params, list(torch.bmm(update, basis_t).unbind(0)), alpha=alpha)
+        torch._foreach_add_(params, list(torch.bmm(update, basis_t, out=back).unbind(0)), alpha=alpha)
         return
     # Decoupled decay folded into the same add; a skipped matrix (ok = 0) keeps its weights.
-    decayed = torch.stack(params) * ok.to(dtype)
-    back = torch.baddbmm(decayed, update, basis_t, beta=-group["lr"] * group["weight_decay"], alpha=alpha)
+    torch.stack(params, out=back).mul_(ok.to(dtype))
+    back.baddbmm_(update, basis_t, beta=-group["lr"] * group["weight_decay"], alpha=alpha)
     torch._foreach_add_(params, list(back.unbind(0)))
 
 
