@@ -173,7 +173,8 @@ def main() -> None:
             runs.append({"seed": seed, "training": training, **evaluate(checkpoint, retriever, test, intent_of, handwritten)})
             print(json.dumps({"optimizer": optimizer, **runs[-1]}), file=sys.stderr, flush=True)
         results[optimizer] = {"summary": summarize(runs), "runs": runs}
-    report = {"budget": budget, "prompt_style": PROMPT_STYLE, "threads": args.threads, "test_records": len(test), "optimizers": results,
+    report = {"budget": budget, "prompt_style": PROMPT_STYLE, "threads": args.threads, "test_records": len(test),
+              "optimizers": results,
               "note": "timings depend on the machine's load; compare optimizers within one report"}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
