@@ -208,6 +208,11 @@ def main() -> None:
         result["step_seconds_all"] = {k: [round(x, 4) for x in v] for k, v in times.items()}
         if "galore_torch" in med:
             result["ratio_vs_galore_torch"] = {k: round(v / med["galore_torch"], 3) for k, v in med.items()}
+            # Each round's ratio to galore-torch in that same round, then the median: this machine's
+            # speed drifts by a third over a run, which a ratio of overall medians carries.
+            result["ratio_vs_galore_torch_paired"] = {
+                k: round(statistics.median(a / b for a, b in zip(t, times["galore_torch"])), 3)
+                for k, t in times.items()}
         if "torch_adamw" in med:
             result["ratio_vs_torch_adamw"] = {k: round(v / med["torch_adamw"], 3) for k, v in med.items()}
     if not args.skip_refresh:

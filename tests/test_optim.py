@@ -343,17 +343,19 @@ def test_steady_state_step_never_synchronises_and_batches_by_shape(pack_limit, m
     names = [e.name for e in prof.events()]
     assert _host_reads_outside_fused_adamw(prof.events()) == 0
     assert ("aten::_fused_adamw_" in names) == (pack_limit == 1)
-    # 14 projected matrices in 3 oriented shapes (q/o; k/v transposed; gate/up with down transposed):
-    # one projection product per shape, and one s x s factorisation (all jitter levels) plus the chosen one.
+    # 14 projected matrices in 4 shapes (q/o, k/v, gate/up, down): one projection product per shape,
+    # and for all of them one s x s factorisation (all jitter levels) plus the chosen one.
     assert names.count("aten::linalg_cholesky_ex") == 2
-    assert len([b for b in opt._buckets if b.projected]) == 3
+    assert len([b for b in opt._buckets if b.projected]) == 4
+    # Per bucket: projection, history dots, history combination, projection back; plus the cosine's.
+    assert sum(names.count(op) for op in ("aten::bmm", "aten::baddbmm_", "aten::baddbmm")) == 4 * 4 + 1
 
 
 def test_shape_buckets_match_one_optimizer_per_matrix():
-    # Stepping same-shape matrices together (down_proj as its transpose) changes nothing:
+    # Stepping same-shape matrices together, left- and right-projected ones alike, changes nothing:
     # each matrix ends where its own single-matrix optimizer takes it.
     torch.manual_seed(0)
-    shapes = [(24, 10), (24, 10), (10, 24)]
+    shapes = [(24, 10), (24, 10), (10, 24), (10, 24)]
     together = [torch.nn.Parameter(torch.randn(*s)) for s in shapes]
     alone = [torch.nn.Parameter(p.detach().clone()) for p in together]
     group = {"rank": 3, "update_proj_gap": 4, "natural_history": 3, "weight_decay": 0.1}
@@ -367,7 +369,7 @@ def test_shape_buckets_match_one_optimizer_per_matrix():
         opt.step()
         for single in singles:
             single.step()
-    assert len(opt._buckets) == 1
+    assert [b.side for b in opt._buckets] == ["right", "left"]
     for p, q in zip(together, alone):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
     assert opt.state[together[1]]["skipped"] == 1 == singles[1].state[alone[1]]["skipped"]

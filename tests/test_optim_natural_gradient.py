@@ -11,6 +11,7 @@ from tinyagent_ft.optim.natural_galore import (
     _Job,
     _natural_directions,
     _push_history,
+    _Scratch,
 )
 from tinyagent_ft.optim.natural_gradient import solve_damped_gram
 
@@ -77,7 +78,7 @@ def _ring(k: int, s: int, n: int = 1, dtype: str = "float32", damping: float = 0
 def _natural_direction(ring: _Bucket, low: torch.Tensor, present=None):
     """The optimizer's history push and solve for one bucket: (direction, finite)."""
     job = _Job(ring, low, present)
-    _push_history(job)
+    _push_history(job, _Scratch())
     _natural_directions([job])
     return job.direction, job.bad == 0
 

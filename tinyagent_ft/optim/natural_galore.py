@@ -17,10 +17,8 @@ The transformed gradient is fed to Adam multiplied by ``damping``; Adam is
 invariant to that constant factor (up to eps), and it keeps the input on the
 raw gradient's scale, so large damping smoothly recovers plain GaLore.
 
-How a step runs: matrices of one group with the same shape, taken in the
-orientation that projects from the right (a left-projected matrix is stepped
-as its transpose), form a *bucket* and are stepped together as stacked
-tensors: one batched product per stage and Adam on the stacked moments; the
+How a step runs: matrices of one group with the same shape (and so the same
+projected side) form a *bucket* and are stepped together as stacked tensors: one batched product per stage and Adam on the stacked moments; the
 s x s systems of all buckets are solved in one batched float64 Cholesky. A
 bucket's state lives in stacked storage and each parameter's
 ``self.state[p]`` entries are views into it, so ``state_dict()`` and
@@ -71,9 +69,11 @@ HISTORY_ON_REFRESH = ("reset", "rotate")
 # (256 MiB each in bf16), while TinyLlama-1.1B needs 9 buckets and two of its
 # layers in float32 fit one bucket per oriented shape.
 BUCKET_ELEMENTS = 1 << 27
-# Plain tensors smaller than this are packed into one flat bucket; larger ones
-# are stepped alone, in place.
-PACK_LIMIT = 1 << 20
+# Plain tensors smaller than this are packed into one flat bucket (norms, biases:
+# one masked AdamW for all); larger ones are stepped alone, in place, by torch's
+# fused kernel where dtypes allow, which on a CPU beats packing from about 64k
+# elements (a 256-token vocabulary's embeddings: 3 ms of a 40 ms step).
+PACK_LIMIT = 1 << 16
 # Host-side bookkeeping mirrored into each parameter's state for state_dict().
 _HOST_KEYS = ("clock", "hist_pos", "hist_count", "refresh_pending")
 
@@ -82,10 +82,11 @@ _HOST_KEYS = ("clock", "hist_pos", "hist_count", "refresh_pending")
 class _Bucket:
     """Parameters of one group stepped together: same-shape projected matrices, or plain AdamW tensors.
 
-    A projected bucket works in the orientation that projects from the right
-    (low = G P): a matrix galore-torch projects from the left is stepped as
-    its transpose (P^T G = (G^T P)^T), so ``down_proj`` (2048x5632) shares a
-    bucket with ``gate_proj`` and ``up_proj`` (5632x2048).
+    A projected bucket keeps its matrices in their own orientation, so every
+    full-size pass (stacking gradients, adding updates) reads and writes
+    memory in order: ``down_proj`` (2048x5632) is not stepped with
+    ``gate_proj`` (5632x2048) as its transpose, whose strided copies cost
+    more than the products.
     """
 
     group: dict[str, Any]
@@ -100,7 +101,7 @@ class _Bucket:
     states: list[dict[str, Any]] = field(default_factory=list)  # self.state[p] of each member
     owner: Tensor | None = None  # plain buckets of several tensors: member index of each element
     adam_step: Tensor | None = None  # Adam's step count on the device, for the fused kernel
-    transposed: list[bool] = field(default_factory=list)  # projected members stepped as their transpose
+    side: str = "right"  # projected buckets: "right" (low = G P) or "left" (low = P^T G)
     last_cosine: tuple[Tensor, Tensor] | None = None  # (cosines, stepped) of the last step, a diagnostic
 
 
@@ -229,11 +230,8 @@ class NaturalGaLoreAdamW(Optimizer):
                          states=[self.state[p] for p in params])
         first, n = params[0], len(params)
         if projected:
-            bucket.transposed = [projection_side(tuple(p.shape), group["proj_type"]) == "left" for p in params]
-            shape = tuple(first.mT.shape if bucket.transposed[0] else first.shape)
-            specs = plan_state(shape, {**group, "proj_type": "right"})
-        else:
-            specs = plan_state(tuple(first.shape), group)
+            bucket.side = projection_side(tuple(first.shape), group["proj_type"])
+        specs = plan_state(tuple(first.shape), group)
         if not projected:
             sizes = [p.numel() for p in params]
             for key in ("exp_avg", "exp_avg_sq"):
@@ -268,15 +266,17 @@ class NaturalGaLoreAdamW(Optimizer):
 
     def _project_bucket(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
         group = bucket.group
-        oriented = _oriented(grads, bucket.transposed)
-        stacked_grad = torch.stack(oriented, out=self._scratch.take((len(oriented), *oriented[0].shape), oriented[0]))
+        full = self._scratch.take((len(grads), *grads[0].shape), grads[0].dtype, grads[0].device)
+        torch.cat(grads, out=full.view(-1, full.shape[-1]))  # a stack, without a view per member
+        stacked_grad = full
         if bucket.clock % group["update_proj_gap"] == 0 or any(bucket.pending):
             self._refresh(bucket, stacked_grad)
-        low = torch.bmm(stacked_grad, _as(bucket.stacked["proj"], stacked_grad.dtype))
+        basis = _as(bucket.stacked["proj"], stacked_grad.dtype)
+        low = torch.bmm(stacked_grad, basis) if bucket.side == "right" else torch.bmm(basis.mT, stacked_grad)
         low = _as(low, torch.float32)
         job = _Job(bucket, low, present)
         if group["natural_history"] > 0:
-            _push_history(job)
+            _push_history(job, self._scratch)
         else:
             job.bad = _any_nonfinite(low.flatten(1), dim=1)
             job.direction = low
@@ -297,9 +297,8 @@ class NaturalGaLoreAdamW(Optimizer):
                 # Seeded by (seed, parameter, step) so a resumed run draws the same sketch.
                 generator = torch.Generator(device=stacked_grad.device)
                 generator.manual_seed((group["seed"] * 1_000_003 + index) * 1_000_033 + bucket.clock)
-            # In the parameter's own orientation, so bases (and SVD signs) are galore-torch's.
-            grad, side = (stacked_grad[i].mT, "left") if bucket.transposed[i] else (stacked_grad[i], "right")
-            new_bases[i] = top_singular_basis(grad, group["rank"], side, group["svd_method"], generator)
+            new_bases[i] = top_singular_basis(stacked_grad[i], group["rank"], bucket.side, group["svd_method"],
+                                              generator)
             bucket.pending[i] = False
         if scheduled and group["natural_history"] > 0 and bucket.hist_count > 0:
             if group["history_on_refresh"] == "rotate":
@@ -326,7 +325,7 @@ class NaturalGaLoreAdamW(Optimizer):
         self._rebuild_buckets()
 
     def _rebuild_buckets(self) -> None:
-        self._buckets, self._bucketed = [], set()
+        self._buckets, self._bucketed, self._scratch = [], set(), _Scratch()
         position = 0
         for group in self.param_groups:
             members: dict[tuple, list[tuple[int, Tensor]]] = {}
@@ -361,27 +360,43 @@ class NaturalGaLoreAdamW(Optimizer):
 
 
 class _Scratch:
-    """Room for a step's full-size stacked tensors (gradients going in, updates going out), shared by
-    every bucket, each of which is done with it before the next takes it.
+    """Room for a step's large transient tensors, by slot: the "full" slot (gradients going in,
+    updates going out) is shared by every bucket, each of which is done with it before the next
+    takes it; a bucket's float32 copy of a bf16 history has a slot of its own.
 
-    On a CPU it is kept from step to step: a fresh allocation of tens of MB is fresh pages from the
-    kernel, and those page faults cost more than the products written into them. On a GPU the
+    On a CPU they are kept from step to step: a fresh allocation of tens of MB is fresh pages from
+    the kernel, and those page faults cost more than the products written into them. On a GPU the
     caching allocator reuses such blocks by itself, and a kept buffer would only add to the memory
     held through forward and backward, so each step allocates anew there.
     """
 
     def __init__(self) -> None:
         self._kept: dict[tuple, Tensor] = {}
+        # Views of the kept buffers, made once: (shaped view, its slices along dim 0).
+        self._views: dict[tuple, tuple[Tensor, list[Tensor]]] = {}
 
-    def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
-        if like.device.type != "cpu":
-            return torch.empty(shape, dtype=like.dtype, device=like.device)
+    def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
+             slot: object = "full") -> Tensor:
+        return self.take_with_slices(shape, dtype, device, slot)[0]
+
+    def take_with_slices(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
+                         slot: object = "full") -> tuple[Tensor, list[Tensor]]:
+        """A tensor of ``shape`` and the list of its slices along dim 0 (for multi-tensor ops)."""
+        if device.type != "cpu":
+            fresh = torch.empty(shape, dtype=dtype, device=device)
+            return fresh, list(fresh.unbind(0))
+        key, shape = (slot, dtype, device), tuple(shape)
+        made = self._views.get((key, shape))
+        if made is not None:
+            return made
         size = math.prod(shape)
-        key = (like.dtype, like.device)
         kept = self._kept.get(key)
         if kept is None or kept.numel() < size:
-            kept = self._kept[key] = torch.empty(size, dtype=like.dtype, device=like.device)
-        return kept[:size].view(shape)
+            kept = self._kept[key] = torch.empty(size, dtype=dtype, device=device)
+            self._views = {k: v for k, v in self._views.items() if k[0] != key}
+        view = kept[:size].view(shape)
+        made = self._views[(key, shape)] = (view, list(view.unbind(0)))
+        return made
 
 
 @dataclass
@@ -416,8 +431,7 @@ def _check_group(group: dict[str, Any]) -> None:
 def _bucket_key(p: Tensor, group: dict[str, Any]) -> tuple:
     shape = tuple(p.shape)
     if is_projected(shape, group):
-        oriented = shape if projection_side(shape, group["proj_type"]) == "right" else shape[::-1]
-        return (True, oriented, p.dtype, p.device)
+        return (True, shape, p.dtype, p.device)
     return (None, None, p.dtype, p.device)
 
 
@@ -443,11 +457,7 @@ def _member_views(bucket: _Bucket) -> list[dict[str, Tensor]]:
     """Per member, its state tensors as views into the bucket's storage."""
     stacked, n = bucket.stacked, len(bucket.params)
     if bucket.projected:
-        views = [{key: tensor[i] for key, tensor in stacked.items()} for i in range(n)]
-        for view, transposed in zip(views, bucket.transposed):
-            if transposed:  # moments in the parameter's own orientation, as galore-torch keeps them
-                view["exp_avg"], view["exp_avg_sq"] = view["exp_avg"].mT, view["exp_avg_sq"].mT
-        return views
+        return [{key: tensor[i] for key, tensor in stacked.items()} for i in range(n)]
     views = [{"skipped": stacked["skipped"][i]} for i in range(n)]
     offset = 0
     for view, p in zip(views, bucket.params):
@@ -491,11 +501,11 @@ def _any_nonfinite(tensor: Tensor, dim: int | None = None) -> Tensor:
 
     Minimum and maximum come from one vectorised pass (on a CPU ten times
     faster than the infinity norm) and catch -inf, inf and, propagated, NaN;
-    times zero, a finite extreme is 0 and a non-finite one NaN, so a finite
-    1e38 cannot overflow the test.
+    each minus itself is 0 when finite and NaN otherwise, so a finite 1e38
+    cannot overflow the test.
     """
     low, high = torch.aminmax(tensor) if dim is None else torch.aminmax(tensor, dim=dim)
-    return _nonfinite(low.mul(0).add_(high.mul(0)))
+    return low.sub(low).add_(high.sub(high)).nan_to_num_(1.0, 1.0, 1.0)
 
 
 def _count_skips(bucket: _Bucket, bad: Tensor, present: Tensor | None) -> Tensor:
@@ -540,14 +550,14 @@ def _plain_step(bucket: _Bucket, grads: list[Tensor], present: Tensor | None) ->
     target = flat if flat.dtype == torch.float32 else flat.float()
     if group["weight_decay"] != 0:
         target.addcmul_(target, ok_elements, value=-group["lr"] * group["weight_decay"])
-    update = (stacked["exp_avg"] / stacked["exp_avg_sq"].sqrt().add_(eps)).masked_fill_(ok_elements.logical_not(), 0)
+    update = (stacked["exp_avg"] / stacked["exp_avg_sq"].sqrt().add_(eps)).masked_fill_(~ok_elements, 0)
     target.add_(update, alpha=-step_size)
     if single:
         if target is not flat:
             flat.copy_(target)
         return
     pieces = target.split([p.numel() for p in params])
-    torch._foreach_copy_(params, [piece.view(p.shape) for piece, p in zip(pieces, params)])
+    torch._foreach_copy_(params, [piece if p.dim() == 1 else piece.view(p.shape) for piece, p in zip(pieces, params)])
 
 
 def _fuses(param: Tensor, grad: Tensor, moment: Tensor) -> bool:
@@ -580,15 +590,13 @@ def _fused_plain_step(bucket: _Bucket, grad: Tensor) -> None:
 
 
 def _flat(tensor: Tensor) -> Tensor:
+    if tensor.dim() == 1:
+        return tensor
     return tensor.view(-1) if tensor.is_contiguous() else tensor.reshape(-1)
 
 
 def _as(tensor: Tensor, dtype: torch.dtype) -> Tensor:
     return tensor if tensor.dtype == dtype else tensor.to(dtype)
-
-
-def _oriented(tensors: list[Tensor], transposed: list[bool]) -> list[Tensor]:
-    return [t.transpose(0, 1) if flip else t for t, flip in zip(tensors, transposed)]
 
 
 _OUT_DTYPE_BMM = {"available": True}
@@ -609,7 +617,7 @@ def _bmm_f32(a: Tensor, b: Tensor) -> Tensor:
     return torch.bmm(a.float(), b.float())
 
 
-def _push_history(job: _Job) -> None:
+def _push_history(job: _Job, scratch: _Scratch) -> None:
     """Write each matrix's projected gradient into its ring buffer and Gram row.
 
     A matrix whose gradient is not finite (g.g overflows or is NaN; when it is
@@ -634,14 +642,17 @@ def _push_history(job: _Job) -> None:
     row = history[:, pos]
     torch.where(job.keep, stored, row, out=row)
     rows = history if count == s else history[:, :count]
-    if rows.dtype == torch.float32 or not rows.is_cuda:
-        job.rows = rows if rows.dtype == torch.float32 else rows.float()
-        dots = torch.bmm(job.rows, g.unsqueeze(-1))
-    else:
-        job.rows = rows
-        dots = _bmm_f32(rows, stored.unsqueeze(-1))
+    job.rows = rows
+    if rows.dtype != torch.float32 and not rows.is_cuda:
+        # A CPU has no bf16 product with a float32 result: a float32 copy (in a slot of its own, as it
+        # lives until the solve) serves both products with the history.
+        job.rows = scratch.take(rows.shape, torch.float32, rows.device, slot=("history", id(bucket)))
+        job.rows.copy_(rows)
+    # g as a row times H^T: as a column, H g runs as a matrix-vector product, 40 times slower on a CPU.
+    dots = (torch.bmm(g.unsqueeze(1), job.rows.mT) if job.rows.dtype == torch.float32
+            else _bmm_f32(stored.unsqueeze(1), rows.mT))
     gram_row = gram[:, pos] if count == s else gram[:, pos, :count]
-    job.rhs = torch.where(job.keep, dots.squeeze(-1), gram_row)
+    job.rhs = torch.where(job.keep, dots.squeeze(1), gram_row)
     gram_row.copy_(job.rhs)
     (gram[:, :, pos] if count == s else gram[:, :count, pos]).copy_(job.rhs)
     bucket.hist_pos, bucket.hist_count = (pos + 1) % s, count
@@ -667,7 +678,7 @@ def _natural_directions(jobs: list[_Job]) -> None:
     x = x.float()
     sizes = [job.low.shape[0] for job in jobs]
     for job, xs, cs in zip(jobs, x.split(sizes), cos.split(sizes)):
-        job.direction = (job.g - _combine_rows(xs, job.rows)).view_as(job.low)
+        job.direction = _minus_combined_rows(job.g, xs, job.rows).view_as(job.low)
         job.bucket.last_cosine = (cs, job.keep)
 
 
@@ -684,15 +695,15 @@ def _cosine_from_gram(gram: Tensor, dots: Tensor, x: Tensor, pos: int) -> Tensor
     return (gg - xd).div_((gg * rr).sqrt_().clamp_min_(1e-300)).clamp_(-1.0, 1.0)
 
 
-def _combine_rows(x: Tensor, rows: Tensor) -> Tensor:
-    """sum_j x[:, j] * rows[:, j] as float32 (n, k), for float32 weights x (n, c)."""
+def _minus_combined_rows(g: Tensor, x: Tensor, rows: Tensor) -> Tensor:
+    """g - sum_j x[:, j] * rows[:, j] as float32 (n, k), for float32 weights x (n, c)."""
     if rows.dtype == torch.float32:
-        return torch.bmm(x.unsqueeze(1), rows).squeeze(1)
+        return torch.baddbmm(g.unsqueeze(1), x.unsqueeze(1), rows, alpha=-1).squeeze(1)
     # A bf16 x would lose 8 bits; as a sum of two bf16 parts it keeps about 16
     # for the price of one extra row in a product that is bound by reading `rows`.
     high = x.to(rows.dtype)
     low = (x - high.float()).to(rows.dtype)
-    return _bmm_f32(torch.stack([high, low], 1), rows).sum(1)
+    return g - _bmm_f32(torch.stack([high, low], 1), rows).sum(1)
 
 
 def _finish_projected(job: _Job, scratch: _Scratch) -> None:
@@ -708,32 +719,34 @@ def _finish_projected(job: _Job, scratch: _Scratch) -> None:
     direction = job.direction if job.direction.dtype == exp_avg.dtype else job.direction.to(exp_avg.dtype)
     _advance_moments(exp_avg, exp_avg_sq, direction, ok, group["betas"])
     step_size, eps = _adam_scalars(group, bucket.clock + 1)
-    update = (exp_avg / exp_avg_sq.sqrt().add_(eps)).masked_fill_(ok.logical_not(), 0.0)
-    _add_back(bucket, update.float() if update.dtype != torch.float32 else update, ok,
+    skip = ~ok
+    update = (exp_avg / exp_avg_sq.sqrt().add_(eps)).masked_fill_(skip, 0.0)
+    _add_back(bucket, update.float() if update.dtype != torch.float32 else update, skip,
               -step_size * group["scale"], scratch)
     bucket.clock += 1
 
 
-def _add_back(bucket: _Bucket, update: Tensor, ok: Tensor, alpha: float, scratch: _Scratch) -> None:
-    """param <- param + alpha * update P^T - lr * wd * param where ``ok``, for the whole bucket.
+def _add_back(bucket: _Bucket, update: Tensor, skip: Tensor, alpha: float, scratch: _Scratch) -> None:
+    """param <- param + alpha * back(update) - lr * wd * param, except where ``skip``, for the whole bucket.
 
-    One batched product projects every matrix's update back and one
-    multi-tensor add applies them (to transposed views where the bucket holds
-    a matrix as its transpose); bf16 parameters get a bf16 product, as
-    galore-torch computes it.
+    One batched product projects every matrix's update back (update P^T, or
+    P update on the left) and one multi-tensor add applies them; bf16
+    parameters get a bf16 product, as galore-torch computes it.
     """
-    group, params = bucket.group, _oriented(bucket.params, bucket.transposed)
+    group, params = bucket.group, bucket.params
     dtype = params[0].dtype
-    basis_t = _as(bucket.stacked["proj"], dtype).transpose(1, 2)
-    update = _as(update, dtype)
-    back = scratch.take((len(params), *params[0].shape), params[0])
-    if group["weight_decay"] == 0:
-        torch._foreach_add_(params, list(torch.bmm(update, basis_t, out=back).unbind(0)), alpha=alpha)
-        return
-    # Decoupled decay folded into the same add; a skipped matrix (ok = 0) keeps its weights.
-    torch.stack(params, out=back).mul_(ok.to(dtype))
-    back.baddbmm_(update, basis_t, beta=-group["lr"] * group["weight_decay"], alpha=alpha)
-    torch._foreach_add_(params, list(back.unbind(0)))
+    basis, update = _as(bucket.stacked["proj"], dtype), _as(update, dtype)
+    factors = (update, basis.mT) if bucket.side == "right" else (basis, update)
+    if group["weight_decay"] != 0:
+        # Decoupled decay as a per-matrix factor, 1 for a skipped matrix (whose update is 0), so it
+        # keeps its weights: one pass over the parameters, where folding the decay into the product
+        # would first copy them into the product's buffer.
+        decay, decay_each = scratch.take_with_slices(skip.shape, dtype, skip.device, slot=("decay", id(bucket)))
+        decay.fill_(1 - group["lr"] * group["weight_decay"]).masked_fill_(skip, 1.0)
+        torch._foreach_mul_(params, decay_each)
+    back, back_each = scratch.take_with_slices((len(params), *params[0].shape), dtype, params[0].device)
+    torch.bmm(*factors, out=back)
+    torch._foreach_add_(params, back_each, alpha=alpha)
 
 
 def _rotate_history(bucket: _Bucket, new_bases: dict[int, Tensor]) -> None:
@@ -741,7 +754,7 @@ def _rotate_history(bucket: _Bucket, new_bases: dict[int, Tensor]) -> None:
     low_shape = tuple(stacked["exp_avg"].shape[1:])
     for i, basis in new_bases.items():
         history, gram = stacked["history"][i], stacked["gram"][i]
-        rotated = rotate_low_rank(history[:count], rotation(basis, stacked["proj"][i]), low_shape, "right")
+        rotated = rotate_low_rank(history[:count], rotation(basis, stacked["proj"][i]), low_shape, bucket.side)
         history[:count].copy_(rotated)
         rows = history[:count].float()
         gram[:count, :count].copy_(rows @ rows.T)
