@@ -18,8 +18,8 @@ invariant to that constant factor (up to eps), and it keeps the input on the
 raw gradient's scale, so large damping smoothly recovers plain GaLore.
 
 How a step runs: matrices of one group with the same shape (and so the same
-projected side) form a *bucket* and are stepped together as stacked tensors: one batched product per stage and Adam on the stacked moments; the
-s x s systems of all buckets are solved in one batched float64 Cholesky. A
+projected side) form a *bucket* and are stepped together as stacked tensors:
+one batched product per stage and Adam on the stacked moments; the s x s systems of all buckets are solved in one batched float64 Cholesky. A
 bucket's state lives in stacked storage and each parameter's
 ``self.state[p]`` entries are views into it, so ``state_dict()`` and
 per-parameter accounting see ordinary per-parameter state. Skipping a matrix
@@ -67,7 +67,7 @@ HISTORY_ON_REFRESH = ("reset", "rotate")
 # Most elements of full-size gradient a bucket stacks at once: the stacked
 # gradient and the projected-back update are the step's transient memory
 # (256 MiB each in bf16), while TinyLlama-1.1B needs 9 buckets and two of its
-# layers in float32 fit one bucket per oriented shape.
+# layers in float32 fit one bucket per shape.
 BUCKET_ELEMENTS = 1 << 27
 # Plain tensors smaller than this are packed into one flat bucket (norms, biases:
 # one masked AdamW for all); larger ones are stepped alone, in place, by torch's
@@ -266,9 +266,8 @@ class NaturalGaLoreAdamW(Optimizer):
 
     def _project_bucket(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
         group = bucket.group
-        full = self._scratch.take((len(grads), *grads[0].shape), grads[0].dtype, grads[0].device)
-        torch.cat(grads, out=full.view(-1, full.shape[-1]))  # a stack, without a view per member
-        stacked_grad = full
+        stacked_grad = self._scratch.take((len(grads), *grads[0].shape), grads[0].dtype, grads[0].device)
+        torch.cat(grads, out=stacked_grad.view(-1, stacked_grad.shape[-1]))  # a stack without a view per member
         if bucket.clock % group["update_proj_gap"] == 0 or any(bucket.pending):
             self._refresh(bucket, stacked_grad)
         basis = _as(bucket.stacked["proj"], stacked_grad.dtype)
@@ -360,9 +359,9 @@ class NaturalGaLoreAdamW(Optimizer):
 
 
 class _Scratch:
-    """Room for a step's large transient tensors, by slot: the "full" slot (gradients going in,
-    updates going out) is shared by every bucket, each of which is done with it before the next
-    takes it; a bucket's float32 copy of a bf16 history has a slot of its own.
+    """Room for a step's transient tensors, by slot: the "full" slot (gradients going in, updates
+    going out) is shared by every bucket, each of which is done with it before the next takes it;
+    a bucket's float32 copy of a bf16 history and its decay factors have slots of their own.
 
     On a CPU they are kept from step to step: a fresh allocation of tens of MB is fresh pages from
     the kernel, and those page faults cost more than the products written into them. On a GPU the
