@@ -8,6 +8,11 @@ peak memory. Prints one JSON object and writes it to --json.
 
     python benchmarks/finetune.py                      # one seed per optimizer, reduced budget (< 30 min on 2 cores)
     python benchmarks/finetune.py --full --json benchmarks/results/finetune_full.json   # 3 seeds, 10,000 records
+
+Each finished (optimizer, seed) run saves its result next to its checkpoint, and a later invocation
+with the same budget reuses it instead of training again: --full (about 7 hours on 2 cores) can be
+run in pieces, e.g. `--full --optimizers natural_galore --seeds 1` at a time; the whole command,
+run last, reuses every finished run and reports them all.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ BUDGETS = {
     "full": {"train": 10000, "val": 300, "test": 1000, "steps": 900, "batch": 32, "seeds": [0, 1, 2]},
 }
 PROMPT_STYLE = "names"
+RUN_RESULT = "benchmark_run.json"
 
 
 def generate_with_intents(out: Path, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, str]:
@@ -111,7 +117,8 @@ def run_one(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path
     started = time.perf_counter()
     facts = train(TrainConfig(data=data, retriever=retriever, out=out, optimizer=optimizer, seed=seed,
                               max_steps=budget["steps"], batch_size=budget["batch"], prompt_style=PROMPT_STYLE,
-                              eval_samples=0, logging_steps=10, extra={"disable_tqdm": True}))
+                              eval_samples=0, logging_steps=min(10, budget["steps"]), extra={"disable_tqdm": True},
+                              resume="auto"))  # an interrupted run goes on from its last checkpoint
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     train_lines = [line for line in lines if "loss" in line]
     return {
@@ -122,6 +129,21 @@ def run_one(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path
         "optimizer_state_bytes": train_lines[-1].get("optimizer_state_bytes"),
         "peak_gpu_bytes": train_lines[-1].get("peak_gpu_bytes"),
     }
+
+
+def run_or_reuse(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path, checkpoint: Path,
+                 evaluate_run) -> dict:
+    """Train and evaluate one (optimizer, seed), or load the result an earlier invocation saved for it."""
+    comparable = {key: value for key, value in budget.items() if key != "seeds"}
+    saved = checkpoint / RUN_RESULT
+    if saved.exists():
+        run = json.loads(saved.read_text())
+        if run.get("budget") == comparable:
+            return run
+    training = run_one(optimizer, seed, budget, data, retriever, checkpoint)
+    run = {"seed": seed, "budget": comparable, "training": training, **evaluate_run(checkpoint)}
+    saved.write_text(json.dumps(run) + "\n")
+    return run
 
 
 def spread(values: list[float]) -> dict:
@@ -145,21 +167,26 @@ def summarize(runs: list[dict]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "finetune", help="data, retriever and checkpoints")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "finetune",
+                        help="data, retriever, checkpoints and finished runs' results, per budget")
     parser.add_argument("--full", action="store_true", help="3 seeds, 10,000 records, 900 steps of batch 32 each")
     parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=OPTIMIZERS)
     parser.add_argument("--steps", type=int, default=None, help="override the budget's steps")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the budget's seeds")
     parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    budget = dict(BUDGETS["full" if args.full else "default"], **({"steps": args.steps} if args.steps else {}))
+    name = "full" if args.full else "default"
+    budget = dict(BUDGETS[name], **({"steps": args.steps} if args.steps else {}),
+                  **({"seeds": args.seeds} if args.seeds else {}))
 
-    data = args.work / "data"
+    work = args.work / name
+    data = work / "data"
     intent_of = generate_with_intents(data, budget["train"], budget["val"], budget["test"], seed=0)
-    retriever = args.retriever or args.work / "retriever"
-    if args.retriever is None:
+    retriever = args.retriever or work / "retriever"
+    if args.retriever is None and not (retriever / "retriever.json").exists():
         train_retriever(data, retriever)
     test = load_split(data, "test")
     handwritten = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
@@ -168,9 +195,8 @@ def main() -> None:
     for optimizer in args.optimizers:
         runs = []
         for seed in budget["seeds"]:
-            checkpoint = args.work / f"{optimizer}-seed{seed}"
-            training = run_one(optimizer, seed, budget, data, retriever, checkpoint)
-            runs.append({"seed": seed, "training": training, **evaluate(checkpoint, retriever, test, intent_of, handwritten)})
+            runs.append(run_or_reuse(optimizer, seed, budget, data, retriever, work / f"{optimizer}-seed{seed}",
+                                     lambda ckpt: evaluate(ckpt, retriever, test, intent_of, handwritten)))
             print(json.dumps({"optimizer": optimizer, **runs[-1]}), file=sys.stderr, flush=True)
         results[optimizer] = {"summary": summarize(runs), "runs": runs}
     report = {"budget": budget, "prompt_style": PROMPT_STYLE, "threads": args.threads, "test_records": len(test),
