@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from planner_eval.score import score_plan  # noqa: E402
+from retriever.retriever import MANIFEST  # noqa: E402
 from tinyagent_ft.data import SPLIT_FILES, generator, load_split, write_tinyagent_file  # noqa: E402
 from tinyagent_ft.data.intents import INTENTS  # noqa: E402
 
@@ -182,11 +183,12 @@ def main() -> None:
     budget = dict(BUDGETS[name], **({"steps": args.steps} if args.steps else {}),
                   **({"seeds": args.seeds} if args.seeds else {}))
 
-    work = args.work / name
+    # A steps override gets its own directory, so its checkpoints never resume another budget's run.
+    work = args.work / (f"{name}-{args.steps}steps" if args.steps else name)
     data = work / "data"
     intent_of = generate_with_intents(data, budget["train"], budget["val"], budget["test"], seed=0)
     retriever = args.retriever or work / "retriever"
-    if args.retriever is None and not (retriever / "retriever.json").exists():
+    if args.retriever is None and not (retriever / MANIFEST).exists():
         train_retriever(data, retriever)
     test = load_split(data, "test")
     handwritten = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]

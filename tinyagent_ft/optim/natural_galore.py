@@ -376,6 +376,8 @@ class _Scratch:
 
     def take(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
              slot: object = "full") -> Tensor:
+        if device.type != "cpu":
+            return torch.empty(shape, dtype=dtype, device=device)
         return self.take_with_slices(shape, dtype, device, slot)[0]
 
     def take_with_slices(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device,
