@@ -261,6 +261,31 @@ def test_bf16_params_keep_fp32_state_and_train():
         assert all(v.dtype in (torch.float32, torch.float64) for k, v in opt.state[p].items()
                    if torch.is_tensor(v) and k not in ("history", "skipped"))
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_lone_unfused_plain_tensor_steps_alike_in_slices(dtype, monkeypatch):
+    # bf16 parameters with float32 moments cannot use the fused kernel (nor can a float32 one with a
+    # transposed gradient); such a tensor is stepped in PLAIN_SLICE pieces to bound the step's
+    # temporaries. Slices of 7 (not a divisor of 60) must give bit for bit the one-piece result,
+    # through weight decay and a skipped non-finite step.
+    monkeypatch.setattr(natural_galore, "PACK_LIMIT", 1)
+    gen = torch.Generator().manual_seed(3)
+    start = torch.randn(6, 10, generator=gen).to(dtype)
+    grads = [torch.randn(10, 6, generator=gen).to(dtype).T for _ in range(5)]
+    grads[2] = torch.full_like(grads[2], float("nan"))
+    results = []
+    for piece in (1 << 23, 7):
+        monkeypatch.setattr(natural_galore, "PLAIN_SLICE", piece)
+        w = torch.nn.Parameter(start.clone())
+        opt = NaturalGaLoreAdamW([w], lr=0.05, weight_decay=0.1)
+        for g in grads:
+            w.grad = g.clone()
+            assert not w.grad.is_contiguous()
+            opt.step()
+        assert opt.state[w]["skipped"] == 1
+        results.append(w.detach().clone())
+    assert not torch.equal(results[0], start) and torch.isfinite(results[0]).all()
+    assert torch.equal(results[0], results[1])
+
 
 @pytest.mark.parametrize("history_dtype", ["float32", "bfloat16"])
 def test_state_bytes_matches_tensors_and_plan(history_dtype):
