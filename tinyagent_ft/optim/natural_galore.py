@@ -19,10 +19,11 @@ raw gradient's scale, so large damping smoothly recovers plain GaLore.
 
 How a step runs: matrices of one group with the same shape (and so the same
 projected side) form a *bucket* and are stepped together as stacked tensors:
-one batched product per stage and Adam on the stacked moments; the s x s systems of all buckets are solved in one batched float64 Cholesky. A
-bucket's state lives in stacked storage and each parameter's
-``self.state[p]`` entries are views into it, so ``state_dict()`` and
-per-parameter accounting see ordinary per-parameter state. Skipping a matrix
+one batched product per stage and Adam on the stacked moments; the s x s
+systems of all buckets are solved in one batched float64 Cholesky. A bucket's
+state lives in stacked storage and each parameter's ``self.state[p]`` entries
+are views into it, so ``state_dict()`` and per-parameter accounting see
+ordinary per-parameter state. Skipping a matrix
 whose gradient is not finite is a device-side mask (``torch.where``,
 ``masked_fill_``), never a read-back, so a step that does not refresh the
 subspace does not synchronise with the host.
@@ -75,10 +76,10 @@ BUCKET_ELEMENTS = 1 << 27
 # elements (a 256-token vocabulary's embeddings: 3 ms of a 40 ms step).
 PACK_LIMIT = 1 << 16
 # Elements of a lone plain tensor the unfused AdamW path (bf16 parameters, float32 moments) updates
-# at once. Its temporaries are about four float32 copies of what it updates: for TinyLlama's
-# 65.5 M-element bf16 embeddings, 1 GiB in one piece and 128 MiB in slices of 8 M, which lowers
-# the step's peak memory by the difference.
-PLAIN_SLICE = 1 << 23
+# at once. Its temporaries are about four float32 copies of what it updates (1 GiB for TinyLlama's
+# 65.5 M-element bf16 embeddings in one piece). Slices of 16 M hold them to 256 MiB, what a bf16
+# projected bucket's stacked gradient takes, with 4 slices per embedding rather than more launches.
+PLAIN_SLICE = 1 << 24
 # Host-side bookkeeping mirrored into each parameter's state for state_dict().
 _HOST_KEYS = ("clock", "hist_pos", "hist_count", "refresh_pending")
 
