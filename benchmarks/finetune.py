@@ -88,13 +88,14 @@ def score(gold: list[str], plans: list[str]) -> tuple[list[bool], list[bool]]:
     return [s.success for s in scores], [s.tool_set_match for s in scores]
 
 
-def evaluate(checkpoint: Path, retriever: Path, test, intent_of: dict[str, str], handwritten: list[dict]) -> dict:
+def evaluate(checkpoint: Path, retriever: Path, test, intent_of: dict[str, str], handwritten: list[dict],
+             device: str = "cpu", batch_size: int = 16) -> dict:
     from tinyagent_ft.planner import Planner
 
-    planner = Planner.load(checkpoint, retriever)
+    planner = Planner.load(checkpoint, retriever, device=device)
     result = {}
     for mode, constrain in (("constrained", True), ("unconstrained", False)):
-        plans = [r.plan for r in planner.plan(test["query"], constrain=constrain)]
+        plans = [r.plan for r in planner.plan(test["query"], constrain=constrain, batch_size=batch_size)]
         success, tool_set = score(test["plan"], plans)
         per_intent = defaultdict(list)
         for query, ok in zip(test["query"], success):
@@ -103,7 +104,7 @@ def evaluate(checkpoint: Path, retriever: Path, test, intent_of: dict[str, str],
             "success_rate": statistics.mean(success), "tool_set_accuracy": statistics.mean(tool_set),
             "success_per_intent": {name: statistics.mean(v) for name, v in sorted(per_intent.items())},
         }
-        hand = planner.plan([h["query"] for h in handwritten], constrain=constrain)
+        hand = planner.plan([h["query"] for h in handwritten], constrain=constrain, batch_size=batch_size)
         result[mode]["handwritten"] = {
             "valid_rate": statistics.mean(r.valid for r in hand),
             "tool_set_accuracy": statistics.mean(
@@ -176,6 +177,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the budget's seeds")
     parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where the planners generate (training goes where the Trainer puts it)")
+    parser.add_argument("--eval-batch", type=int, default=16, help="plans generated together (64 suits a GPU)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -198,10 +202,11 @@ def main() -> None:
         runs = []
         for seed in budget["seeds"]:
             runs.append(run_or_reuse(optimizer, seed, budget, data, retriever, work / f"{optimizer}-seed{seed}",
-                                     lambda ckpt: evaluate(ckpt, retriever, test, intent_of, handwritten)))
+                                     lambda ckpt: evaluate(ckpt, retriever, test, intent_of, handwritten, args.device, args.eval_batch)))
             print(json.dumps({"optimizer": optimizer, **runs[-1]}), file=sys.stderr, flush=True)
         results[optimizer] = {"summary": summarize(runs), "runs": runs}
     report = {"budget": budget, "prompt_style": PROMPT_STYLE, "threads": args.threads, "test_records": len(test),
+              "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
               "optimizers": results,
               "note": "timings depend on the machine's load; compare optimizers within one report"}
     if args.json:

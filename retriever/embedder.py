@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Protocol
 
 import torch
@@ -20,19 +21,33 @@ class Embedder(Protocol):
 
 
 class SentenceEmbedder:
-    """A sentence-transformers model found without the network (see backbones.locate)."""
+    """A sentence-transformers model found without the network (see backbones.locate).
+
+    The weights load on the first ``encode``: a planner whose prompts hold no in-context examples
+    (the tiny model's default) never retrieves, and should not hold a second encoder (90 MB for
+    MiniLM) nor need its package installed.
+    """
 
     def __init__(self, name: str = DEFAULT_EMBEDDER, batch_size: int = 128):
-        from sentence_transformers import SentenceTransformer
-
-        found = locate(name)
-        if found is None:
-            raise OSError(f"sentence embedder {name!r} is not available offline; pass a local path")
         self.name = name
         self.batch_size = batch_size
-        self.model = SentenceTransformer(found.path, device="cpu")
+
+    @cached_property
+    def model(self):
+        from sentence_transformers import SentenceTransformer
+
+        found = locate(self.name)
+        if found is None:
+            raise OSError(f"sentence embedder {self.name!r} is not available offline; pass a local path")
+        model = SentenceTransformer(found.path, device="cpu")
         # User queries are short; a shorter cap bounds the cost of the odd pasted paragraph.
-        self.model.max_seq_length = min(self.model.max_seq_length or MAX_TOKENS, MAX_TOKENS)
+        model.max_seq_length = min(model.max_seq_length or MAX_TOKENS, MAX_TOKENS)
+        return model
+
+    def load(self) -> SentenceEmbedder:
+        """Load the weights now: where a failure or a first-call delay would come at a bad time."""
+        _ = self.model
+        return self
 
     @torch.inference_mode()
     def encode(self, texts: Sequence[str]) -> torch.Tensor:

@@ -114,6 +114,19 @@ def test_retriever_predicts_retrieves_and_round_trips(trained, tmp_path):
     assert [set(e) for e in answer["examples"]] == [{"id", "query", "tools", "score"}] * 2
 
 
+def test_retriever_loads_and_classifies_without_its_embedder_until_it_retrieves(trained, tmp_path, monkeypatch):
+    # A planner without in-context examples never retrieves: it must not need the example encoder.
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    queries, tools = labelled_queries(8, seed=5)
+    embedder = HashingEmbedder()
+    index = ExampleIndex.build([f"r{i}" for i in range(8)], queries, tools, ["plan"] * 8, embedder.encode, "nobody/no-such-embedder")
+    Retriever(trained, index, embedder).save(tmp_path)
+    loaded = Retriever.load(tmp_path)
+    assert loaded.predict_tools(["text Gus about rent"]) == [["get_phone_number", "send_sms"]]
+    with pytest.raises(OSError, match="nobody/no-such-embedder"):
+        loaded.retrieve(["text Gus about rent"], k=1)
+
+
 def test_shared_encoder_retrieval_equals_two_separate_passes_and_round_trips(trained, tmp_path):
     queries, tools = labelled_queries(48, seed=6)
     embedder = ClassifierEmbedder(trained)

@@ -126,6 +126,8 @@ def run_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout, min_precision=args.min_precision, seed=args.seed
     )
     embedder = ClassifierEmbedder(classifier) if args.embedder == CLASSIFIER_EMBEDDER else SentenceEmbedder(args.embedder)
+    if isinstance(embedder, SentenceEmbedder):
+        embedder.load()  # an unavailable embedder fails now, not after the classifier has trained
     started = time.perf_counter()
     retriever = train_retriever(train, validation, classifier, embedder, config)
     retriever.info["train_seconds"] = round(time.perf_counter() - started, 1)

@@ -63,6 +63,7 @@ def url(sock: socket.socket) -> str:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from retriever.embedder import SentenceEmbedder
     from serve.app import create_app
     from serve.engine import PlannerEngine
     from tinyagent_ft.planner import Planner
@@ -82,6 +83,8 @@ def run_serve(args: argparse.Namespace) -> int:
     # Bound before loading, so that a taken port fails in a second rather than after the model loads.
     with bind(args.host, args.port) as sock:
         planner = Planner.load(args.model, args.retriever, device=args.device)
+        if planner.retriever is not None and isinstance(planner.retriever.embedder, SentenceEmbedder):
+            planner.retriever.embedder.load()  # requests may ask for examples: fail or load now, not at a request
         app = create_app(
             PlannerEngine(planner, model_name=args.model.resolve().name), api_key=args.api_key,
             max_batch=args.max_batch, queue_size=args.queue, batch_window_ms=args.batch_window_ms,
