@@ -34,9 +34,8 @@ RECIPE = {"steps": 5400, "batch": 16, "lr": 3e-3, "shape": TinyShape()}
 VARIANTS = {
     "base": {},
     "steps2x": {"steps": 10800},
-    "deep": {"shape": TinyShape(num_hidden_layers=12)},
-    "wide": {"shape": TinyShape(hidden_size=768, intermediate_size=2048, num_attention_heads=12,
-                                num_key_value_heads=4), "lr": 1.5e-3},
+    "deep": {"shape": TinyShape.scaled(384, 12)},
+    "wide": {"shape": TinyShape.scaled(768, 8), "lr": 1.5e-3},  # `tinyagent train --tiny-width 768 --tiny-layers 8 --lr 1.5e-3`
 }
 
 

@@ -36,6 +36,17 @@ class TinyShape:
     max_position_embeddings: int = 1024
     vocab_size: int = 3000
 
+    @classmethod
+    def scaled(cls, width: int, layers: int) -> TinyShape:
+        """The default's proportions at another size: heads of 64, a third as many key-value heads
+        (or the nearest count that divides them), and a SwiGLU 8/3 as wide, in multiples of 64."""
+        if width < 64 or width % 64 or layers < 1:
+            raise ValueError(f"the tiny model's width must be a positive multiple of 64 and its layers >= 1, got {width}, {layers}")
+        heads = width // 64
+        kv_heads = max(d for d in range(1, max(1, heads // 3) + 1) if heads % d == 0)
+        return cls(hidden_size=width, intermediate_size=round(width * 8 / 3 / 64) * 64, num_hidden_layers=layers,
+                   num_attention_heads=heads, num_key_value_heads=kv_heads)
+
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 3000):
     """A byte-level BPE tokenizer trained on ``texts``: any text round-trips, accents included, and a

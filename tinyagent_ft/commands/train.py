@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--eval-steps", type=_positive_int, default=None,
                        help="evaluate and checkpoint every N steps (default: every epoch)")
     train.add_argument("--logging-steps", type=_positive_int, default=10)
+    train.add_argument("--tiny-width", type=_positive_int, default=None,
+                       help="--model tiny: hidden size, a multiple of 64 (default 384); heads and SwiGLU scale with it")
+    train.add_argument("--tiny-layers", type=_positive_int, default=None, help="--model tiny: layers (default 6)")
     train.add_argument("--gradient-checkpointing", action="store_true")
     train.add_argument("--bf16", action="store_true", help="bf16 autocast (GPUs that support it)")
     train.add_argument("--resume", nargs="?", const="auto", default=None,
@@ -70,8 +73,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from tinyagent_ft.models import TINY, TinyShape
     from tinyagent_ft.train import TrainConfig, train
 
+    if args.model != TINY and (args.tiny_width or args.tiny_layers):
+        raise ValueError("--tiny-width and --tiny-layers shape --model tiny only")
+    shape = TinyShape.scaled(args.tiny_width or TinyShape.hidden_size, args.tiny_layers or TinyShape.num_hidden_layers)
     config = TrainConfig(
         data=args.data, retriever=args.retriever, out=args.out, model=args.model, optimizer=args.optimizer,
         epochs=args.epochs, batch_size=args.batch_size, per_device_batch_size=args.per_device_batch_size, lr=args.lr,
@@ -80,7 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
         eval_samples=args.eval_samples, eval_constrain=args.eval_constrain, eval_steps=args.eval_steps, logging_steps=args.logging_steps,
         gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, resume=args.resume, rank=args.rank,
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
-        lora_rank=args.lora_rank,
+        lora_rank=args.lora_rank, tiny_shape=shape,
     )
     facts = train(config)
     print(json.dumps({"out": str(args.out), **facts}))
