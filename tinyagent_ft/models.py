@@ -38,8 +38,8 @@ class TinyShape:
 
     @classmethod
     def scaled(cls, width: int, layers: int) -> TinyShape:
-        """The default's proportions at another size: heads of 64, a third as many key-value heads
-        (or the nearest count that divides them), and a SwiGLU 8/3 as wide, in multiples of 64."""
+        """The default's proportions at another size: heads of 64, key-value heads the largest
+        divisor of the head count up to a third of it, and a SwiGLU 8/3 as wide, in multiples of 64."""
         if width < 64 or width % 64 or layers < 1:
             raise ValueError(f"the tiny model's width must be a positive multiple of 64 and its layers >= 1, got {width}, {layers}")
         heads = width // 64
