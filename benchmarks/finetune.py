@@ -150,6 +150,23 @@ def run_or_reuse(optimizer: str, seed: int, budget: dict, data: Path, retriever:
     return run
 
 
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how a fine-tuning benchmark runs: the flags it shares with planner_scale.py."""
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="where the planners generate (training goes where the Trainer puts it)")
+    parser.add_argument("--eval-batch", type=int, default=16, help="plans generated together (64 suits a GPU)")
+    parser.add_argument("--json", type=Path, default=None)
+
+
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def load_handwritten() -> list[dict]:
+    return [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+
+
 def spread(values: list[float]) -> dict:
     return {"mean": statistics.mean(values), "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
             "min": min(values), "max": max(values), "n": len(values)}
@@ -178,11 +195,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the budget's steps")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the budget's seeds")
     parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="where the planners generate (training goes where the Trainer puts it)")
-    parser.add_argument("--eval-batch", type=int, default=16, help="plans generated together (64 suits a GPU)")
-    parser.add_argument("--json", type=Path, default=None)
+    add_run_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = "full" if args.full else "default"
@@ -197,7 +210,7 @@ def main() -> None:
     if args.retriever is None and not (retriever / MANIFEST).exists():
         train_retriever(data, retriever)
     test = load_split(data, "test")
-    handwritten = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+    handwritten = load_handwritten()
 
     results = {}
     for optimizer in args.optimizers:
@@ -208,7 +221,7 @@ def main() -> None:
             print(json.dumps({"optimizer": optimizer, **runs[-1]}), file=sys.stderr, flush=True)
         results[optimizer] = {"summary": summarize(runs), "runs": runs}
     report = {"budget": budget, "prompt_style": PROMPT_STYLE, "threads": args.threads, "test_records": len(test),
-              "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+              "device": device_name(),
               "optimizers": results,
               "note": "timings depend on the machine's load; compare optimizers within one report"}
     if args.json:

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "benchmarks"))
 
-from finetune import HANDWRITTEN, evaluate, generate_with_intents  # noqa: E402
+from finetune import add_run_arguments, device_name, evaluate, generate_with_intents, load_handwritten  # noqa: E402
 from tinyagent_ft.data import load_split  # noqa: E402
 from tinyagent_ft.models import TinyShape  # noqa: E402
 
@@ -73,20 +73,16 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=40000, help="training records (the recipe's 40,000)")
     parser.add_argument("--steps", type=int, default=None, help="override every variant's steps (smoke runs)")
     parser.add_argument("--test", type=int, default=500, help="test records (the recipe's 500)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="where the planners generate")
-    parser.add_argument("--eval-batch", type=int, default=16, help="plans generated together (64 suits a GPU)")
-    parser.add_argument("--json", type=Path, default=None)
+    add_run_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     data = args.work / f"data-{args.records}-{args.test}"
     intent_of = generate_with_intents(data, args.records, 300, args.test, seed=0)  # `demo --budget long`'s splits
     test = load_split(data, "test")
-    handwritten = [json.loads(line) for line in HANDWRITTEN.read_text().splitlines() if line.strip()]
+    handwritten = load_handwritten()
     report = {"recipe": {**RECIPE, "shape": vars(RECIPE["shape"])}, "records": args.records, "test_records": len(test),
-              "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "variants": {}}
+              "device": device_name(), "variants": {}}
     for name in args.variants:
         started = time.perf_counter()
         out = args.work / (f"{name}-{args.records}-{args.test}" + (f"-{args.steps}steps" if args.steps else ""))
