@@ -67,3 +67,14 @@ def test_names_style_lists_tool_names_only(tokenizer):
     builder = PromptBuilder(tokenizer, PromptConfig(style="names", negatives=0))
     prompt = builder.inference_prompt(QUERY, TRUE_TOOLS)
     assert "Tools: get_email_address, compose_new_email, join\n" in prompt and "(" not in prompt
+
+
+def test_tiny_tokenizer_gives_a_copied_word_the_same_token_in_question_and_plan(tokenizer):
+    # GPT-2's split gave " Sid" in the question and "Sid" after the plan's quote: different ids.
+    ids = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    question, plan = ids("Email Sid the Q3 budget"), ids('get_email_address("Sid")')
+    assert ids("Sid")[0] in question and ids("Sid")[0] in plan
+    assert tokenizer.convert_ids_to_tokens(ids("2026-06-23 15:30")) == list("2026-06-23") + ["Ġ", "1", "5", ":", "3", "0"]
+    assert len(ids("get_email_address")) == 1
+    for text in ("José  Núñez\n\t«x»_1", "a\u0301 e\u2028"):
+        assert tokenizer.decode(ids(text)) == text

@@ -48,14 +48,26 @@ class TinyShape:
                    num_attention_heads=heads, num_key_value_heads=kv_heads)
 
 
+# Pre-token boundaries of the tiny tokenizer. A plan copies words from the question, but GPT-2's split
+# glues the space before a word to it: "to Kai Wang" gives " Kai" while the plan's ("Kai Wang" gives
+# "Kai", two unrelated tokens a small model must learn to map name by name. Here a word never carries
+# its space, so a copied word is the same token in the question and the plan; digits stand alone, so
+# "3:30 p.m." -> "15:30" is arithmetic on digit tokens; and tool names (letters and underscores) stay
+# one word, which pays back the separate space tokens: sequences are as long as with GPT-2's split.
+COPY_FRIENDLY_SPLIT = r"[\p{L}_]+|\p{N}| ?[^\s\p{L}\p{N}_]+|\s+"
+
+
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 3000):
     """A byte-level BPE tokenizer trained on ``texts``: any text round-trips, accents included, and a
-    grammar library can map every token to its bytes."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    grammar library can map every token to its bytes. Words split as ``COPY_FRIENDLY_SPLIT`` says."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE())
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(COPY_FRIENDLY_SPLIT), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=[PAD, BOS, EOS],

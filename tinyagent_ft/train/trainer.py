@@ -4,6 +4,7 @@ metrics the Trainer logs and picks the best checkpoint by."""
 from __future__ import annotations
 
 from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import EvalLoopOutput
 
 from tinyagent_ft.train.validation import PlanValidation
@@ -23,6 +24,17 @@ class PlannerTrainer(Trainer):
     def __init__(self, *args, plan_validation: PlanValidation | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.plan_validation = plan_validation
+
+    def _get_train_sampler(self, train_dataset=None):
+        # transformers sizes the length groups by the per-device batch, so with a dataset size that
+        # does not divide evenly the order of examples changed with the process count. Grouping by the
+        # global batch gives every process count the same order; accelerate then deals each global
+        # batch out to the processes, and N processes train on the batches one process would.
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or self.args.length_column_name not in dataset.column_names:
+            return super()._get_train_sampler(train_dataset)
+        global_batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * max(1, self.args.world_size)
+        return LengthGroupedSampler(global_batch, dataset=dataset, lengths=dataset[self.args.length_column_name])
 
     def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None,
                         metric_key_prefix: str = "eval") -> EvalLoopOutput:
