@@ -28,13 +28,13 @@ BUDGETS = {
     # 3,000 records; the planner needs more records and steps, which is where the time goes: prompts
     # that name the tools without signatures fit a quarter more samples in the time, and batch 16
     # makes twice the updates of batch 32, which early training needs more. Copying arguments from
-    # the question appears late (validation success 0.0 at step 575, 0.18 at 1,150), so the steps
+    # the question appears late (validation success 0.05 at step 575, 0.28 at 1,150), so the steps
     # fill what the 30 minutes leave: 21 minutes of training on a quiet 2-core machine.
     "small": Budget((10000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
                     ("--max-steps", "1150", "--batch-size", "16", "--prompt-style", "names",
                      "--eval-steps", "575", "--eval-samples", "60")),
     # The best planner measured on 2 CPU cores within 2 hours (README): the small budget's recipe
-    # with four times the records and steps, 85 to 95 minutes of training.
+    # with four times the records and steps, 80 to 95 minutes of training (test success 0.704).
     "long": Budget((40000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
                    ("--max-steps", "5400", "--batch-size", "16", "--prompt-style", "names",
                     "--eval-steps", "1350", "--eval-samples", "60")),
