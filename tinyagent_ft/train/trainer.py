@@ -31,7 +31,8 @@ class PlannerTrainer(Trainer):
         # global batch gives every process count the same order; accelerate then deals each global
         # batch out to the processes, and N processes train on the batches one process would.
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if self.args.train_sampling_strategy != "group_by_length" or self.args.length_column_name not in getattr(dataset, "column_names", ()):
+        lengths_known = self.args.length_column_name in getattr(dataset, "column_names", ())
+        if self.args.train_sampling_strategy != "group_by_length" or not lengths_known:
             return super()._get_train_sampler(train_dataset)
         global_batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * max(1, self.args.world_size)
         return LengthGroupedSampler(global_batch, dataset=dataset, lengths=dataset[self.args.length_column_name])
