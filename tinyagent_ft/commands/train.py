@@ -60,7 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="--model tiny: hidden size, a multiple of 64 (default 384); heads and SwiGLU scale with it")
     train.add_argument("--tiny-layers", type=_positive_int, default=None, help="--model tiny: layers (default 6)")
     train.add_argument("--gradient-checkpointing", action="store_true")
-    train.add_argument("--bf16", action="store_true", help="bf16 autocast (GPUs that support it)")
+    train.add_argument("--bf16", action="store_true", help="bf16 autocast, weights stay float32: GPUs with bf16, and CPUs with AVX-512 BF16 or AMX "
+                       "(steps 1.5-1.9x faster on a 2-core EPYC)")
     train.add_argument("--resume", nargs="?", const="auto", default=None,
                        help="continue from a Trainer checkpoint directory, or the latest under CKPT/checkpoints")
     galore = train.add_argument_group("GaLore and LoRA (defaults per model)")
