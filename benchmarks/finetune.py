@@ -2,9 +2,9 @@
 seeds, then planned through `Planner` (as `tinyagent eval` does) with and without the plan grammar.
 
 Reports per optimizer the mean and spread over seeds of test success and tool-set accuracy
-(constrained and free decoding), success per intent of the data generator, the hand-written
-queries (valid-plan rate and tool-set accuracy: they have no gold plans), training tokens/s and
-peak memory. Prints one JSON object and writes it to --json.
+(constrained and free decoding), success per intent of the data generator and per phrasing
+(templates seen in training or held out of it), the hand-written queries (valid-plan rate and
+tool-set accuracy: they have no gold plans), training tokens/s and peak memory. Prints one JSON object and writes it to --json.
 
     python benchmarks/finetune.py                      # one seed per optimizer, reduced budget (< 30 min on 2 cores)
     python benchmarks/finetune.py --full --json benchmarks/results/finetune_full.json   # 3 seeds, 10,000 records
@@ -53,29 +53,25 @@ PROMPT_STYLE = "names"
 RUN_RESULT = "benchmark_run.json"
 
 
-def generate_with_intents(out: Path, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, str]:
-    """Write the three splits and return {query: intent name}: the generator draws the intent first
-    from the record's random stream, so peeking at that draw (and restoring the stream) recovers it
-    without changing a single record."""
-    intent_of: dict[str, str] = {}
+def generate_with_origins(out: Path, n_train: int, n_val: int, n_test: int, seed: int) -> dict[str, generator.Drawn]:
+    """Write the three splits and return {query: how the generator drew it} (intent, held-out
+    phrasing), recorded on the way without changing a single record."""
+    origin_of: dict[str, generator.Drawn] = {}
     draw = generator.sample_example
 
-    def peeking(split, rng):
-        state = rng.getstate()
-        name = rng.choice(INTENTS).name
-        rng.setstate(state)
-        query, actions = draw(split, rng)
-        intent_of[query] = name
-        return query, actions
+    def recording(split, rng):
+        drawn = generator.draw_example(split, rng)
+        origin_of[drawn.query] = drawn
+        return drawn.query, drawn.actions
 
-    generator.sample_example = peeking
+    generator.sample_example = recording
     try:
         splits = generator.generate_splits(n_train, n_val, n_test, seed=seed)
     finally:
         generator.sample_example = draw
     for split, records in splits.items():
         write_tinyagent_file(records, out / SPLIT_FILES[split])
-    return intent_of
+    return origin_of
 
 
 def train_retriever(data: Path, out: Path) -> None:
@@ -90,7 +86,7 @@ def score(gold: list[str], plans: list[str]) -> tuple[list[bool], list[bool]]:
     return [s.success for s in scores], [s.tool_set_match for s in scores]
 
 
-def evaluate(checkpoint: Path, retriever: Path, test, intent_of: dict[str, str], handwritten: list[dict],
+def evaluate(checkpoint: Path, retriever: Path, test, origin_of: dict[str, generator.Drawn], handwritten: list[dict],
              device: str = "cpu", batch_size: int = 16) -> dict:
     from tinyagent_ft.planner import Planner
 
@@ -99,12 +95,15 @@ def evaluate(checkpoint: Path, retriever: Path, test, intent_of: dict[str, str],
     for mode, constrain in (("constrained", True), ("unconstrained", False)):
         plans = [r.plan for r in planner.plan(test["query"], constrain=constrain, batch_size=batch_size)]
         success, tool_set = score(test["plan"], plans)
-        per_intent = defaultdict(list)
+        per_intent, per_phrasing = defaultdict(list), defaultdict(list)
         for query, ok in zip(test["query"], success):
-            per_intent[intent_of[query]].append(ok)
+            per_intent[origin_of[query].intent].append(ok)
+            per_phrasing["held_out" if origin_of[query].held_out else "seen"].append(ok)
         result[mode] = {
             "success_rate": statistics.mean(success), "tool_set_accuracy": statistics.mean(tool_set),
             "success_per_intent": {name: statistics.mean(v) for name, v in sorted(per_intent.items())},
+            # Test queries phrased by templates training never saw, against those it did.
+            "success_per_phrasing": {name: statistics.mean(v) for name, v in sorted(per_phrasing.items())},
         }
         hand = planner.plan([h["query"] for h in handwritten], constrain=constrain, batch_size=batch_size)
         result[mode]["handwritten"] = {
@@ -179,6 +178,11 @@ def summarize(runs: list[dict]) -> dict:
         intents = sorted({name for r in runs for name in r[mode]["success_per_intent"]})
         summary[mode]["success_per_intent"] = {
             name: statistics.mean(r[mode]["success_per_intent"].get(name, 0.0) for r in runs) for name in intents}
+        # Runs saved before the phrasing breakdown existed lack it.
+        phrasings = [r[mode]["success_per_phrasing"] for r in runs if "success_per_phrasing" in r[mode]]
+        if phrasings:
+            summary[mode]["success_per_phrasing"] = {
+                name: spread([p[name] for p in phrasings if name in p]) for name in sorted(set().union(*phrasings))}
         summary[mode]["handwritten"] = {key: spread([r[mode]["handwritten"][key] for r in runs])
                                         for key in ("valid_rate", "tool_set_accuracy")}
     for key in ("tokens_per_s", "peak_rss_bytes", "train_seconds"):
@@ -205,7 +209,7 @@ def main() -> None:
     # A steps override gets its own directory, so its checkpoints never resume another budget's run.
     work = args.work / (f"{name}-{args.steps}steps" if args.steps else name)
     data = work / "data"
-    intent_of = generate_with_intents(data, budget["train"], budget["val"], budget["test"], seed=0)
+    origin_of = generate_with_origins(data, budget["train"], budget["val"], budget["test"], seed=0)
     retriever = args.retriever or work / "retriever"
     if args.retriever is None and not (retriever / MANIFEST).exists():
         train_retriever(data, retriever)
@@ -217,7 +221,7 @@ def main() -> None:
         runs = []
         for seed in budget["seeds"]:
             runs.append(run_or_reuse(optimizer, seed, budget, data, retriever, work / f"{optimizer}-seed{seed}",
-                                     lambda ckpt: evaluate(ckpt, retriever, test, intent_of, handwritten, args.device, args.eval_batch)))
+                                     lambda ckpt: evaluate(ckpt, retriever, test, origin_of, handwritten, args.device, args.eval_batch)))
             print(json.dumps({"optimizer": optimizer, **runs[-1]}), file=sys.stderr, flush=True)
         results[optimizer] = {"summary": summarize(runs), "runs": runs}
     report = {"budget": budget, "prompt_style": PROMPT_STYLE, "threads": args.threads, "test_records": len(test),

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "benchmarks"))
 
-from finetune import add_run_arguments, device_name, evaluate, generate_with_intents, load_handwritten  # noqa: E402
+from finetune import add_run_arguments, device_name, evaluate, generate_with_origins, load_handwritten  # noqa: E402
 from tinyagent_ft.data import load_split  # noqa: E402
 from tinyagent_ft.models import TinyShape  # noqa: E402
 
@@ -78,7 +78,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     data = args.work / f"data-{args.records}-{args.test}"
-    intent_of = generate_with_intents(data, args.records, 300, args.test, seed=0)  # `demo --budget long`'s splits
+    origin_of = generate_with_origins(data, args.records, 300, args.test, seed=0)  # `demo --budget long`'s splits
     test = load_split(data, "test")
     handwritten = load_handwritten()
     report = {"recipe": {**RECIPE, "shape": vars(RECIPE["shape"])}, "records": args.records, "test_records": len(test),
@@ -87,7 +87,7 @@ def main() -> None:
         started = time.perf_counter()
         out = args.work / (f"{name}-{args.records}-{args.test}" + (f"-{args.steps}steps" if args.steps else ""))
         result = train_variant(name, data, args.retriever, out, args.steps)
-        result.update(evaluate(out, args.retriever, test, intent_of, handwritten, args.device, args.eval_batch))
+        result.update(evaluate(out, args.retriever, test, origin_of, handwritten, args.device, args.eval_batch))
         result["wall_seconds"] = round(time.perf_counter() - started, 1)
         report["variants"][name] = result
         print(json.dumps({"variant": name, **result}), file=sys.stderr, flush=True)

@@ -1,4 +1,5 @@
 import json
+import random
 import subprocess
 import sys
 import warnings
@@ -16,7 +17,7 @@ from tinyagent_ft.data import (
     read_records,
     write_tinyagent_file,
 )
-from tinyagent_ft.data.generator import is_held_out
+from tinyagent_ft.data.generator import draw_example, is_held_out
 from tinyagent_ft.data.intents import INTENTS
 from tinyagent_ft.data.io import iter_json_object
 
@@ -138,6 +139,18 @@ def test_a_quarter_of_templates_is_held_out_of_training(splits):
     for intent in INTENTS:
         held = [i for i in range(len(intent.templates)) if is_held_out(i, len(intent.templates))]
         assert held and len(held) / len(intent.templates) >= 0.2, intent.name
+
+
+def test_draws_record_intent_and_held_out_phrasing():
+    rng = random.Random(0)
+    train = [draw_example("train", rng) for _ in range(300)]
+    test = [draw_example("test", rng) for _ in range(300)]
+    assert not any(d.held_out for d in train)
+    # Half the evaluation queries come from held-out templates, plus the seen share that happens to be.
+    assert 0.35 < sum(d.held_out for d in test) / len(test) < 0.65
+    assert {d.intent for d in test} == {intent.name for intent in INTENTS}
+    for intent in INTENTS:  # a template's position identifies it only if no intent repeats one
+        assert len(set(intent.templates)) == len(intent.templates), intent.name
 
 
 def test_generation_is_deterministic_for_a_seed():

@@ -11,6 +11,7 @@ import random
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
@@ -123,11 +124,27 @@ def make_record(query: str, actions: list[Action], rng: random.Random) -> dict[s
     }
 
 
-def sample_example(split: str, rng: random.Random) -> tuple[str, list[Action]]:
+@dataclass(frozen=True)
+class Drawn:
+    """One generated example and where it came from, for breaking results down by intent and phrasing."""
+
+    query: str
+    actions: list[Action]
+    intent: str
+    held_out: bool  # phrased by a template that training never uses
+
+
+def draw_example(split: str, rng: random.Random) -> Drawn:
     intent = rng.choice(INTENTS)
     slots, actions = intent.sample(rng)
     template = rng.choice(templates_for(intent, split, rng))
-    return phrase(template, slots, rng), blank_unsaid(actions, slots, template)
+    held_out = is_held_out(intent.templates.index(template), len(intent.templates))
+    return Drawn(phrase(template, slots, rng), blank_unsaid(actions, slots, template), intent.name, held_out)
+
+
+def sample_example(split: str, rng: random.Random) -> tuple[str, list[Action]]:
+    drawn = draw_example(split, rng)
+    return drawn.query, drawn.actions
 
 
 def _normalized(query: str) -> str:
