@@ -82,3 +82,14 @@ def test_a_record_that_cannot_fit_is_skipped_not_truncated(workspace):
     builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=16))
     pairs, skipped = training_pairs(rows.select(range(4)), builder, retriever)
     assert pairs == [] and skipped == 4
+
+
+def test_query_noise_changes_training_prompts_never_completions(workspace):
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="names", negatives=2, examples=0, max_length=4096))
+    clean, _ = training_pairs(rows, builder, retriever, seed=1)
+    noisy, _ = training_pairs(rows, builder, retriever, seed=1, query_noise=0.3)
+    assert [p.completion for p in noisy] == [p.completion for p in clean]
+    changed = sum(n.prompt != c.prompt for n, c in zip(noisy, clean))
+    assert 0.3 * len(rows) < changed < len(rows)
+    assert training_pairs(rows, builder, retriever, seed=1, query_noise=0.3)[0] == noisy

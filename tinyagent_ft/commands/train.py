@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prompt.add_argument("--prompt-style", choices=STYLES, default=None)
     prompt.add_argument("--negatives", type=_count, default=None, help="decoy tools per training prompt")
     prompt.add_argument("--examples", type=_count, default=None, help="retrieved in-context examples per prompt (k)")
+    prompt.add_argument("--query-noise", type=float, default=0.0, metavar="RATE",
+                        help="drop or swap each training query's phrasing words (not copied into the plan, no "
+                        "digits or calendar words) with this probability (default 0: off)")
     prompt.add_argument("--max-length", type=_positive_int, default=None, help="prompt + plan budget in tokens")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--eval-samples", type=_count, default=200,
@@ -84,7 +87,7 @@ def run_train(args: argparse.Namespace) -> int:
         data=args.data, retriever=args.retriever, out=args.out, model=args.model, optimizer=args.optimizer,
         epochs=args.epochs, batch_size=args.batch_size, per_device_batch_size=args.per_device_batch_size, lr=args.lr,
         max_steps=args.max_steps, warmup_steps=args.warmup_steps, prompt_style=args.prompt_style,
-        negatives=args.negatives, examples=args.examples, max_length=args.max_length, seed=args.seed,
+        negatives=args.negatives, examples=args.examples, max_length=args.max_length, query_noise=args.query_noise, seed=args.seed,
         eval_samples=args.eval_samples, eval_constrain=args.eval_constrain, eval_steps=args.eval_steps, logging_steps=args.logging_steps,
         gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, resume=args.resume, rank=args.rank,
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,

@@ -7,12 +7,14 @@ merge the last prompt token with the first plan token, and then no label boundar
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datasets import Dataset
 
 from tinyagent_ft.prompts import PromptBuilder
+from tinyagent_ft.train.augment import noisy_query, phrasing_words
 
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
 
@@ -34,12 +36,18 @@ def retrieved_examples(retriever, rows: Dataset, k: int) -> list[list[str]]:
     return [[hit.example for hit in record_hits] for record_hits in hits]
 
 
-def training_pairs(rows: Dataset, builder: PromptBuilder, retriever=None, seed: int = 0) -> tuple[list[TrainingPair], int]:
-    """(pairs, number of records skipped because even their prompt without examples overflows the budget)."""
+def training_pairs(rows: Dataset, builder: PromptBuilder, retriever=None, seed: int = 0,
+                   query_noise: float = 0.0) -> tuple[list[TrainingPair], int]:
+    """(pairs, number of records skipped because even their prompt without examples overflows the budget).
+    ``query_noise`` > 0 perturbs each query's phrasing words at that rate (``augment.noisy_query``)."""
     examples = retrieved_examples(retriever, rows, builder.config.examples)
+    pool = phrasing_words(rows["query"], rows["plan"]) if query_noise > 0 else []
     pairs, skipped = [], 0
     for row, record_examples in zip(rows, examples):
-        pair = builder.training_pair(row["id"], row["query"], row["tools"], row["plan"], record_examples, seed=seed)
+        query = row["query"]
+        if query_noise > 0:
+            query = noisy_query(query, row["plan"], pool, query_noise, random.Random(f"{seed}:{row['id']}:noise"))
+        pair = builder.training_pair(row["id"], query, row["tools"], row["plan"], record_examples, seed=seed)
         if pair is None:
             skipped += 1
         else:

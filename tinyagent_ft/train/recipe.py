@@ -56,6 +56,7 @@ class TrainConfig:
     negatives: int | None = None
     examples: int | None = None
     max_length: int | None = None
+    query_noise: float = 0.0  # rate of phrasing-word noise on training queries (augment.py)
     seed: int = 0
     eval_samples: int | None = 200
     eval_constrain: bool = True  # validation decodes inside the plan grammar, as `tinyagent eval` does
@@ -77,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1) or self.epochs <= 0:
             raise ValueError("batch size, epochs and max steps must be positive")
+        if not 0.0 <= self.query_noise <= 1.0:
+            raise ValueError(f"query noise must be a rate in [0, 1], got {self.query_noise}")
         self.batch_layout()  # a batch size the processes cannot split is an error before any loading
 
     @property
