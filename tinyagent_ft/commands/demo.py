@@ -34,7 +34,7 @@ BUDGETS = {
                     ("--max-steps", "1150", "--batch-size", "16", "--prompt-style", "names",
                      "--eval-steps", "575", "--eval-samples", "60")),
     # The best planner measured on 2 CPU cores within 2 hours (README): the small budget's recipe
-    # with four times the records and steps, 80 to 95 minutes of training (test success 0.704).
+    # with four times the records and steps, 80 to 105 minutes of training (test success 0.704).
     "long": Budget((40000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
                    ("--max-steps", "5400", "--batch-size", "16", "--prompt-style", "names",
                     "--eval-steps", "1350", "--eval-samples", "60")),
