@@ -4,7 +4,8 @@ seeds, then planned through `Planner` (as `tinyagent eval` does) with and withou
 Reports per optimizer the mean and spread over seeds of test success and tool-set accuracy
 (constrained and free decoding), success per intent of the data generator and per phrasing
 (templates seen in training or held out of it), the hand-written queries (valid-plan rate and
-tool-set accuracy: they have no gold plans), training tokens/s and peak memory. Prints one JSON object and writes it to --json.
+tool-set accuracy: they have no gold plans), training tokens/s and peak memory. Prints one JSON
+object and writes it to --json.
 
     python benchmarks/finetune.py                      # one seed per optimizer, reduced budget (< 30 min on 2 cores)
     python benchmarks/finetune.py --full --json benchmarks/results/finetune_full.json   # 3 seeds, 10,000 records
@@ -36,7 +37,6 @@ sys.path.insert(0, str(ROOT))
 from planner_eval.score import score_plan  # noqa: E402
 from retriever.retriever import MANIFEST  # noqa: E402
 from tinyagent_ft.data import SPLIT_FILES, generator, load_split, write_tinyagent_file  # noqa: E402
-from tinyagent_ft.data.intents import INTENTS  # noqa: E402
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
 HANDWRITTEN = ROOT / "tests" / "data" / "handwritten_queries.jsonl"
