@@ -18,6 +18,7 @@ _WORD = re.compile(r"[^\W\d_]+|\d+", re.UNICODE)
 _CALENDAR = frozenset(
     "january february march april may june july august september october november december "
     "jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday "
+    # "a", "p" and "m" are what "a.m." and "p.m." split into
     "saturday sunday today tomorrow tonight morning afternoon evening noon midnight am pm a p m".split()
 )
 

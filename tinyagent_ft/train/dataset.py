@@ -7,13 +7,12 @@ merge the last prompt token with the first plan token, and then no label boundar
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from datasets import Dataset
 
-from tinyagent_ft.prompts import PromptBuilder
+from tinyagent_ft.prompts import PromptBuilder, record_rng
 from tinyagent_ft.train.augment import noisy_query, phrasing_words
 
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
@@ -46,7 +45,7 @@ def training_pairs(rows: Dataset, builder: PromptBuilder, retriever=None, seed: 
     for row, record_examples in zip(rows, examples):
         query = row["query"]
         if query_noise > 0:
-            query = noisy_query(query, row["plan"], pool, query_noise, random.Random(f"{seed}:{row['id']}:noise"))
+            query = noisy_query(query, row["plan"], pool, query_noise, record_rng(seed, f"{row['id']}:noise"))
         pair = builder.training_pair(row["id"], query, row["tools"], row["plan"], record_examples, seed=seed)
         if pair is None:
             skipped += 1
