@@ -56,3 +56,15 @@ def test_smollm2_fine_tunes_with_its_own_defaults_into_a_plain_checkpoint(tmp_pa
     assert facts["hyperparameters"]["rank"] == 64
     planner = load_planner(out)
     assert planner.prompt_config.style == "names" and planner.model.config.num_hidden_layers == 30
+
+
+def test_smollm2_batches_run_as_micro_batches_of_at_most_8(tmp_path, monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+
+    def layout(**settings):
+        return TrainConfig(data=tmp_path, retriever=tmp_path, out=tmp_path, **settings).batch_layout()
+
+    assert layout(model=SMOLLM2, batch_size=16) == (8, 2, 1)
+    assert layout(model=SMOLLM2, batch_size=12) == (6, 2, 1)
+    assert layout(model=SMOLLM2, batch_size=16, per_device_batch_size=16) == (16, 1, 1)
+    assert layout(batch_size=16) == (16, 1, 1)  # the tiny model has no cap

@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=float, default=3.0)
     train.add_argument("--batch-size", type=_positive_int, default=32, help="effective global batch (default 32)")
     train.add_argument("--per-device-batch-size", type=_positive_int, default=None,
-                       help="micro-batch per process; the rest of --batch-size is gradient accumulation")
+                       help="micro-batch per process; the rest of --batch-size is gradient accumulation "
+                       "(default: the whole share; smollm2: at most 8)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
     train.add_argument("--max-steps", type=_positive_int, default=None, help="stop after N optimizer steps")
     train.add_argument("--warmup-steps", type=_count, default=None, help="default: 3%% of the steps")
