@@ -115,12 +115,12 @@ def load_pretrained(name_or_path: str, dtype: torch.dtype | None = None, device:
     cannot be fetched is a one-line OSError naming the local-path alternative."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = packaged_smollm2() if name_or_path == SMOLLM2 else Path(name_or_path)
-    if gguf.suffix == ".gguf":
-        if not gguf.is_file():
-            raise OSError(f"GGUF file {str(gguf)!r} does not exist")
-        location = {"pretrained_model_name_or_path": str(gguf.parent), "gguf_file": gguf.name}
-    elif Path(name_or_path).is_dir() or _hub_available(name_or_path):
+    path = packaged_smollm2() if name_or_path == SMOLLM2 else Path(name_or_path)
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise OSError(f"GGUF file {str(path)!r} does not exist")
+        location = {"pretrained_model_name_or_path": str(path.parent), "gguf_file": path.name}
+    elif path.is_dir() or _hub_available(name_or_path):
         location = {"pretrained_model_name_or_path": name_or_path}
     else:
         raise OSError(
