@@ -9,22 +9,25 @@ What the grammar accepts (and so what a constrained model can write):
 
 - ids are 1, 2, 3, ... in order, at most ``MAX_ACTIONS`` actions, and the plan may be empty (`1. join()`);
 - each tool of the prompt, arguments positional in catalog order, separated by ", ", each of its type:
-  str -> a double-quoted string of at most ``STRING_UNITS`` characters (no control characters, no line
-  separators, never `<END_OF_PLAN>`, escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS``
-  digits without leading zeros, bool -> True/False, list[str] -> at most ``LIST_ITEMS`` strings of at
-  most ``ITEM_UNITS`` characters, `None` only where the catalog says ``nullable``; so the longest line
-  stays under planner_eval's line limit;
+  str -> a double-quoted string (no control characters, no line separators, never `<END_OF_PLAN>`,
+  escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS`` digits without leading zeros,
+  bool -> True/False, list[str] -> at most ``LIST_ITEMS`` strings, `None` only where the catalog says
+  ``nullable``;
 - a reference `"$N"` (a whole str argument or a list element) names only an earlier action: action i's
   rule lists $1..$(i-1), and a plain string can never spell a reference.
 
-Closing within ``max_new_tokens``: the bounds above keep each action finite, but a plan of long strings
-could still overrun the budget. Every token carries at least one byte, so the processor reserves, per row,
-the worst-case number of tokens needed to close the plan from any point (finish the current literal, give
-the remaining arguments their shortest values, end the line, write the join line, then the end-of-sequence
-token): for the prompt's longest tool until a line names its tool, then for that tool
+Closing within ``max_new_tokens``: every token carries at least one byte, so the processor reserves, per
+row, the worst-case number of tokens needed to close the plan from any point (finish the current literal,
+give the remaining arguments their shortest values, end the line, write the join line, then the
+end-of-sequence token): for the prompt's longest tool until a line names its tool, then for that tool
 (``PlanGrammar.reserve_for``). Once the tokens left reach the reserve, the row is *closing*: each step
 it is forced to the one token that ends the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a
 random model still ends with a complete plan and `<END_OF_PLAN>`.
+
+Lines: strings are unbounded in the grammar (see `_EBNF_HEADER` for why), so the processor bounds lines
+instead. A row whose unfinished line could pass ``MAX_LINE_BYTES`` with its next token is forced along
+the same walk until that line ends, then writes freely again; so every line stays under planner_eval's
+line limit.
 """
 
 from __future__ import annotations
@@ -39,14 +42,16 @@ import torch
 from transformers import LogitsProcessor
 
 from planner_eval.catalog import JOIN, TOOLS, Tool, ToolArg
+from planner_eval.parse import MAX_LINE_CHARS
 from planner_eval.plan import END_OF_PLAN
 
 MAX_ACTIONS = 20
-STRING_UNITS = 128  # a str argument: at most this many units (a character, an escape, or "<" and the next)
-ITEM_UNITS = 64  # a list element (an address, a phone number, a path): shorter, as lists hold several
 LIST_ITEMS = 8
+# A line may grow to this many bytes before its row is forced to end it. The walk that ends it adds a few
+# bytes per token of a tool's closing reserve (under 400), and a character is at least a byte, so every
+# line stays well under planner_eval's limit.
+MAX_LINE_BYTES = MAX_LINE_CHARS // 2
 INT_DIGITS = 9
-_REFERENCE_DIGITS = 8  # digits a plain string may hold right after its leading "$"
 
 # Shortest completion of one argument by the closing walk: ', ' plus the longest of `""`, `[]`, `1`, `True`.
 _ARG_CLOSE = 2 + 4
@@ -58,24 +63,25 @@ _ACTION_PREFIX = len(f"{MAX_ACTIONS}. ")
 # String characters leave out control characters and the line separators Python's str.splitlines()
 # breaks on (parse_plan reads a plan line by line), and "<" may not start "<END_OF_PLAN>" (so it is
 # followed by a character other than "E", "<" or an escape, or closes the string). Escapes: \" \\ \n \t.
-# So a unit is at most two characters, which keeps the longest line under planner_eval's limit.
+# A string that starts with "$" and digits goes on with a printable ASCII non-digit (not an escape):
+# planner_eval reads "$12\n" and "$1" plus an Arabic-Indic digit as references.
+#
+# Every part of a string is a character class, alone or under a star. xgrammar then decides a token
+# from masks it computed once; a rule per character, an alternative of a class and an escape after the
+# digits, or a bounded repetition send it through its parser for most of the vocabulary at every step:
+# along 30 test plans with SmolLM2's 49,152 tokens, 13.1 ms per mask with `unit{0,127}`, 0.05 ms now.
+# So strings are unbounded here; the processor bounds lines instead (MAX_LINE_BYTES).
 _NEVER = r"\x00-\x1f\x7f\x85\u2028\u2029"
+_PLAIN = rf"[^\"\\{_NEVER}<]"
+_AFTER_DIGITS = r"[\x20-\x21\x23-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7e]"
+_BODY = rf'{_PLAIN}* ((escape | "<" after_lt) {_PLAIN}*)* "<"?'
 _EBNF_HEADER = rf"""
 escape ::= "\\" ["\\nt]
 after_lt ::= [^"\\{_NEVER}<E]
-unit ::= [^"\\{_NEVER}<] | escape | "<" after_lt
-lead ::= [^"\\{_NEVER}<$] | escape | "<" after_lt
-break ::= [\x20-\x21\x23-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7e] | "\\" ["\\t]
 int ::= "0" | "-"? [1-9] [0-9]{{0,{INT_DIGITS - 1}}}
 bool ::= "True" | "False"
+string ::= "\"" ([^"\\{_NEVER}<$] {_BODY} | escape {_BODY} | "<" (after_lt {_BODY})? | "$" ([0-9]* {_AFTER_DIGITS} {_BODY})?)? "\""
 """
-
-
-def _string_rule(name: str, units: int) -> str:
-    """A string that can never spell a reference: after a leading "$" and at most a few digits comes
-    an ASCII non-digit (planner_eval reads "$12\\n" and "$1" plus an Arabic-Indic digit as references)."""
-    after_dollar = f'[0-9]{{0,{_REFERENCE_DIGITS}}} break unit{{0,{units - _REFERENCE_DIGITS - 2}}} "<"?'
-    return f'{name} ::= "\\"" (lead unit{{0,{units - 1}}} "<"? | "<" | "$" ({after_dollar})?)? "\\""'
 
 
 def _literal(text: str) -> str:
@@ -108,7 +114,7 @@ def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
     step = _literal(join_line(i))
     if calls:
         step += f" | {_literal(f'{i}. ')} call{i} \"\\n\" step{i + 1}"
-    rules = [f"step{i} ::= {step}", f"text{i} ::= string{either}", f"element{i} ::= item{either}",
+    rules = [f"step{i} ::= {step}", f"text{i} ::= string{either}", f"element{i} ::= string{either}",
              f"items{i} ::= \"[]\" | \"[\" element{i} (\", \" element{i}){{0,{LIST_ITEMS - 1}}} \"]\""]
     if references:
         rules.append(f"ref{i} ::= {references}")
@@ -120,8 +126,7 @@ def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
 def plan_ebnf(tools: Sequence[str]) -> str:
     """The EBNF grammar of plans over ``tools`` (catalog names, any order)."""
     known = [_catalog_tool(name) for name in sorted(set(tools))]
-    rules = ["root ::= step1", _EBNF_HEADER.strip(),
-             _string_rule("string", STRING_UNITS), _string_rule("item", ITEM_UNITS)]
+    rules = ["root ::= step1", _EBNF_HEADER.strip()]
     for i in range(1, MAX_ACTIONS + 1):
         rules += _action_rules(known, i)
     rules.append(f"step{MAX_ACTIONS + 1} ::= {_literal(join_line(MAX_ACTIONS + 1))}")
@@ -184,6 +189,7 @@ class PlanGrammars:
         for stop_id in self.info.stop_token_ids:
             lengths[stop_id] = 0
         self.token_bytes = torch.tensor(lengths, dtype=torch.float32)
+        self.longest_piece = max(len(piece) for piece in vocab)
         # Several tokens may spell the same byte (byte-fallback vocabularies): the lowest id wins.
         single = {piece: i for i, piece in reversed(list(enumerate(vocab))) if len(piece) == 1}
         self.closing_tokens = [single[b] for b in _CLOSING_BYTES if b in single]
@@ -255,7 +261,9 @@ class PlanLogitsProcessor(LogitsProcessor):
         xgrammar.apply_token_bitmask_inplace(masked, self.bitmask.to(masked.device), indices=active)
         tokens_left = self.max_new_tokens - (input_ids.shape[1] - self.prompt_length)
         for row in active:
-            if tokens_left <= self.rows[row].reserve_for(self.lines[row]):
+            line = self.lines[row]
+            if (tokens_left <= self.rows[row].reserve_for(line)
+                    or len(line) + self.grammars.longest_piece > MAX_LINE_BYTES):
                 self._force(masked, row)
         return masked if on_device else masked.to(scores.device)
 
