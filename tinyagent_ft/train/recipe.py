@@ -34,7 +34,7 @@ TINY_DEFAULTS = {
 }
 
 
-# SmolLM2-135M-Instruct is pretrained, so a smaller step than the tiny model's; at 7-12 s per step of
+# SmolLM2-135M-Instruct is pretrained, so a smaller step than the tiny model's; at 5-9 s per step of
 # batch 16 on 2 cores it gets the demo's short `names` prompts. The rate is one run's (README, "A
 # pretrained model": loss 1.17 at step 10, 0.08 at step 100, no spike); the other optimizers share it untuned.
 # Micro-batches of at most 8: a 49,152-token vocabulary makes a batch of 16's logits 630 MB per copy, and
