@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 
+from typing import Any
+
 from planner_eval.argtypes import Checker, type_checker
 from planner_eval.catalog import Catalog, Tool
-from planner_eval.plan import Action
+from planner_eval.plan import Action, reference_id
 
 
 def argument_problem(action: Action, tool: Tool) -> str | None:
@@ -27,7 +29,33 @@ def argument_problem(action: Action, tool: Tool) -> str | None:
             continue
         if not check(value):
             return f"argument {arg.name!r} of {tool.name} should be {arg.type_hint}, got {_shown(value)}"
+        if arg.enum is not None and not enum_allows(arg.enum, value):
+            allowed = ", ".join(_shown(v) for v in arg.enum[:10]) + (", ..." if len(arg.enum) > 10 else "")
+            return f"argument {arg.name!r} of {tool.name} should be one of {allowed}, got {_shown(value)}"
     return None
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality as plans mean it: 1 != True, 5 != "5", None != "" (Python's == says 1 == True), while
+    an int and a float of equal value are the same number, as JSON cannot tell them apart."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def enum_allows(enum: tuple[Any, ...], value: Any) -> bool:
+    """True when ``value`` is one of ``enum``'s values, or a `$N` reference (known only at run time)."""
+    if value is None:
+        return True  # nullable is the type check's business, not the enum's
+    if reference_id(value) is not None:
+        return True
+    return any(same_value(value, allowed) for allowed in enum)
 
 
 _CHECKERS: dict[int, tuple[Tool, tuple[Checker, ...]]] = {}

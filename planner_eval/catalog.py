@@ -5,6 +5,7 @@ Pure Python on purpose: the evaluator checks tool names with it on machines with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +37,9 @@ class ToolArg:
     # equal to its default, when the schema gives one.
     required: bool = True
     default: Any = NO_DEFAULT
+    # JSON Schema's `enum`: the only literal values allowed (a `$N` reference still passes, as its
+    # value comes at run time); None when any value of the type will do.
+    enum: tuple[Any, ...] | None = None
 
     @property
     def type_hint(self) -> str:
@@ -58,9 +62,10 @@ class Tool:
         return tuple(a.name for a in self.args)
 
     def signature(self) -> str:
-        """`name(arg: type, ...) -> returns`, the line a prompt shows for this tool."""
-        params = ", ".join(_parameter(a) for a in self.args)
-        return f"{self.name}({params}) -> {self.returns}"
+        """`name(arg: type, ...)`, the line a prompt shows for this tool. The return type is left out:
+        OpenAI function schemas have none, so a catalog read back from its stored schemas shows the
+        same line, and the descriptions say what each tool gives back."""
+        return f"{self.name}({', '.join(_parameter(a) for a in self.args)})"
 
     @property
     def required_count(self) -> int:
@@ -69,10 +74,22 @@ class Tool:
 
 
 def _parameter(arg: ToolArg) -> str:
-    text = f"{arg.name}: {arg.type_hint}"
+    text = f"{arg.name}: {_shown_type(arg)}"
     if arg.has_default:
-        return f"{text} = {arg.default!r}"
+        return f"{text} = {_shown_value(arg.default)}"
     return text if arg.required else f"{text} = ..."
+
+
+def _shown_type(arg: ToolArg) -> str:
+    if arg.enum is None:
+        return arg.type_hint
+    values = " | ".join(_shown_value(v) for v in arg.enum)
+    return f"{values} | None" if arg.nullable else values
+
+
+def _shown_value(value: Any) -> str:
+    # Plan literals: strings in double quotes, as plans write them.
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
 
 
 # Tool name -> tool. The evaluator takes any such mapping; treat it as read-only once in use,

@@ -12,7 +12,10 @@ Only `name` (of tools and args) and `type` are needed; `required` defaults to tr
 to false.
 
 Either form may also sit under a top-level `"tools"` key, and each entry is recognised on its
-own. Every problem raises `CatalogError` with one line that names the tool.
+own. A catalog that cannot be used raises `CatalogError` with one line that names the tool. A bad
+value inside a usable catalog (a default or an enum value of the wrong type) is dropped with one
+`CatalogWarning` naming the tool and the argument: published catalogs hold such slips, and
+refusing a whole catalog for one default helps nobody.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from __future__ import annotations
 import json
 import keyword
 import re
-from collections.abc import Mapping
+import sys
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from planner_eval.arguments import enum_allows, same_value
 from planner_eval.argtypes import parse_type, type_checker, type_from_schema, type_to_schema
 from planner_eval.catalog import JOIN, NO_DEFAULT, TOOLS, Catalog, Tool, ToolArg
 from planner_eval.parse import MAX_LIST_DEPTH
@@ -35,6 +41,14 @@ _UNKNOWN_RETURNS = "any"
 
 class CatalogError(ValueError):
     """A catalog that cannot be used; the message is one line."""
+
+
+class CatalogWarning(UserWarning):
+    """A value of a catalog that was dropped (a default or enum value of the wrong type); one line."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, CatalogWarning, stacklevel=2)
 
 
 def read_catalog(path: str | Path) -> dict[str, Tool]:
@@ -101,6 +115,8 @@ def _openai_schema(tool: Tool) -> dict[str, Any]:
     properties = {}
     for arg in tool.args:
         schema = type_to_schema(arg.type_hint)
+        if arg.enum is not None:
+            schema["enum"] = list(arg.enum)
         if arg.description:
             schema["description"] = arg.description
         if arg.has_default:
@@ -114,6 +130,8 @@ def _native_tool(tool: Tool) -> dict[str, Any]:
     args = []
     for arg in tool.args:
         entry = {"name": arg.name, "type": arg.type, "description": arg.description, "nullable": arg.nullable, "required": arg.required}
+        if arg.enum is not None:
+            entry["enum"] = list(arg.enum)
         if arg.has_default:
             entry["default"] = arg.default
         args.append(entry)
@@ -179,20 +197,21 @@ def _openai_function(function: Mapping) -> Tool:
     if unknown:
         raise ValueError(f"required argument {unknown[0]!r} is not among the properties")
     ordered = [n for n in properties if n in required] + [n for n in properties if n not in required]
-    args = tuple(_openai_arg(n, properties[n], n in required) for n in ordered)
+    args = tuple(_openai_arg(name, n, properties[n], n in required) for n in ordered)
     return Tool(name, _text(function, "description"), args, _UNKNOWN_RETURNS)
 
 
-def _openai_arg(name: str, schema: Any, required: bool) -> ToolArg:
+def _openai_arg(tool: str, name: str, schema: Any, required: bool) -> ToolArg:
     if not name:
         raise ValueError("an argument has an empty name")
     try:
         hint = type_from_schema(schema)
     except ValueError as exc:
         raise ValueError(f"argument {name!r}: {exc}") from None
-    description = _text(schema, "description") if isinstance(schema, Mapping) else ""
-    default = schema.get("default", NO_DEFAULT) if isinstance(schema, Mapping) else NO_DEFAULT
-    return _arg(name, hint, description, False, required, default)
+    if not isinstance(schema, Mapping):
+        return _arg(tool, name, hint, "", False, required, NO_DEFAULT, None)
+    description = _text(schema, "description")
+    return _arg(tool, name, hint, description, False, required, schema.get("default", NO_DEFAULT), schema.get("enum"))
 
 
 def _native_entry(entry: Mapping) -> Tool:
@@ -200,7 +219,7 @@ def _native_entry(entry: Mapping) -> Tool:
     raw_args = entry.get("args")
     if not isinstance(raw_args, list):
         raise ValueError('"args" must be a list')
-    args = tuple(_native_arg(number, raw) for number, raw in enumerate(raw_args, start=1))
+    args = tuple(_native_arg(name, number, raw) for number, raw in enumerate(raw_args, start=1))
     names = [a.name for a in args]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate is not None:
@@ -212,7 +231,7 @@ def _native_entry(entry: Mapping) -> Tool:
     return Tool(name, _text(entry, "description"), args, _text(entry, "returns", _UNKNOWN_RETURNS))
 
 
-def _native_arg(number: int, raw: Any) -> ToolArg:
+def _native_arg(tool: str, number: int, raw: Any) -> ToolArg:
     if not isinstance(raw, Mapping):
         raise ValueError(f"argument {number} is not a JSON object")
     name = raw.get("name")
@@ -229,11 +248,14 @@ def _native_arg(number: int, raw: Any) -> ToolArg:
         parse_type(hint)
     except ValueError as exc:
         raise ValueError(f"argument {name!r}: {exc}") from None
-    return _arg(name, hint, _text(raw, "description"), flags["nullable"], flags["required"], raw.get("default", NO_DEFAULT))
+    return _arg(tool, name, hint, _text(raw, "description"), flags["nullable"], flags["required"],
+                raw.get("default", NO_DEFAULT), raw.get("enum"))
 
 
-def _arg(name: str, hint: str, description: str, nullable: bool, required: bool, default: Any) -> ToolArg:
-    """A ToolArg with None split off the type into `nullable`, and its default vetted."""
+def _arg(tool: str, name: str, hint: str, description: str, nullable: bool, required: bool, default: Any,
+         enum: Any) -> ToolArg:
+    """A ToolArg with None split off the type into `nullable`, its enum and default vetted: a value
+    of the wrong type is dropped with a CatalogWarning."""
     alternatives = [part.strip() for part in _top_level_union(hint)]
     if "None" in alternatives and len(alternatives) > 1:
         nullable = True
@@ -242,9 +264,40 @@ def _arg(name: str, hint: str, description: str, nullable: bool, required: bool,
         nullable = nullable or hint != "None"  # a null default says None is a fine value here
     elif default is not NO_DEFAULT and not _plan_literal(default, depth=0):
         default = NO_DEFAULT  # a plan cannot write it, so it cannot stand for an omitted argument
-    if default is not NO_DEFAULT and not type_checker(f"{hint} | None" if nullable else hint)(default):
-        raise ValueError(f"argument {name!r}: default {default!r} is not of type {hint}")
-    return ToolArg(name, hint, description, nullable, required, default)
+    check = type_checker(f"{hint} | None" if nullable else hint)
+    where = f"tool {tool!r}, argument {name!r}"
+    values = _enum_values(where, enum, check, hint)
+    if default is not NO_DEFAULT and not check(default):
+        _warn(f"{where}: default {_shown(default)} is not of type {hint}; dropped")
+        default = NO_DEFAULT
+    elif default is not NO_DEFAULT and values is not None and not enum_allows(values, default):
+        _warn(f"{where}: default {_shown(default)} is not one of its enum values; dropped")
+        default = NO_DEFAULT
+    return ToolArg(name, hint, description, nullable, required, default, values)
+
+
+def _enum_values(where: str, enum: Any, check, hint: str) -> tuple[Any, ...] | None:
+    """The enum's values that a plan can write and that fit the type; None for no enum."""
+    if enum is None:
+        return None
+    if not isinstance(enum, list) or not enum:
+        _warn(f"{where}: enum is not a non-empty list; ignored")
+        return None
+    kept = [v for v in enum if _plan_literal(v, depth=0) and check(v)]
+    dropped = [v for v in enum if v not in kept]
+    if dropped:
+        shown = ", ".join(_shown(v) for v in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
+        _warn(f"{where}: enum value(s) {shown} not of type {hint}; dropped")
+    unique: list[Any] = []
+    for value in kept:
+        if not any(same_value(value, seen) for seen in unique):
+            unique.append(value)
+    return tuple(unique) or None
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _top_level_union(hint: str) -> list[str]:
@@ -263,3 +316,102 @@ def _plan_literal(value: Any, depth: int) -> bool:
     if isinstance(value, list):
         return depth < MAX_LIST_DEPTH and all(_plan_literal(item, depth + 1) for item in value)
     return value is None or isinstance(value, (str, int, float))
+
+
+CATALOG_FILE = "tools.json"
+
+
+def write_catalog(catalog: Catalog, directory: str | Path) -> Path:
+    """Store the catalog an artifact (a retriever, a checkpoint) was built with, as OpenAI schemas."""
+    path = Path(directory) / CATALOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(to_openai_schemas(catalog), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def stored_catalog(directory: str | Path) -> dict[str, Tool] | None:
+    """The catalog stored in an artifact directory; None when it has none (made before catalogs
+    travelled with artifacts, so built on the built-in tools). Raises CatalogError naming the file."""
+    path = Path(directory) / CATALOG_FILE
+    if not path.is_file():
+        return None
+    try:
+        return read_catalog(path)
+    except CatalogError as exc:
+        raise CatalogError(f"{path}: {exc}") from None
+
+
+def catalog_difference(first: Catalog, second: Catalog, first_name: str = "the first",
+                       second_name: str = "the second") -> str | None:
+    """The first difference in tool names or argument schemas (names, types, order, required,
+    defaults, enums) between two catalogs, in words; None when they agree. Descriptions may differ."""
+    for name in first:
+        if name not in second:
+            return f"tool {name!r} is in {first_name} but not in {second_name}"
+    for name in second:
+        if name not in first:
+            return f"tool {name!r} is in {second_name} but not in {first_name}"
+    for name, tool in first.items():
+        other = second[name]
+        if tool.arg_names != other.arg_names:
+            return f"tool {name!r} takes ({', '.join(tool.arg_names)}) in {first_name} but ({', '.join(other.arg_names)}) in {second_name}"
+        for arg, theirs in zip(tool.args, other.args):
+            for field in ("type_hint", "required", "default", "enum"):
+                ours, its = getattr(arg, field), getattr(theirs, field)
+                if not (ours is its or same_value(ours, its)):
+                    return (f"tool {name!r}, argument {arg.name!r}: {field.replace('_hint', '')} {ours!r} in "
+                            f"{first_name} but {its!r} in {second_name}")
+    return None
+
+
+def canonical(catalog: Catalog) -> Catalog:
+    """The built-in catalog object itself when ``catalog`` is the built-in one read back from a file,
+    so that it prompts and reports exactly as the built-in one does; else ``catalog``."""
+    if catalog is TOOLS:
+        return catalog
+    same = catalog_difference(catalog, TOOLS) is None and all(
+        catalog[name].description == tool.description and
+        all(a.description == b.description for a, b in zip(catalog[name].args, tool.args))
+        for name, tool in TOOLS.items())
+    return TOOLS if same else catalog
+
+
+def resolve_catalog(tools: str | Path | None, stored_in: Sequence[str | Path] = ()) -> Catalog:
+    """The catalog a command works with: ``tools`` (a catalog file) when given, else the one stored in
+    the first of ``stored_in`` (an artifact without one means the built-in catalog), else the
+    built-in one. Every stored catalog must agree with it: the first difference is a CatalogError."""
+    chosen: Catalog | None = None
+    chosen_name = ""
+    if tools is not None:
+        try:
+            chosen = read_catalog(tools)
+        except CatalogError as exc:
+            raise CatalogError(f"{tools}: {exc}") from None
+        chosen_name = f"--tools {tools}"
+    for directory in stored_in:
+        found = stored_catalog(directory)
+        here = TOOLS if found is None else found
+        name = f"the catalog of {directory}" if found is not None else f"{directory} (built-in tools: no {CATALOG_FILE})"
+        if chosen is None:
+            chosen, chosen_name = here, name
+            continue
+        difference = catalog_difference(chosen, here, chosen_name, name)
+        if difference is not None:
+            raise CatalogError(f"catalogs disagree: {difference}")
+    return canonical(TOOLS if chosen is None else chosen)
+
+
+def print_warnings_on_one_line() -> None:
+    """Show CatalogWarnings as `warning: MESSAGE` lines on stderr (the CLIs' way), other warnings as before."""
+    shown = warnings.showwarning
+    if getattr(shown, "one_line", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CatalogWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.one_line = True  # type: ignore[attr-defined]
+    warnings.showwarning = show

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from planner_eval.catalog import TOOLS, Catalog, describe_tools
-from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, read_catalog
+from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, print_warnings_on_one_line, read_catalog
 from planner_eval.match import ARGS_MODES
 from planner_eval.report import score_files
 
@@ -83,6 +83,7 @@ def _add_tools(commands: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    print_warnings_on_one_line()
     try:
         catalog = None if args.tools is None else read_catalog(args.tools)
     except OSError as exc:

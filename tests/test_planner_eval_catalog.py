@@ -214,7 +214,6 @@ def test_type_checks(text, good, bad):
         ([{"name": "a", "parameters": {"type": "array"}}], '"type": "object"'),
         ([{"name": "get-weather"}], "cannot be called in a plan"),
         ([{"name": "join"}], "reserved"),
-        ([{"name": "a", "parameters": {"properties": {"x": {"type": "integer", "default": "3"}}}}], "default '3'"),
         ({"tools": [{"name": "a", "args": [{"name": "x", "type": "string"}]}]}, "unknown type 'string'"),
         ({"tools": [{"name": "a", "args": [{"name": "x", "type": "str", "required": False}, {"name": "y", "type": "int"}]}]}, "comes after an optional"),
         ({"tools": [{"name": "a", "args": [{"name": "x", "type": "str"}, {"name": "x", "type": "int"}]}]}, "appears twice"),
