@@ -65,6 +65,12 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
         "extra arguments a 'bad_arguments' error (never under --args ignore)",
     )
     score.add_argument("--out", metavar="REPORT.json", help="write the report here instead of stdout")
+    score.add_argument(
+        "--html",
+        metavar="REPORT.html",
+        help="also write a self-contained HTML report: summary, charts, and every failed case with both "
+        "plans drawn as graphs and the first difference marked",
+    )
 
 
 def _add_tools(commands: argparse._SubParsersAction) -> None:
@@ -100,7 +106,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
     if args.tools is not None:
         report["summary"]["catalog"] = args.tools
-    return _emit(format_report(report), args.out)
+    status = _emit(format_report(report), args.out)
+    if status == 0 and args.html is not None:
+        from planner_eval.html_report import write_html_report_for_files
+
+        try:
+            write_html_report_for_files(report, args.gold, args.pred, args.html, catalog)
+        except OSError as exc:
+            return _fail(f"cannot write {args.html}: {exc.strerror or exc}")
+    return status
 
 
 def _catalog_text(catalog: Catalog | None, export: bool, fmt: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -27,6 +27,7 @@ from serve import openai_compat
 from serve.auth import Unauthorized, bearer, require_key
 from serve.batching import Batcher, Closed, QueueFull, RequestTimeout
 from serve.engine import PlanJob, PlannerEngine, PlanOutcome, PlanRejected
+from serve.playground import playground
 from serve.schemas import (
     MAX_NEW_TOKENS,
     ChatCompletion,
@@ -152,6 +153,13 @@ def create_app(
     async def health() -> dict[str, Any]:
         """Liveness: 200 once the model is loaded (no API key needed)."""
         return {"status": "ok", "model": engine.model_name, "queued": batcher.queued}
+
+    @app.get("/", include_in_schema=False)
+    async def playground_page() -> HTMLResponse:
+        """The playground, a static page open without a key like /health; the key typed into it
+        goes with its own calls to /v1/..., which stay guarded."""
+        page, headers = playground(api_key is not None)
+        return HTMLResponse(page, headers=headers)
 
     @app.get("/v1/tools", dependencies=guarded, responses=_PROTECTED, tags=["planner"])
     async def tools() -> list[dict[str, Any]]:
