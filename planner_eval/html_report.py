@@ -306,13 +306,13 @@ def _category_chart(counts: Counter) -> str:
         width = max(2.0, bar_w * counts[category] / top)
         label = _CATEGORY_LABELS.get(category, category.replace("_", " "))
         rows.append(
-            f'<g class="bar {category}"><text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{escape(label)}</text>'
+            f'<g class="bar {category}" data-category="{category}"><title>show these cases</title><text x="{label_w - 8}" y="{y + 17}" text-anchor="end">{escape(label)}</text>'
             f'<rect x="{label_w}" y="{y + 3}" width="{width:.1f}" height="{row_h - 8}" rx="3"/>'
             f'<text x="{label_w + width + 6:.1f}" y="{y + 17}">{counts[category]} ({_percent(counts[category] / total)})</text></g>'
         )
     width = label_w + bar_w + 110
     return (
-        f'<section id="errors"><h2>Failures by category</h2>'
+        '<section id="errors"><h2>Failures by category</h2><p class="hint">Click a bar to list its cases.</p>'
         f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="failed cases by category">{"".join(rows)}</svg></section>'
     )
@@ -325,7 +325,7 @@ def _tally_table(caption: str, key_name: str, tally: _Tally, keys: list) -> str:
         rate = successes / cases if cases else 0.0
         rows.append(
             f"<tr><th>{escape(str(key))}</th><td class=num>{cases}</td><td class=num>{_percent(rate)}</td>"
-            f'<td class="barcell"><span class="meter" style="width:{100 * rate:.1f}%"></span></td></tr>'
+            f'<td class="barcell"><span class="track"><span class="meter" style="width:{100 * rate:.1f}%"></span></span></td></tr>'
         )
     return (
         f'<table class="tally"><caption>{escape(caption)}</caption><thead><tr><th>{escape(key_name)}</th>'
@@ -398,6 +398,16 @@ def _cases_section(collected: _Collected) -> str:
     )
 
 
+def _contents(collected: _Collected) -> str:
+    links = [("summary", "Summary"), ("errors", "Failures by category")]
+    if collected.by_tool.cases:
+        links.append(("breakdowns", "Where it succeeds"))
+    if collected.confusion:
+        links.append(("confusion", "Tool confusion"))
+    links.append(("failures", f"Failed cases ({len(collected.cases)})"))
+    return '<nav class="contents">' + "".join(f'<a href="#{anchor}">{escape(text)}</a>' for anchor, text in links) + "</nav>"
+
+
 def _json_island(data: Any) -> str:
     """JSON that can sit inside <script>: "<" written as \\u003c can start neither "</script>"
     nor "<!--" (it only occurs within strings, where the escape means the same character);
@@ -429,9 +439,9 @@ def _page(title: str, summary: dict, collected: _Collected, sources: tuple[str, 
         f'<meta http-equiv="Content-Security-Policy" content="{escape(policy)}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_CSS}{plan_graph_css()}</style></head><body>",
-        f'<header class="top"><h1>{escape(title)}</h1><p class="sources">{escape(subtitle)}</p></header><main>',
-        _summary(summary),
-        _category_chart(collected.categories),
+        f'<header class="top"><h1>{escape(title)}</h1><p class="sources">{escape(subtitle)}</p>',
+        _contents(collected), "</header><main>",
+        '<div class="duo">', _summary(summary), _category_chart(collected.categories), "</div>",
         _breakdowns(collected),
         _confusion(collected.confusion),
         _cases_section(collected),
@@ -446,10 +456,13 @@ _CSS = """
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: #f6f8fa; }
 header.top { padding: 14px 24px 6px; background: #fff; border-bottom: 1px solid var(--line); }
 header.top h1 { margin: 0; font-size: 20px; }
+nav.contents { display: flex; gap: 18px; flex-wrap: wrap; margin: 4px 0 6px; }
+nav.contents a { color: #1570ef; text-decoration: none; }
 .sources, .facts, .hint { color: var(--muted); margin: 4px 0; font-size: 13px; }
 main { padding: 8px 24px 40px; max-width: 1500px; }
 h2 { font-size: 17px; margin: 22px 0 8px; }
 h3 { font-size: 14px; margin: 12px 0 6px; color: var(--muted); font-weight: 600; }
+.duo { display: grid; gap: 0 14px; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); align-items: start; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 4px 16px 12px; margin-top: 14px; }
 .metrics { display: flex; flex-wrap: wrap; gap: 10px; }
 .metric { border: 1px solid var(--line); border-radius: 6px; padding: 8px 14px; min-width: 130px; display: flex; flex-direction: column; }
@@ -458,6 +471,8 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 .metric .label { color: var(--muted); }
 .metric .note { color: var(--muted); font-size: 12px; }
 svg.chart { font: 13px system-ui, sans-serif; max-width: 100%; height: auto; }
+svg.chart .bar { cursor: pointer; }
+svg.chart .bar:hover rect { opacity: 0.75; }
 svg.chart .bar rect { fill: #e0795d; }
 svg.chart .bar.mismatch rect { fill: #d9a441; }
 svg.chart .bar.missing rect { fill: #9aa5b1; }
@@ -469,7 +484,8 @@ table.tally th, table.tally td { padding: 2px 8px; border-bottom: 1px solid #eef
 table.tally th { font-weight: 500; font-family: ui-monospace, monospace; font-size: 13px; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.barcell { width: 140px; }
-.meter { display: block; height: 10px; background: var(--good); border-radius: 2px; min-width: 1px; }
+.track { display: block; height: 10px; background: #e7ecf1; border-radius: 2px; }
+.meter { display: block; height: 10px; background: var(--good); border-radius: 2px; }
 .scroll { overflow-x: auto; }
 table.confusion { font-size: 12px; }
 table.confusion th { font-family: ui-monospace, monospace; font-weight: 500; padding: 2px 6px; text-align: right; white-space: nowrap; }
@@ -565,6 +581,13 @@ _SCRIPT = """
   };
   search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(filter, 150); });
   category.addEventListener("change", filter);
+  for (const bar of document.querySelectorAll("[data-category]")) {
+    bar.addEventListener("click", () => {
+      category.value = bar.dataset.category;
+      filter();
+      document.getElementById("failures").scrollIntoView();
+    });
+  }
   for (const nav of document.querySelectorAll(".pager")) {
     nav.querySelector(".prev").addEventListener("click", () => { page -= 1; render(); list.scrollIntoView(); });
     nav.querySelector(".next").addEventListener("click", () => { page += 1; render(); list.scrollIntoView(); });

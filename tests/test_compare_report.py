@@ -54,3 +54,22 @@ def test_compare_rejects_unknown_optimizers(tmp_path, capsys, optimizers):
 def test_compare_needs_both_data_and_retriever_or_neither(tmp_path, capsys):
     assert tinyagent(["compare", "--out", str(tmp_path), "--data", str(tmp_path)]) == 2
     assert "give both --data and --retriever" in capsys.readouterr().err
+
+
+def test_report_html_holds_the_table_the_plots_and_relative_links_to_each_evaluation(tmp_path):
+    import base64
+    import re
+
+    runs = {"galore": [fake_run(tmp_path / "runs" / "galore-seed0", [3.0, 1.0], [0.2, 0.5], 0.4, 2**30),
+                       fake_run(tmp_path / "runs" / "galore-seed1", [3.0, 2.0], [0.1, 0.3], 0.6, 2**30)]}
+    (tmp_path / "runs" / "galore-seed0" / "test" / "report.html").write_text("<!doctype html>")
+    markdown = write_report(tmp_path, runs).read_text()
+    page = (tmp_path / "report.html").read_text()
+    assert "<td>galore</td>" in page and "1.500 ± 0.707" in page and "1.500 ± 0.707" in markdown
+    images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == 2 and all(base64.b64decode(image).startswith(b"\x89PNG") for image in images)
+    links = re.findall(r'href="([^"]+)"', page)
+    assert links == ["runs/galore-seed0/test/report.html", "runs/galore-seed0/test/report.json",
+                     "runs/galore-seed1/test/report.json"]
+    assert all((tmp_path / link).is_file() for link in links)
+    assert not re.search(r'src="(?!data:)', page)  # nothing fetched from outside the page

@@ -132,8 +132,9 @@ def test_cli_writes_the_json_report_and_one_self_contained_page(tmp_path):
     assert report["summary"]["n"] == 5
     page = page_path.read_text()
     assert page.startswith("<!doctype html>") and "Content-Security-Policy" in page
-    # Nothing outside the file: no element with src or href, no URL but the SVG namespace.
-    assert not re.search(r"<[^>]*\b(src|href)\s*=", page, re.IGNORECASE)
+    # Nothing outside the file: no src, no link but to its own anchors, no URL but the SVG namespace.
+    assert not re.search(r"<[^>]*\b(src\s*=|href\s*=\s*\"(?!#))", page, re.IGNORECASE)
+    assert 'href="#failures"' in page
     assert set(re.findall(r"https?://[^\s\"'<>)]+", page)) <= {"http://www.w3.org/2000/svg"}
     cases = {case["i"]: case for case in island(page)}
     assert set(cases) == {"wrong-arg", "prose", "missing", f"x{IMAGE}"}
@@ -223,3 +224,12 @@ def test_the_report_modules_import_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules, 'networkx' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_the_benchmark_times_scoring_and_writing_on_one_mix():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "html_report.py"
+    done = subprocess.run([sys.executable, str(script), "--n", "200", "--repeat", "1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["n"] == 200 and 0 < result["failed"] < 200 and result["page_bytes"] > 0
+    assert result["score_s_median"] > 0 and result["html_s_median"] > 0 and "open_s" not in result

@@ -1,6 +1,7 @@
-"""The `tinyagent compare` report: a Markdown table of mean and spread over seeds per optimizer, and
-PNG plots of the loss curves and success rates. Every figure is read from the runs' own files
-(`metrics.jsonl`, `planner.json`, `test/report.json`), never from the comparing process's memory."""
+"""The `tinyagent compare` report: a Markdown table of mean and spread over seeds per optimizer, PNG
+plots of the loss curves and success rates, and all of it as one HTML page (`compare_html`). Every
+figure is read from the runs' own files (`metrics.jsonl`, `planner.json`, `test/report.json`), never
+from the comparing process's memory."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import statistics
 from datetime import date
 from pathlib import Path
 
+from tinyagent_ft.compare_html import write_html
 from tinyagent_ft.runs import read_metrics, run_figures, training_lines, validation_lines
 
 
@@ -43,14 +45,22 @@ COLUMNS = (
 )
 
 
-def table(rows: dict[str, list[dict]]) -> str:
+def table_cells(rows: dict[str, list[dict]]) -> tuple[list[str], list[list[str]]]:
+    """The table as text cells: (header, one row per optimizer), for report.md and report.html."""
     header = ["optimizer", "seeds", *(name for name, _ in COLUMNS), "optimizer state (MiB)", "peak RSS (MiB)"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    body = []
     for optimizer, runs in rows.items():
         cells = [optimizer, str(len(runs))]
         cells += [mean_spread([run[key] for run in runs]) for _, key in COLUMNS]
         cells += [_mib([run["optimizer_state_bytes"] for run in runs]), _mib([run["peak_rss_bytes"] for run in runs])]
-        lines.append("| " + " | ".join(cells) + " |")
+        body.append(cells)
+    return header, body
+
+
+def table(rows: dict[str, list[dict]]) -> str:
+    header, body = table_cells(rows)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
 
 
@@ -85,11 +95,14 @@ def write_report(out: Path, runs: dict[str, list[Path]]) -> Path:
     rows = {optimizer: [run_row(run) for run in dirs] for optimizer, dirs in runs.items()}
     loss_png, success_png = plot_curves(runs, out)
     (out / "report.json").write_text(json.dumps(rows, indent=2))
+    note = (f"Measured {date.today().isoformat()} on {platform.machine()} ({platform.processor() or 'cpu'}); "
+            "mean ± standard deviation over seeds; test success with constrained decoding.")
+    write_html(out, "Optimizer comparison", note, *table_cells(rows),
+               [("training loss", loss_png), ("validation success", success_png)], runs)
     text = "\n".join([
         "# Optimizer comparison",
         "",
-        f"Measured {date.today().isoformat()} on {platform.machine()} ({platform.processor() or 'cpu'}); "
-        "mean ± standard deviation over seeds; test success with constrained decoding.",
+        note,
         "",
         table(rows),
         "",

@@ -18,8 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "compare",
         help="train and evaluate the planner with several optimizers and seeds; write a report with plots",
         description="Writes OUT/report.md (mean and spread over seeds of final train loss, validation and test "
-        "success, tool-set accuracy, optimizer state, peak memory, seconds per step), OUT/loss.png and "
-        "OUT/success.png. Data and retriever are made as `tinyagent demo` makes them unless --data and "
+        "success, tool-set accuracy, optimizer state, peak memory, seconds per step), OUT/loss.png, "
+        "OUT/success.png and OUT/report.html (table, plots and links to each run's evaluation). Data and "
+        "retriever are made as `tinyagent demo` makes them unless --data and "
         "--retriever are given.",
     )
     compare.add_argument("--optimizers", type=_optimizer_list, default=list(OPTIMIZERS),
