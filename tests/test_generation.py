@@ -76,7 +76,6 @@ EMAIL = ["get_email_address", "compose_new_email"]
 @pytest.mark.parametrize("plan", [
     '1. get_email_address("Sid")\n2. compose_new_email(["$1"], [], "Budget", "Send it", [])\n3. join()<END_OF_PLAN>',
     '1. get_email_address("Sid")\n2. get_email_address("Nick")\n3. compose_new_email(["$1", "$2"], ["$2"], "$1", "", [])\n4. join()<END_OF_PLAN>',
-    '1. join()<END_OF_PLAN>',
     '1. get_email_address("José \\"Pepe\\" Núñez\\n\\t\\\\")\n2. join()<END_OF_PLAN>',
     '1. get_email_address("$")\n2. get_email_address("$12 dollars")\n3. get_email_address("$$1")\n4. join()<END_OF_PLAN>',
 ])
@@ -86,6 +85,7 @@ def test_grammar_accepts_valid_plans(tiny, plan):
 
 @pytest.mark.parametrize("tools, plan", [
     (EMAIL, '1. compose_new_email(["$2"], [], "s", "c", [])\n2. join()<END_OF_PLAN>'),  # forward reference
+    (EMAIL, '1. join()<END_OF_PLAN>'),  # no action although the prompt offers tools
     (EMAIL, '1. get_email_address("$1")\n2. join()<END_OF_PLAN>'),  # reference to itself
     (EMAIL, '1. get_email_address("Sid")\n2. get_email_address("$2\\n")\n3. join()<END_OF_PLAN>'),  # parses as $2
     (EMAIL, '1. get_email_address("Sid")\n2. get_email_address("$01")\n3. join()<END_OF_PLAN>'),  # parses as $1

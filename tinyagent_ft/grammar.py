@@ -7,7 +7,9 @@ What the grammar accepts (and so what a constrained model can write):
     2. tool(arg, ...)
     3. join()<END_OF_PLAN>
 
-- ids are 1, 2, 3, ... in order, at most ``MAX_ACTIONS`` actions, and the plan may be empty (`1. join()`);
+- ids are 1, 2, 3, ... in order, at least one action (a prompt's tools are there to be called; a barely
+  trained model otherwise learns to stop at once) and at most ``MAX_ACTIONS``; with no tools the plan is
+  the empty `1. join()`;
 - each tool of the prompt, arguments positional in catalog order, separated by ", ", each of its type:
   str -> a double-quoted string (no control characters, no line separators, never `<END_OF_PLAN>`,
   escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS`` digits without leading zeros,
@@ -112,9 +114,13 @@ def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
     references = " | ".join(_literal(f'"${n}"') for n in range(1, i))
     either = f" | ref{i}" if references else ""
     calls = " | ".join(_call_rule(tool, i) for tool in tools)
-    step = _literal(join_line(i))
-    if calls:
-        step += f" | {_literal(f'{i}. ')} call{i} \"\\n\" step{i + 1}"
+    call_line = f"{_literal(f'{i}. ')} call{i} \"\\n\" step{i + 1}"
+    if not calls:
+        step = _literal(join_line(i))
+    elif i == 1:
+        step = call_line
+    else:
+        step = f"{_literal(join_line(i))} | {call_line}"
     rules = [f"step{i} ::= {step}", f"text{i} ::= string{either}", f"element{i} ::= string{either}",
              f"items{i} ::= \"[]\" | \"[\" element{i} (\", \" element{i}){{0,{LIST_ITEMS - 1}}} \"]\""]
     if references:
