@@ -83,6 +83,7 @@ class TrainConfig:
     natural_history: int | None = None  # None: the optimizer's default
     lora_rank: int = 16
     tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
+    tools: Path | None = None  # a catalog file; None: the retriever's stored catalog (else the built-in one)
     extra: dict = field(default_factory=dict)  # Trainer arguments that override ours (tests, experiments)
 
     def __post_init__(self) -> None:
