@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from tinyagent_ft.commands.baseline import load_rows, write_scored
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,21 +28,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"))
     command.add_argument("--device", default="cpu", help="torch device for the planner (default cpu)")
     command.add_argument("--out", required=True, type=Path, help="output directory")
+    add_tools_option(command, default="the checkpoint's")
     command.set_defaults(handler=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from tinyagent_ft.planner import Planner
 
-    rows = load_rows(args.data, args.split, args.limit)
-    planner = Planner.load(args.model, args.retriever, device=args.device)
+    catalog = command_catalog(args.tools, [args.model, args.retriever], decodable=True)
+    rows = load_rows(args.data, args.split, args.limit, catalog)
+    planner = Planner.load(args.model, args.retriever, device=args.device, tools=args.tools)
     results, stats = planner.plan_with_stats(
         rows["query"], constrain=args.constrain, max_new_tokens=args.max_new_tokens,
         batch_size=args.batch_size, progress=True,
     )
     generation = stats.as_dict()
     write_scored(args.out, rows["id"], rows["plan"], [r.plan for r in results], args.args_mode,
-                 {"generation": generation})
+                 {"generation": generation}, planner.catalog)
     print(f"generated {generation['new_tokens']} tokens in {generation['seconds']} s "
           f"({generation['tokens_per_second']} tokens/s, {'constrained' if stats.constrained else 'unconstrained'})")
     return 0

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
+
 DEFAULT_K = 5
 
 
@@ -15,7 +17,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "retriever",
         help="train, evaluate or query the tool classifier and example index (ToolRAG)",
-        description="Tool classifier (multi-label, 16 tools) plus an in-context example index.",
+        description="Tool classifier (multi-label, one output per catalog tool) plus an in-context example index.",
     )
     commands = parser.add_subparsers(dest="retriever_command", required=True, metavar="SUBCOMMAND")
     _register_train(commands)
@@ -60,6 +62,7 @@ def _register_train(commands) -> None:
     train.add_argument("--max-train", type=_positive_int, default=None, help="use at most N training records (seeded sample)")
     train.add_argument("--min-precision", type=float, default=0.8, help="precision floor when tuning the threshold (default %(default)s)")
     train.add_argument("--seed", type=int, default=0)
+    add_tools_option(train)
     train.set_defaults(handler=run_train)
 
 
@@ -87,11 +90,11 @@ def _register_query(commands) -> None:
     query.set_defaults(handler=run_query)
 
 
-def _records(data_dir: Path, split: str, limit: int | None = None, seed: int = 0):
+def _records(data_dir: Path, split: str, limit: int | None = None, seed: int = 0, catalog=None):
     from retriever import Records
     from tinyagent_ft.data import load_split
 
-    dataset = load_split(data_dir, split)
+    dataset = load_split(data_dir, split, catalog)
     if limit is not None and limit < len(dataset):
         dataset = dataset.shuffle(seed=seed).select(range(limit))
     return Records(list(dataset["id"]), list(dataset["query"]), [list(t) for t in dataset["tools"]], list(dataset["plan"]))
@@ -115,10 +118,11 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"{flag} must be in [0, 1], got {value}")
     if args.lr <= 0 or args.head_lr <= 0:
         raise ValueError(f"learning rates must be positive, got --lr {args.lr} --head-lr {args.head_lr}")
+    catalog = command_catalog(args.tools)
     _quiet_transformers()
-    train = _records(args.data, "train", args.max_train, args.seed)
-    validation = _records(args.data, "validation")
-    classifier = build(args.backbone, DEFAULT_CLASSIFIER_BACKBONE, args.seed)
+    train = _records(args.data, "train", args.max_train, args.seed, catalog)
+    validation = _records(args.data, "validation", catalog=catalog)
+    classifier = build(args.backbone, DEFAULT_CLASSIFIER_BACKBONE, args.seed, list(catalog))
     backbone = classifier.backbone
     print(f"backbone: {backbone['name']} ({backbone['source']}: {backbone['path']})" + (f"; {backbone['note']}" if backbone["note"] else ""))
     print(f"training on {len(train)} records, validating on {len(validation)}")
@@ -129,7 +133,7 @@ def run_train(args: argparse.Namespace) -> int:
     if isinstance(embedder, SentenceEmbedder):
         embedder.load()  # an unavailable embedder fails now, not after the classifier has trained
     started = time.perf_counter()
-    retriever = train_retriever(train, validation, classifier, embedder, config)
+    retriever = train_retriever(train, validation, classifier, embedder, config, catalog=catalog)
     retriever.info["train_seconds"] = round(time.perf_counter() - started, 1)
     retriever.save(args.out)
     print(
@@ -143,8 +147,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from retriever import Retriever, tool_set_metrics
     from retriever.queryfile import read_queries
 
-    queries, gold = read_queries(args.queries)
     retriever = Retriever.load(args.index)
+    queries, gold = read_queries(args.queries, retriever.catalog)
     predicted = retriever.predict_tools(queries)
     report = tool_set_metrics(predicted, gold)
     report["backbone"] = retriever.classifier.backbone.get("name", "unknown")

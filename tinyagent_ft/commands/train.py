@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 from tinyagent_ft.prompts import STYLES
 
 
@@ -76,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     galore.add_argument("--scale", type=float, default=None)
     galore.add_argument("--natural-history", type=_count, default=None, help="0 is plain GaLore")
     galore.add_argument("--lora-rank", type=_positive_int, default=16)
+    add_tools_option(train, default="the retriever's stored catalog")
     train.set_defaults(handler=run_train)
 
 
@@ -83,6 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
     from tinyagent_ft.models import TINY, TinyShape
     from tinyagent_ft.train import TrainConfig, train
 
+    command_catalog(args.tools, [args.retriever], decodable=True)  # a bad catalog is one line before any loading
     if args.model != TINY and (args.tiny_width or args.tiny_layers):
         raise ValueError("--tiny-width and --tiny-layers shape --model tiny only")
     shape = TinyShape.scaled(args.tiny_width or TinyShape.hidden_size, args.tiny_layers or TinyShape.num_hidden_layers)
@@ -94,7 +97,7 @@ def run_train(args: argparse.Namespace) -> int:
         eval_samples=args.eval_samples, eval_constrain=args.eval_constrain, eval_steps=args.eval_steps, logging_steps=args.logging_steps,
         gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, resume=args.resume, rank=args.rank,
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
-        lora_rank=args.lora_rank, tiny_shape=shape,
+        lora_rank=args.lora_rank, tiny_shape=shape, tools=args.tools,
     )
     facts = train(config)
     print(json.dumps({"out": str(args.out), **facts}))

@@ -262,7 +262,8 @@ def _iter_records(path: str | Path, catalog: Catalog, stats: LoadStats) -> Itera
 
 def iter_rows(path: str | Path, stats: LoadStats | None = None, catalog: Catalog | None = None) -> Iterator[dict[str, Any]]:
     """Stream usable rows from a TinyAgent `.json` or a plan `.jsonl` file, checked against ``catalog``
-    (the built-in one by default); unusable records are counted in `stats` and skipped."""
+    (the built-in one by default); unusable records are counted in `stats` and skipped with one warning.
+    Raises NoUsableRecordError at the end when the file has records and none was usable."""
     stats = stats if stats is not None else LoadStats()
     catalog = default_catalog() if catalog is None else catalog
     try:
@@ -271,8 +272,9 @@ def iter_rows(path: str | Path, stats: LoadStats | None = None, catalog: Catalog
         # A download cut short keeps every complete record; the lost tail is reported, not fatal.
         stats.read += 1
         stats.skip("file ends inside a record")
-    finally:
-        _warn_skipped(path, stats)
+    if stats.read and stats.skipped == stats.read:
+        raise NoUsableRecordError(f"{path}: none of its {stats.read} records is usable ({_reasons(stats)})")
+    _warn_skipped(path, stats)
 
 
 def _reasons(stats: LoadStats, shown: int = 5) -> str:
@@ -293,12 +295,9 @@ def load_tinyagent_file(path: str | Path, catalog: Catalog | None = None):
     import datasets
 
     columns: dict[str, list] = {"id": [], "query": [], "plan": [], "tools": [], "steps": []}
-    stats = LoadStats()
-    for row in iter_rows(path, stats, catalog):
+    for row in iter_rows(path, catalog=catalog):
         for name, column in columns.items():
             column.append(row[name])
-    if stats.read and not columns["id"]:
-        raise NoUsableRecordError(f"{path}: none of its {stats.read} records is usable ({_reasons(stats)})")
     features = datasets.Features(
         {
             "id": datasets.Value("string"),
