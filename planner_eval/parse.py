@@ -27,7 +27,7 @@ MAX_TEXT_CHARS = 100_000
 MAX_LINE_CHARS = 4_000
 MAX_ACTIONS = 200
 MAX_ARGS = 32
-MAX_LIST_DEPTH = 3  # a top-level list counts as depth 1
+MAX_LIST_DEPTH = 3  # nesting of lists and dicts; a top-level list counts as depth 1
 
 MALFORMED = "malformed"
 TOO_LARGE = "too_large"
@@ -138,7 +138,15 @@ _classify_cached = lru_cache(maxsize=65_536)(_classify)
 
 def _copy_lists(value: list[Any]) -> list[Any]:
     """A copy of cached arguments, so that callers may edit their actions freely."""
-    return [_copy_lists(item) if isinstance(item, list) else item for item in value]
+    return [_copy_value(item) for item in value]
+
+
+def _copy_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return _copy_lists(value)
+    if isinstance(value, dict):
+        return {key: _copy_value(item) for key, item in value.items()}
+    return value
 
 
 def parse_call(text: str) -> tuple[str, list[Any]]:
@@ -191,11 +199,12 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 def _count_constants(values: list[Any], depth: int) -> int:
     """How many bools and Nones the decoded values hold; -1 if they hold anything but plain
-    values (an object) or lists nested too deep."""
+    values, lists and objects, or nest too deep."""
     count = 0
     for value in values:
-        if isinstance(value, list):
-            inner = _count_constants(value, depth + 1) if depth < MAX_LIST_DEPTH else -1
+        if isinstance(value, (list, dict)):
+            items = value if isinstance(value, list) else list(value.values())
+            inner = _count_constants(items, depth + 1) if depth < MAX_LIST_DEPTH else -1
             if inner < 0:
                 return -1
             count += inner
@@ -246,4 +255,10 @@ def _literal(node: ast.expr, depth: int) -> Any:
         if depth >= MAX_LIST_DEPTH:
             raise _NotALiteral(f"lists nested deeper than {MAX_LIST_DEPTH}")
         return [_literal(item, depth + 1) for item in node.elts]
+    if isinstance(node, ast.Dict):
+        if depth >= MAX_LIST_DEPTH:
+            raise _NotALiteral(f"lists and dicts nested deeper than {MAX_LIST_DEPTH}")
+        if not all(isinstance(key, ast.Constant) and isinstance(key.value, str) for key in node.keys):
+            raise _NotALiteral("dict keys must be strings")  # a None key is a `**` unpacking
+        return {key.value: _literal(value, depth + 1) for key, value in zip(node.keys, node.values)}
     raise _NotALiteral(type(node).__name__)

@@ -1,7 +1,7 @@
 """The plan data model and its text form (LLMCompiler's numbered-call language).
 
-A plan is a list of actions; an argument that is exactly the string "$N" (alone or as a list
-element) stands for the output of action N. Parsing lives in `planner_eval.parse`.
+A plan is a list of actions; an argument that is exactly the string "$N" (alone, as a list
+element or as a dict value) stands for the output of action N. Parsing lives in `planner_eval.parse`.
 """
 
 from __future__ import annotations
@@ -35,14 +35,25 @@ def reference_id(value: Any) -> int | None:
 
 
 def references(args: list[Any]) -> list[int]:
-    """Ids referenced by an action's arguments, top-level and inside lists, in order."""
-    found = []
+    """Ids referenced by an action's arguments, in order: an argument, an element of a list
+    argument, a value of a dict (itself read as an argument); not an element of a nested list."""
+    found: list[int] = []
     for arg in args:
-        for item in arg if isinstance(arg, list) else [arg]:
-            ref = reference_id(item)
-            if ref is not None:
-                found.append(ref)
+        _collect(arg, found, in_list=False)
     return found
+
+
+def _collect(value: Any, found: list[int], in_list: bool) -> None:
+    if isinstance(value, str):
+        ref = reference_id(value)
+        if ref is not None:
+            found.append(ref)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect(item, found, in_list=False)
+    elif isinstance(value, list) and not in_list:
+        for item in value:
+            _collect(item, found, in_list=True)
 
 
 def format_literal(value: Any) -> str:
@@ -51,9 +62,13 @@ def format_literal(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, list):
         return "[" + ", ".join(format_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError("dict arguments must have string keys")
+        return "{" + ", ".join(f"{format_literal(k)}: {format_literal(v)}" for k, v in value.items()) + "}"
     if value is None or isinstance(value, (bool, int, float)):
         return repr(value)
-    raise TypeError(f"plan arguments must be str, int, float, bool, None or lists; got {type(value).__name__}")
+    raise TypeError(f"plan arguments must be str, int, float, bool, None, lists or dicts; got {type(value).__name__}")
 
 
 def format_action(action: Action) -> str:
