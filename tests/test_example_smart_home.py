@@ -3,7 +3,6 @@ generator writes deterministic data whose every gold plan the evaluator accepts 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,21 +14,9 @@ from planner_eval.catalog_io import read_catalog
 from planner_eval.cli import main as planner_eval_main
 from planner_eval.parse import parse_plan
 from planner_eval.plan import references
+from smart_home_fixtures import CATALOG_FILE, EXAMPLE, generate
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "smart_home"
-CATALOG_FILE = EXAMPLE / "tools.json"
 SPLIT_FILES = ("training_data", "validation_data", "testing_data")
-
-
-def _load_generator():
-    spec = importlib.util.spec_from_file_location("smart_home_generate", EXAMPLE / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load_generator()
 
 
 @pytest.fixture(scope="module")
