@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
-from planner_eval.arguments import fill_defaults, has_defaults
+from planner_eval.arguments import fill_defaults, has_defaults, has_numbers, widen_numbers
 from planner_eval.catalog import TOOLS, Catalog
 from planner_eval.match import check_args_mode, plans_match
 from planner_eval.metrics import Edge, labelled_edges, partial_credit
@@ -37,11 +37,12 @@ class Analyser:
         self.catalog = TOOLS if catalog is None else catalog
         self.check_args = check_args
         self._fill = has_defaults(self.catalog)
+        self._widen = has_numbers(self.catalog)
         self._cached = lru_cache(maxsize=4096)(self._text)
 
     def __call__(self, plan: str | ParsedPlan) -> Analysis:
         if isinstance(plan, ParsedPlan):
-            return self._parsed(_copied(plan) if self._fill else plan)
+            return self._parsed(_copied(plan) if self._fill or self._widen else plan)
         return self._cached(plan) if len(plan) <= _CACHED_TEXT_CHARS else self._text(plan)
 
     def _text(self, text: str) -> Analysis:
@@ -50,6 +51,8 @@ class Analyser:
     def _parsed(self, plan: ParsedPlan) -> Analysis:
         if self._fill:
             fill_defaults(plan.actions, self.catalog)
+        if self._widen:
+            widen_numbers(plan.actions, self.catalog)
         error, detail = plan_error(plan, self.catalog, self.check_args)
         tools = tuple(a.tool for a in plan.actions)
         return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions)))

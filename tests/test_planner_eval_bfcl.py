@@ -95,3 +95,17 @@ def test_tools_command_reads_bfcl_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CatalogWarning)
         assert read_catalog(line)["flight_book"].call_name == "flight.book"
+
+
+def test_an_integer_equals_the_same_float_on_a_number_argument_only():
+    from planner_eval.score import score_plan
+
+    catalog = _catalog([CIRCLE, HOTEL])
+    assert score_plan("1. geometry_area_circle(25.0)", "1. geometry_area_circle(25)", catalog=catalog).success
+    assert not score_plan("1. geometry_area_circle(25.5)", "1. geometry_area_circle(25)", catalog=catalog).success
+    assert not score_plan("1. geometry_area_circle(1.0)", "1. geometry_area_circle(True)", catalog=catalog).success
+    assert not score_plan('1. geometry_area_circle(5.0)', '1. geometry_area_circle("5")', catalog=catalog).success
+    coordinates = '1. hotel_book("Lisbon", 3, {"view": "sea"}, [38.0, -9.0])'
+    assert score_plan(coordinates, coordinates.replace(".0", ""), catalog=catalog).success
+    integer = score_plan('1. hotel_book("Lisbon", 3)', '1. hotel_book("Lisbon", 3.0)', catalog=catalog)
+    assert integer.error == "bad_arguments"  # an integer argument stays an integer
