@@ -11,6 +11,7 @@ from typing import NoReturn
 from planner_eval.catalog import TOOLS, Catalog, describe_tools
 from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, print_warnings_on_one_line, read_catalog
 from planner_eval.match import ARGS_MODES
+from planner_eval.parse import LAYOUTS
 from planner_eval.report import score_files
 
 
@@ -64,6 +65,14 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
         help="with the built-in catalog, make wrong argument types, missing required arguments and "
         "extra arguments a 'bad_arguments' error (never under --args ignore)",
     )
+    score.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="lenient",
+        help="how plan text must be laid out: lenient (default; `1.name(`, `1 . name (` and an unnumbered "
+        "join() are read) or llmcompiler (LLMCompiler's executor: exactly `N. name(`, anything else is a "
+        "'parse' failure)",
+    )
     score.add_argument("--out", metavar="REPORT.json", help="write the report here instead of stdout")
     score.add_argument(
         "--html",
@@ -101,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail("--format applies to --export only")
         return _emit(_catalog_text(catalog, args.export, args.format or "openai"), args.out)
     try:
-        report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None)
+        report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None,
+                             layout=args.layout)
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
     if args.tools is not None:

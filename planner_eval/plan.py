@@ -69,25 +69,28 @@ def _escaped(match: re.Match[str]) -> str:
     return f"\\u{ord(text[0]):04x}{text[1:]}"
 
 
-def format_string(value: str) -> str:
+def format_string(value: str, reference: bool = True) -> str:
     """A double-quoted literal (as TinyAgent's data writes them) that Python and JSON read back as
-    `value`, on one line, with no `<END_OF_PLAN>` and, unless `value` is a reference, no `$`."""
-    unsafe = _UNSAFE if reference_id(value) is not None else _UNSAFE_OR_DOLLAR
+    `value`, on one line, with no `<END_OF_PLAN>` and no `$` unless `value` is a reference in a
+    place where references count (`reference`)."""
+    unsafe = _UNSAFE if reference and reference_id(value) is not None else _UNSAFE_OR_DOLLAR
     return unsafe.sub(_escaped, json.dumps(value, ensure_ascii=False))
 
 
-def format_literal(value: Any) -> str:
-    """A Python literal for an argument; see `format_string` for strings."""
+def format_literal(value: Any, counted: bool = True, in_list: bool = False) -> str:
+    """A Python literal for an argument; see `format_string` for strings. `counted` and `in_list`
+    follow `references`: a "$N" where it is not counted (in a nested list) is written escaped, so
+    that LLMCompiler's executor does not count it either."""
     if isinstance(value, str):
-        return format_string(value)
+        return format_string(value, counted)
     if isinstance(value, list):
-        return "[" + ", ".join(format_literal(v) for v in value) + "]"
+        inner = counted and not in_list
+        return "[" + ", ".join(format_literal(v, inner, True) for v in value) + "]"
     if isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise TypeError("dict arguments must have string keys")
         # A key is never a reference, so its `$` is escaped too.
-        return "{" + ", ".join(f"{_UNSAFE_OR_DOLLAR.sub(_escaped, json.dumps(k, ensure_ascii=False))}: {format_literal(v)}"
-                               for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{format_string(k, False)}: {format_literal(v, counted)}" for k, v in value.items()) + "}"
     if value is None or isinstance(value, (bool, int, float)):
         return repr(value)
     raise TypeError(f"plan arguments must be str, int, float, bool, None, lists or dicts; got {type(value).__name__}")

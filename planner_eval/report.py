@@ -93,6 +93,7 @@ def score_files(
     warn: Warn = _stderr,
     catalog: Catalog | None = None,
     check_args: bool | None = None,
+    layout: str = "lenient",
 ) -> dict:
     """The report dict: {"summary": {...}, "results": [...]} in gold file order.
 
@@ -105,13 +106,14 @@ def score_files(
     pred, pred_skipped = read_plans(pred_path, warn, catalog)
     results = []
     for record_id, gold_plan in gold.items():
-        score = score_plan(gold_plan, pred.get(record_id), args_mode, catalog, checking)
+        score = score_plan(gold_plan, pred.get(record_id), args_mode, catalog, checking, layout)
         results.append({"id": record_id, **score.as_dict()})
     summary = summarize(results)
     summary.update(
         args_mode=args_mode,
         catalog="builtin" if catalog is None else "custom",
         check_args=checking,
+        layout=layout,
         extra=sum(1 for record_id in pred if record_id not in gold),
         skipped_lines={"gold": gold_skipped, "pred": pred_skipped},
     )
