@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from planner_eval.catalog import Catalog
@@ -32,10 +32,11 @@ def _stderr(message: str) -> None:
 
 
 def read_plans(
-    path: str | Path, warn: Warn = _stderr, catalog: Catalog | None = None
+    path: str | Path, warn: Warn = _stderr, catalog: Catalog | None = None, catalogs: Mapping[str, Catalog] | None = None
 ) -> tuple[dict[str, str | ParsedPlan], int]:
     """{id: plan text, or the parsed tool calls} in file order, and how many non-blank lines (or
-    TinyAgent records) were skipped. `catalog` orders tool-call arguments by name."""
+    TinyAgent records) were skipped. `catalog` orders tool-call arguments by name; `catalogs`,
+    by id, replaces it for the ids it holds (each BFCL entry has its own)."""
     tinyagent = load_tinyagent_json(path)
     if tinyagent is not None:
         return tinyagent_plans(tinyagent, warn, str(path), catalog)
@@ -47,7 +48,7 @@ def read_plans(
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            record_id, plan, reason = _read_record(line, catalog)
+            record_id, plan, reason = _read_record(line, catalog, catalogs)
             if reason is None and record_id in plans:
                 reason = f"duplicate id {record_id!r} (first on line {first_line[record_id]})"
             if reason is not None:
@@ -59,7 +60,9 @@ def read_plans(
     return plans, skipped
 
 
-def _read_record(line: str, catalog: Catalog | None) -> tuple[str, str | ParsedPlan, str | None]:
+def _read_record(
+    line: str, catalog: Catalog | None, catalogs: Mapping[str, Catalog] | None = None
+) -> tuple[str, str | ParsedPlan, str | None]:
     """(id, plan, None), or ("", "", reason) when the line is not a usable record."""
     try:
         record = json.loads(line)
@@ -80,7 +83,7 @@ def _read_record(line: str, catalog: Catalog | None) -> tuple[str, str | ParsedP
         if calls is None:  # what an OpenAI message holds when it calls no tool
             calls = []
         if isinstance(calls, list):
-            return record_id, parse_tool_calls(calls, catalog), None
+            return record_id, parse_tool_calls(calls, (catalogs or {}).get(record_id, catalog)), None
         return "", "", '"tool_calls" is not a list'
     return "", "", 'missing or non-string "plan" (and no "tool_calls" list)'
 
