@@ -10,7 +10,7 @@ import copy
 
 from typing import Any
 
-from planner_eval.argtypes import Checker, type_checker
+from planner_eval.argtypes import Checker, TypeSpec, parse_type, type_checker
 from planner_eval.catalog import Catalog, Tool, ToolArg
 from planner_eval.plan import Action, reference_id
 
@@ -122,3 +122,37 @@ def fill_defaults(actions: list[Action], catalog: Catalog) -> None:
                 break
             # A copy: the default object is shared by every action that omits it.
             action.args.append(copy.deepcopy(arg.default))
+
+
+def has_numbers(catalog: Catalog) -> bool:
+    """Whether any argument (or object property) is typed `float`, JSON Schema's `number`."""
+    return any(_mentions_float(arg) for tool in catalog.values() for arg in tool.args)
+
+
+def _mentions_float(arg: ToolArg) -> bool:
+    return "float" in arg.type or any(_mentions_float(p) for p in arg.properties or ())
+
+
+def widen_numbers(actions: list[Action], catalog: Catalog) -> None:
+    """In place, make an integer a float where the argument is a `number` (and not also an
+    integer): JSON writes 25.0 as 25, so the two must compare equal there and only there."""
+    for action in actions:
+        tool = catalog.get(action.tool)
+        if tool is not None:
+            action.args = [_widened(value, arg) for value, arg in zip(action.args, tool.args)] + action.args[len(tool.args):]
+
+
+def _widened(value: Any, arg: ToolArg) -> Any:
+    if isinstance(value, dict) and arg.properties is not None:
+        known = {prop.name: prop for prop in arg.properties}
+        return {key: _widened(item, known[key]) if key in known else item for key, item in value.items()}
+    return _widened_by_type(value, parse_type(arg.type))
+
+
+def _widened_by_type(value: Any, spec: TypeSpec) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value) if "float" in spec and "int" not in spec else value
+    if isinstance(value, list):
+        items = [alternative[1] for alternative in spec if isinstance(alternative, tuple) and alternative[1] is not None]
+        return [_widened_by_type(item, items[0]) for item in value] if len(items) == 1 else value
+    return value

@@ -20,7 +20,7 @@ from typing import Any
 
 from planner_eval.arguments import fill_defaults
 from planner_eval.catalog import JOIN, Catalog
-from planner_eval.plan import END_OF_PLAN, Action
+from planner_eval.plan import END_OF_PLAN, Action, references
 
 # Bounds keep parsing time and memory flat on adversarial or runaway generations.
 MAX_TEXT_CHARS = 100_000
@@ -37,6 +37,16 @@ _CALL_NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _ASCII_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _JOIN_CALL = re.compile(rf"{JOIN}\s*\(")
 _THOUGHT = re.compile(r"thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
+
+# Layouts: how strictly an action line must be written. LLMCompiler's executor
+# (SqueezeAILab/LLMCompiler, src/llm_compiler/output_parser.py) finds actions with the unanchored
+# pattern `(\d+)\. (\w+)\((.*)\)` over text split at "\n" only.
+LENIENT, LLMCOMPILER = "lenient", "llmcompiler"
+LAYOUTS: tuple[str, ...] = (LENIENT, LLMCOMPILER)
+_EXECUTOR_ACTION = re.compile(r"(\d+)\. (\w+)\(")
+_EXECUTOR_THOUGHT_THEN_ACTION = re.compile(r"Thought: [^\n]*\n\n*\d+\. \w+\(")
+_EXECUTOR_REFERENCE = re.compile(r"\$\{?(\d+)\}?")  # the executor's dependency rule: anywhere in the text
+_FOREIGN_BREAK = re.compile("\r(?!\n)|[\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -63,13 +73,19 @@ class _NotALiteral(Exception):
     pass
 
 
-def parse_plan(text: str, catalog: Catalog | None = None) -> ParsedPlan:
+def parse_plan(text: str, catalog: Catalog | None = None, layout: str = LENIENT) -> ParsedPlan:
     """Parse LLMCompiler plan text; never raises for any `str` input.
 
     With a catalog, an action that leaves out trailing optional arguments gets their defaults
     (where the catalog gives them), so that it reads the same as one that writes them out.
+    `layout="llmcompiler"` also reports, as malformed lines, what LLMCompiler's executor would read
+    otherwise (see `executor_layout_problems`).
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
     plan = _parse(text)
+    if layout == LLMCOMPILER:
+        plan.problems.extend(executor_layout_problems(text))
     if catalog is not None:
         fill_defaults(plan.actions, catalog)
     return plan
@@ -107,6 +123,44 @@ def _parse(text: str) -> ParsedPlan:
 
 
 _ACTION, _JOIN_LINE, _THOUGHT_LINE, _PROSE = "action", "join", "thought", "prose"
+
+
+def _executor_dependencies(line: str, action_id: int) -> set[int]:
+    text = line[line.index("(") + 1 : line.rindex(")")]
+    return {int(n) for n in _EXECUTOR_REFERENCE.findall(text) if 0 < int(n) < action_id}
+
+
+def _own_dependencies(args: list[Any], action_id: int) -> set[int]:
+    return {ref for ref in references(args) if 0 < ref < action_id}
+
+
+def executor_layout_problems(text: str) -> list[Problem]:
+    """Where LLMCompiler's executor would read the plan differently from the lenient parser, up to
+    the end of the plan: an action or join() not written exactly `N. name(`, a line break other
+    than "\n" (the executor's lines run on through it), an action whose text holds a `$N` or `${N}`
+    naming an earlier id that is not a whole-string reference (the executor would wait for that
+    action), and a line that is not an action but holds `N. name(` (the executor would run it),
+    unless it is a `Thought: ` line right before an action, which the executor takes as that
+    action's thought."""
+    problems: list[Problem] = []
+    lines = text[:MAX_TEXT_CHARS].split("\n")
+    for number, raw in enumerate(lines, start=1):
+        foreign = _FOREIGN_BREAK.search(raw.partition(END_OF_PLAN)[0])
+        if foreign:
+            problems.append(Problem(number, MALFORMED, f"layout: a line break {foreign.group(0)!r} the executor does not split at"))
+            break
+        line = raw.partition(END_OF_PLAN)[0].strip()
+        kind, action_id, _, args = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else (_PROSE, None, None, None)
+        if kind in (_ACTION, _JOIN_LINE, MALFORMED):
+            if not _EXECUTOR_ACTION.match(line):
+                problems.append(Problem(number, MALFORMED, "layout: the executor reads only actions written `N. name(`"))
+            elif kind == _ACTION and _executor_dependencies(line, action_id) != _own_dependencies(args, action_id):
+                problems.append(Problem(number, MALFORMED, "layout: a `$N` in plain text, which the executor reads as a dependency"))
+        elif _EXECUTOR_ACTION.search(line) and not _EXECUTOR_THOUGHT_THEN_ACTION.match("\n".join(lines[number - 1 : number + 1])):
+            problems.append(Problem(number, MALFORMED, "layout: the executor would read an action in this line"))
+        if kind == _JOIN_LINE or END_OF_PLAN in raw:
+            break
+    return problems
 
 
 def _classify(line: str) -> tuple[str, int | None, str | None, Any]:

@@ -95,3 +95,183 @@ def test_tools_command_reads_bfcl_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CatalogWarning)
         assert read_catalog(line)["flight_book"].call_name == "flight.book"
+
+
+def test_an_integer_equals_the_same_float_on_a_number_argument_only():
+    from planner_eval.score import score_plan
+
+    catalog = _catalog([CIRCLE, HOTEL])
+    assert score_plan("1. geometry_area_circle(25.0)", "1. geometry_area_circle(25)", catalog=catalog).success
+    assert not score_plan("1. geometry_area_circle(25.5)", "1. geometry_area_circle(25)", catalog=catalog).success
+    assert not score_plan("1. geometry_area_circle(1.0)", "1. geometry_area_circle(True)", catalog=catalog).success
+    assert not score_plan('1. geometry_area_circle(5.0)', '1. geometry_area_circle("5")', catalog=catalog).success
+    coordinates = '1. hotel_book("Lisbon", 3, {"view": "sea"}, [38.0, -9.0])'
+    assert score_plan(coordinates, coordinates.replace(".0", ""), catalog=catalog).success
+    integer = score_plan('1. hotel_book("Lisbon", 3)', '1. hotel_book("Lisbon", 3.0)', catalog=catalog)
+    assert integer.error == "bad_arguments"  # an integer argument stays an integer
+
+
+# --- answers: score --gold possible_answer --questions BFCL_x.json --pred PRED.jsonl ---------------
+
+def _first(options):
+    value = next(o for o in options if o != "")
+    if isinstance(value, dict):
+        return {k: _first(v) for k, v in value.items() if any(o != "" for o in v)}
+    return value
+
+
+def gold_actions(entry_id: str, category: str):
+    """The ground truth written as plan actions: each parameter's first acceptable value, in the
+    catalog's order, stopping at the first one that may be left out."""
+    from planner_eval.plan import Action
+
+    question = next(q for q in QUESTIONS[category] if q["id"] == entry_id)
+    answer = next(a for a in ANSWERS[category] if a["id"] == entry_id)
+    catalog = _catalog(question)
+    actions = []
+    for position, call in enumerate(answer["ground_truth"], start=1):
+        (name, params), = call.items()
+        tool = next(t for t in catalog.values() if t.call_name == name)
+        args = []
+        for arg in tool.args:
+            options = params.get(arg.name, [""])
+            if all(o == "" for o in options):
+                break
+            args.append(_first(options))
+        actions.append(Action(position, tool.name, args))
+    return actions, catalog
+
+
+def variants(entry_id: str, category: str) -> dict[str, tuple[object, tuple[bool, str | None]]]:
+    """Predictions for the verdicts BFCL scoring must give, and what each must score."""
+    from planner_eval.plan import Action
+
+    actions, catalog = gold_actions(entry_id, category)
+    cases = {
+        "ground truth": (format_plan(actions), (True, None)),
+        "ground truth as tool calls": ({"tool_calls": actions_to_tool_calls(actions, catalog)}, (True, None)),
+        "unknown tool": (format_plan(actions[:-1] + [Action(actions[-1].id, "send_fax", actions[-1].args)]), (False, "unknown_tool")),
+    }
+    changed = [Action(a.id, a.tool, list(a.args)) for a in actions]
+    first = changed[-1]
+    position = next(i for i, v in enumerate(first.args) if isinstance(v, (str, int)) and not isinstance(v, bool))
+    value = first.args[position]
+    first.args[position] = value + " Heights" if isinstance(value, str) else value + 1
+    cases["one argument changed"] = (format_plan(changed), (False, None))
+    if isinstance(value, int) and not isinstance(value, bool):
+        as_text = [Action(a.id, a.tool, list(a.args)) for a in actions]
+        as_text[-1].args[position] = str(value)
+        cases["number as a string"] = (format_plan(as_text), (False, "bad_arguments"))
+    if len(actions) > 1:
+        cases["one call dropped"] = (format_plan(actions[:-1]), (False, None))
+        reordered = [Action(i, a.tool, a.args) for i, a in enumerate(reversed(actions), start=1)]
+        cases["calls reordered"] = (format_plan(reordered), (True, None))
+    return cases
+
+
+def _score_cli(tmp_path, category, predictions):
+    answers = write_jsonl(tmp_path / f"possible_answer_{category}.json", ANSWERS[category])
+    questions = write_jsonl(tmp_path / f"BFCL_v3_{category}.json", QUESTIONS[category])
+    pred = write_jsonl(tmp_path / "pred.jsonl", predictions)
+    done = subprocess.run([sys.executable, "-m", "planner_eval", "score", "--gold", str(answers), "--questions", str(questions),
+                           "--pred", str(pred)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout), done.stderr
+
+
+@pytest.mark.parametrize("category", sorted(QUESTIONS))
+def test_bfcl_verdicts_per_category(tmp_path, category):
+    for answer in ANSWERS[category]:
+        cases = variants(answer["id"], category)
+        for name, (pred, expected) in cases.items():
+            line = {"id": answer["id"], **(pred if isinstance(pred, dict) else {"plan": pred})}
+            report, _ = _score_cli(tmp_path, category, [line])
+            result = next(r for r in report["results"] if r["id"] == answer["id"])
+            assert (result["success"], result["error"]) == expected, (category, name, pred, result["detail"])
+        others = [r for r in report["results"] if r["id"] != answer["id"]]
+        assert all(r["error"] == "missing" for r in others)
+    assert report["summary"]["n"] == len(ANSWERS[category]) and report["summary"]["catalog"] == "bfcl"
+
+
+@pytest.mark.parametrize(
+    "plan, expected",
+    [
+        ("1. geometry_area_circle(25)", (True, None)),  # 25 against 25.0 on a number
+        ("1. geometry_area_circle(25.0, \"units\", False)", (False, None)),  # precise given, gold says leave it out
+        ('1. geometry_area_circle(25.0, "UNITS")', (True, None)),  # normalized strings
+        ("1. geometry_area_circle(True)", (False, "bad_arguments")),
+    ],
+)
+def test_numbers_and_optional_parameters(plan, expected):
+    from planner_eval.bfcl import score_entry
+
+    entry, answer = QUESTIONS["simple"][1], ANSWERS["simple"][1]
+    score = score_entry(answer["ground_truth"], _catalog(entry), plan)
+    assert (score.success, score.error) == expected
+
+
+@pytest.mark.parametrize(
+    "plan, success",
+    [
+        ('1. weather_get_forecast("Berkeley, CA")', True),  # another acceptable value; days may be left out
+        ('1. weather_get_forecast("berkeley", 3)', True),
+        ('1. weather_get_forecast("Berkeley", 4)', False),
+        ('1. get_stock_price("Berkeley")', False),
+    ],
+)
+def test_acceptable_values_and_optional_parameters(plan, success):
+    from planner_eval.bfcl import score_entry
+
+    score = score_entry(ANSWERS["multiple"][0]["ground_truth"], _catalog(QUESTIONS["multiple"][0]), plan)
+    assert (score.success, score.error) == (success, None)
+
+
+@pytest.mark.parametrize(
+    "preferences, expected",
+    [
+        ('{"view": "sea"}', (True, None)),  # breakfast may be left out
+        ('{"breakfast": True, "view": "sea"}', (True, None)),
+        ('{"view": "Sea"}', (False, "bad_arguments")),  # enums are exact (BFCL's checker has no enum check)
+        ('{"view": "city"}', (False, None)),
+        ('{"view": "sea", "breakfast": False}', (False, None)),
+        ('{"view": "sea", "pool": True}', (False, "bad_arguments")),
+    ],
+)
+def test_object_arguments_against_bfcl_answers(preferences, expected):
+    from planner_eval.bfcl import score_entry
+
+    plan = f'1. flight_book("San Francisco", "Lisbon")\n2. hotel_book("Lisbon", 3, {preferences})'
+    score = score_entry(ANSWERS["parallel_multiple"][0]["ground_truth"], _catalog(QUESTIONS["parallel_multiple"][0]), plan)
+    assert (score.success, score.error) == expected
+
+
+def test_a_dependency_never_matches_independent_calls():
+    from planner_eval.bfcl import score_entry
+
+    plan = '1. spotify_play("Queen", 20)\n2. spotify_play("$1", 15)'
+    score = score_entry(ANSWERS["parallel"][0]["ground_truth"], _catalog(QUESTIONS["parallel"][0]), plan, "ignore")
+    assert (score.success, score.error) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "which, content, message",
+    [
+        ("gold", lambda text: text[: len(text) // 2], "not JSON"),  # truncated
+        ("questions", lambda text: "this is not JSON\n", "not JSON"),
+        ("questions", lambda text: json.dumps({"id": "simple_0", "question": []}) + "\n", "has no 'function' list"),
+        ("gold", lambda text: json.dumps({"id": "simple_0"}) + "\n", "has no 'ground_truth' list"),
+        ("questions", lambda text: json.dumps({"id": "other", "function": [FACTORIAL]}) + "\n", "no question with the answer's id"),
+        ("questions", lambda text: json.dumps({"id": "simple_0", "function": [{"name": "f", "parameters": {"type": "String"}}]})
+         + "\n" + text.split("\n", 1)[1], "entry 'simple_0'"),  # a function doc that cannot be read
+    ],
+)
+def test_bad_bfcl_files_are_a_one_line_error(tmp_path, which, content, message):
+    paths = {"gold": write_jsonl(tmp_path / "answers.json", ANSWERS["simple"]),
+             "questions": write_jsonl(tmp_path / "questions.json", QUESTIONS["simple"])}
+    paths[which].write_text(content(paths[which].read_text()))
+    pred = write_jsonl(tmp_path / "pred.jsonl", [{"id": "simple_0", "plan": "1. math_factorial(5)"}])
+    out = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-m", "planner_eval", "score", "--gold", str(paths["gold"]), "--questions",
+                           str(paths["questions"]), "--pred", str(pred), "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert not out.exists()
