@@ -65,13 +65,15 @@ FRACTION_DIGITS = 6
 # `"$1"` (a reference opened by the walk's quote where a string cannot stand), or of the arg's enum literals.
 _ARG_CLOSE = 2 + 4
 # Finishing the literal being written: True/False/None's letters (at most 4 after the first), or a pending
-# escape plus the quote, or a number's missing fraction digit; then "]" (or the rest of an enum literal).
-_LITERAL_CLOSE = 4 + 1
+# escape (`u0024` at most) plus the quote, or a number's missing fraction digit; then "]" (or the rest of
+# an enum literal).
+_LITERAL_CLOSE = 6
 _ACTION_PREFIX = len(f"{MAX_ACTIONS}. ")
 
 # String characters leave out control characters and the line separators Python's str.splitlines()
 # breaks on (parse_plan reads a plan line by line), and "<" may not start "<END_OF_PLAN>" (so it is
-# followed by a character other than "E", "<", "$" or an escape, or closes the string). Escapes: \" \\ \n \t.
+# followed by a character other than "E", "<", "$" or an escape, or closes the string). Escapes: \" \\ \n \t,
+# and \u0024, the `$` planner_eval's writers escape outside references.
 # A "$" is followed by a printable ASCII character that is not a digit, "{", "$", "<", a quote or a
 # backslash, or closes the string: LLMCompiler's executor takes a dependency from any "$N" or "${N}" in an
 # argument's text, so only a whole-string reference ("$N", its own rule) may spell one.
@@ -86,7 +88,7 @@ _NEVER = r"\x00-\x1f\x7f\x85\u2028\u2029"
 _PLAIN = rf"[^\"\\{_NEVER}<$]"
 _AFTER_DOLLAR = r"[\x20-\x21\x23\x25-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7a\x7c-\x7e]"
 _EBNF_HEADER = rf"""
-escape ::= "\\" ["\\nt]
+escape ::= "\\" (["\\nt] | "u0024")
 after_lt ::= [^"\\{_NEVER}<E$]
 int ::= "0" | "-"? [1-9] [0-9]{{0,{INT_DIGITS - 1}}}
 number ::= "-"? ("0" | [1-9] [0-9]{{0,{INT_DIGITS - 1}}}) ("." [0-9]{{1,{FRACTION_DIGITS}}})?
@@ -155,7 +157,10 @@ def _type_alternatives(spec, reference: str, depth: int) -> list[str]:
             raise ValueError("a list without an item type has no plan grammar")
         if depth > 3:
             raise ValueError("lists nested more than three deep have no plan grammar")
-        element = " | ".join(_type_alternatives(item, reference, depth + 1) + ([reference] if reference else []))
+        # A reference counts as an argument or an element of a list argument, not deeper (planner_eval's
+        # `references`, LLMCompiler's executor): nested lists hold no reference.
+        inner = reference if depth == 1 else ""
+        element = " | ".join(_type_alternatives(item, "", depth + 1) + ([inner] if inner else []))
         alternatives.append(f'("[]" | "[" ({element}) (", " ({element})){{0,{LIST_ITEMS - 1}}} "]")')
     return alternatives
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
@@ -90,52 +89,15 @@ def _register_query(commands) -> None:
     query.set_defaults(handler=run_query)
 
 
-def _records(data_dir: Path, split: str, limit: int | None = None, seed: int = 0, catalog=None):
-    from retriever import Records
-    from tinyagent_ft.data import load_split
-
-    dataset = load_split(data_dir, split, catalog)
-    if limit is not None and limit < len(dataset):
-        dataset = dataset.shuffle(seed=seed).select(range(limit))
-    return Records(list(dataset["id"]), list(dataset["query"]), [list(t) for t in dataset["tools"]], list(dataset["plan"]))
-
-
-def _quiet_transformers() -> None:
-    # The load report lists the new classification head as "missing", which is expected here.
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-
-
 def run_train(args: argparse.Namespace) -> int:
-    from retriever import TrainConfig, train_retriever
-    from retriever.backbones import DEFAULT_CLASSIFIER_BACKBONE
-    from retriever.classifier import build
-    from retriever.embedder import CLASSIFIER_EMBEDDER, ClassifierEmbedder, SentenceEmbedder
+    from retriever import train_retriever
 
-    for flag, value in (("--min-precision", args.min_precision), ("--word-dropout", args.word_dropout)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{flag} must be in [0, 1], got {value}")
-    if args.lr <= 0 or args.head_lr <= 0:
-        raise ValueError(f"learning rates must be positive, got --lr {args.lr} --head-lr {args.head_lr}")
     catalog = command_catalog(args.tools)
-    _quiet_transformers()
-    train = _records(args.data, "train", args.max_train, args.seed, catalog)
-    validation = _records(args.data, "validation", catalog=catalog)
-    classifier = build(args.backbone, DEFAULT_CLASSIFIER_BACKBONE, args.seed, list(catalog))
-    backbone = classifier.backbone
-    print(f"backbone: {backbone['name']} ({backbone['source']}: {backbone['path']})" + (f"; {backbone['note']}" if backbone["note"] else ""))
-    print(f"training on {len(train)} records, validating on {len(validation)}")
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout, min_precision=args.min_precision, seed=args.seed
+    retriever = train_retriever(
+        args.data, args.out, backbone=args.backbone, embedder=args.embedder, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout,
+        min_precision=args.min_precision, max_train=args.max_train, seed=args.seed, catalog=catalog,
     )
-    embedder = ClassifierEmbedder(classifier) if args.embedder == CLASSIFIER_EMBEDDER else SentenceEmbedder(args.embedder)
-    if isinstance(embedder, SentenceEmbedder):
-        embedder.load()  # an unavailable embedder fails now, not after the classifier has trained
-    started = time.perf_counter()
-    retriever = train_retriever(train, validation, classifier, embedder, config, catalog=catalog)
-    retriever.info["train_seconds"] = round(time.perf_counter() - started, 1)
-    retriever.save(args.out)
     print(
         f"saved retriever to {args.out} (threshold {retriever.classifier.threshold:.2f}, "
         f"{len(retriever.index)} examples, {retriever.info['train_seconds']} s)"

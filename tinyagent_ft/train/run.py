@@ -14,7 +14,8 @@ from transformers.trainer_utils import get_last_checkpoint
 from planner_eval.catalog import Catalog
 from planner_eval.catalog_io import resolve_catalog
 from tinyagent_ft.checkpoint import save_planner
-from tinyagent_ft.data import load_split
+from tinyagent_ft.data.source import split_rows
+from tinyagent_ft.devices import resolve_device
 from tinyagent_ft.grammar import check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
@@ -37,8 +38,8 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
 
     catalog = training_catalog(config)
     retriever = Retriever.load(config.retriever)
-    rows = load_split(config.data, "train", catalog)
-    validation_rows = load_split(config.data, "validation", catalog)
+    rows = split_rows(config.data, "train", catalog)
+    validation_rows = split_rows(config.data, "validation", catalog)
     prompt_config = config.prompt_config()
     resume = resume_checkpoint(config)
     model, tokenizer = make_model(config, rows, prompt_config, resume, catalog)
@@ -136,18 +137,19 @@ def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool) -> 
     steps = training_steps(config, n_examples, per_device, accumulation, world_size)
     warmup = config.warmup_steps if config.warmup_steps is not None else math.ceil(config.defaults["warmup_ratio"] * steps)
     strategy = "steps" if config.eval_steps else "epoch"
+    save_steps = config.save_steps or config.eval_steps
     options = dict(
         output_dir=str(config.out / CHECKPOINTS_DIR),
         per_device_train_batch_size=per_device, per_device_eval_batch_size=per_device,
         gradient_accumulation_steps=accumulation, max_steps=steps,
         learning_rate=config.learning_rate(), lr_scheduler_type="linear", warmup_steps=warmup, weight_decay=0.0,
-        eval_strategy=strategy if evaluate else "no", save_strategy=strategy,
-        eval_steps=config.eval_steps, save_steps=config.eval_steps, save_total_limit=2,
+        eval_strategy=strategy if evaluate else "no", save_strategy="steps" if save_steps else "epoch",
+        eval_steps=config.eval_steps, save_steps=save_steps, save_total_limit=2,
         load_best_model_at_end=evaluate, metric_for_best_model=BEST_METRIC if evaluate else None, greater_is_better=True,
         # Batches of similar lengths waste less compute on padding; `length` must survive to the sampler.
         train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
-        include_num_input_tokens_seen="non_padding", logging_steps=config.logging_steps, report_to="none",
-        seed=config.seed, bf16=config.bf16, use_cpu=not torch.cuda.is_available(),
+        include_num_input_tokens_seen="non_padding", logging_steps=config.logging_steps, report_to=config.report_to,
+        seed=config.seed, bf16=config.bf16, use_cpu=resolve_device(config.device) == "cpu",
         activation_checkpointing=config.gradient_checkpointing, ddp_find_unused_parameters=False,
     )
     options.update(config.extra)
