@@ -165,13 +165,13 @@ def _type_alternatives(spec, reference: str, depth: int) -> list[str]:
     return alternatives
 
 
-def _call_expression(tool: Tool, slots: dict[str, str], reference: str, action_id: int) -> str:
-    """`name(` required arguments, then optional ones that may stop after any of them, `)`; each
-    distinct argument slot becomes one rule of the action, named in ``slots``."""
+def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str) -> str:
+    """The arguments of a call and its `)`: required ones, then optional ones that may stop after any of
+    them; each distinct argument slot becomes one rule of the action, named in ``slots``."""
     def slot(arg: ToolArg) -> str:
         expression = _value_expression(arg, reference)
         if expression not in slots:
-            slots[expression] = f"slot{action_id}_{len(slots)}"
+            slots[expression] = f"slot{action}_{len(slots)}"
         return slots[expression]
 
     required = [slot(a) for a in tool.args if a.required]
@@ -181,29 +181,60 @@ def _call_expression(tool: Tool, slots: dict[str, str], reference: str, action_i
         separator = '", " ' if required or position > 0 else ""
         tail = f"({separator}{rule} {tail})?"
     body = ' ", " '.join(required)
-    parts = [_literal(tool.name + "("), body, tail, '")"']
-    return " ".join(p for p in parts if p)
+    return " ".join(p for p in (body, tail, '")"') if p)
+
+
+def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action: str) -> str:
+    """The alternatives of one action's call; tools whose arguments take the same slots share them, so
+    the compiled grammar holds each argument list once per action however many tools have it."""
+    by_body: dict[str, list[str]] = {}
+    for tool in tools:
+        by_body.setdefault(_call_body(tool, slots, reference, action), []).append(_literal(tool.name + "("))
+    return " | ".join(f"{names[0] if len(names) == 1 else '(' + ' | '.join(names) + ')'} {body}"
+                      for body, names in by_body.items())
+
+
+# Stand-ins for an action's id and the next one in the rules of a generic action (see _action_rules).
+_ID, _NEXT = "\u00a7", "\u00b6"
 
 
 def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
+    """The rules of action ``action_id``; those of actions 2 and later differ only in their numbers and
+    references, so they are made once with stand-ins for the numbers (``_generic_rules``)."""
     i = action_id
+    if i == 1:
+        slots: dict[str, str] = {}
+        calls = _calls(tools, slots, "", "1")
+        if not calls:
+            return [f"step1 ::= {_literal(join_line(1))}"]
+        return ([f'step1 ::= "1. " call1 "\\n" step2'] + [f"{name} ::= {expr}" for expr, name in slots.items()]
+                + [f"call1 ::= {calls}"])
     references = " | ".join(_literal(f'"${n}"') for n in range(1, i))
-    reference = f"ref{i}" if references else ""
+    generic = _generic_rules(tuple(tools))
+    return [f"ref{i} ::= {references}"] + [rule.replace(_ID, str(i)).replace(_NEXT, str(i + 1)) for rule in generic]
+
+
+_GENERIC: dict[tuple[int, ...], tuple[tuple[Tool, ...], list[str]]] = {}
+
+
+def _generic_rules(tools: tuple[Tool, ...]) -> list[str]:
+    """The rules of an action after the first, with stand-ins for its id; cached for the last few tool
+    lists, since `plan_ebnf` asks for them once per action."""
+    key = tuple(map(id, tools))
+    found = _GENERIC.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], tools)):
+        return found[1]
     slots: dict[str, str] = {}
-    calls = " | ".join(_call_expression(tool, slots, reference, i) for tool in tools)
-    call_line = f"{_literal(f'{i}. ')} call{i} \"\\n\" step{i + 1}"
+    calls = _calls(tools, slots, f"ref{_ID}", _ID)
     if not calls:
-        step = _literal(join_line(i))
-    elif i == 1:
-        step = call_line
+        rules = [f"step{_ID} ::= {_literal(join_line(0)).replace('0', _ID, 1)}"]
     else:
-        step = f"{_literal(join_line(i))} | {call_line}"
-    rules = [f"step{i} ::= {step}"]
-    if references:
-        rules.append(f"ref{i} ::= {references}")
-    rules += [f"{name} ::= {expression}" for expression, name in slots.items()]
-    if calls:
-        rules.append(f"call{i} ::= {calls}")
+        join = _literal(join_line(0)).replace("0", _ID, 1)
+        rules = ([f'step{_ID} ::= {join} | "{_ID}. " call{_ID} "\\n" step{_NEXT}']
+                 + [f"{name} ::= {expr}" for expr, name in slots.items()] + [f"call{_ID} ::= {calls}"])
+    if len(_GENERIC) > 64:
+        _GENERIC.clear()
+    _GENERIC[key] = (tools, rules)
     return rules
 
 
@@ -314,7 +345,9 @@ def _schema_key(names: tuple[str, ...], catalog: Catalog | None) -> tuple | None
     (a served catalog and a request naming its tools, say). None for the built-in catalog."""
     if catalog is None or catalog is default_catalog():
         return None
-    _catalog_tools(names, catalog)
+    unknown = next((name for name in names if name not in catalog), None)
+    if unknown is not None:
+        raise ValueError(f"unknown tool {unknown!r}: a plan grammar takes catalog tools only")
     return tuple((name, tuple((a.type_hint, a.required, a.has_default, repr(a.enum)) for a in catalog[name].args))
                  for name in names)
 
