@@ -83,6 +83,7 @@ class TrainConfig:
     update_proj_gap: int | None = None
     scale: float | None = None
     natural_history: int | None = None  # None: the optimizer's default
+    svd_method: str | None = None  # subspace refresh, "full" or "randomized"; None: the optimizer's default
     lora_rank: int = 16
     tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
     extra: dict = field(default_factory=dict)  # Trainer arguments that override ours (tests, experiments)
@@ -128,6 +129,8 @@ class TrainConfig:
             history = 0
         if history is not None:  # None keeps the optimizer's own default
             options["natural_history"] = history
+        if self.svd_method is not None:
+            options["svd_method"] = self.svd_method
         return options
 
     def batch_layout(self) -> tuple[int, int, int]:
