@@ -14,8 +14,11 @@ import torch
 from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from planner_eval.catalog import Catalog
+from planner_eval.catalog_io import resolve_catalog
 from tinyagent_ft.checkpoint import save_planner
 from tinyagent_ft.data.source import split_rows
+from tinyagent_ft.grammar import check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig, record_rng, system_text, training_tools
@@ -36,14 +39,16 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     """Train, keep the best evaluation's weights in ``config.out`` and return the run's facts."""
     from retriever import Retriever
 
+    catalog = training_catalog(config)
     retriever = Retriever.load(config.retriever)
-    rows, validation_rows = split_rows(config.data, "train"), split_rows(config.data, "validation")
+    rows = split_rows(config.data, "train", catalog)
+    validation_rows = split_rows(config.data, "validation", catalog)
     prompt_config = config.prompt_config()
     settings = config.device_settings()
     resume = resume_checkpoint(config)
-    model, tokenizer = make_model(config, rows, prompt_config, resume, settings)
+    model, tokenizer = make_model(config, rows, prompt_config, resume, settings, catalog)
     tokenizer.padding_side = "right"  # see CompletionCollator
-    builder = PromptBuilder(tokenizer, prompt_config)
+    builder = PromptBuilder(tokenizer, prompt_config, catalog)
 
     pairs, skipped = training_pairs(rows, builder, retriever, config.seed, config.query_noise)
     if not pairs:
@@ -76,8 +81,16 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     facts["effective"] = {**settings.as_dict(), "max_length": prompt_config.max_length}
     if trainer.is_world_process_zero():
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
-        save_planner(config.out, final, tokenizer, prompt_config, facts)
+        save_planner(config.out, final, tokenizer, prompt_config, facts, catalog)
     return facts
+
+
+def training_catalog(config: TrainConfig) -> Catalog:
+    """``config.tools`` when given, else the retriever's stored catalog; they must agree, and every
+    argument must have a decoding grammar. Raises ValueError (one line) before anything is loaded."""
+    catalog = resolve_catalog(config.tools, [config.retriever])
+    check_catalog_grammar(catalog)
+    return catalog
 
 
 def resume_checkpoint(config: TrainConfig) -> str | None:
@@ -91,7 +104,8 @@ def resume_checkpoint(config: TrainConfig) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
-def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None, settings: DeviceSettings):
+def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None, settings: DeviceSettings,
+               catalog: Catalog | None = None):
     """(model, tokenizer). The tiny model's weights stay float32 (`--bf16` autocasts its compute), which
     AdamW's small updates need from scratch; a pretrained model takes the device's weight dtype."""
     if config.model != TINY:
@@ -99,16 +113,17 @@ def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: s
     if resume is not None and config.optimizer != "lora":
         # The checkpoint holds the tokenizer trained for this run; the Trainer reloads the weights.
         return load_pretrained(resume, dtype=torch.float32)
-    return build_tiny(tokenizer_corpus(rows, prompt_config, config.seed), config.tiny_shape, seed=config.seed)
+    return build_tiny(tokenizer_corpus(rows, prompt_config, config.seed, catalog), config.tiny_shape, seed=config.seed)
 
 
-def tokenizer_corpus(rows, prompt_config: PromptConfig, seed: int):
+def tokenizer_corpus(rows, prompt_config: PromptConfig, seed: int, catalog: Catalog | None = None):
     """Queries, plans and the tool listing each training prompt shows, so the tiny tokenizer learns
     merges for the catalog's signatures that every prompt repeats, not only for the data."""
     for record_id, query, plan, tools in zip(rows["id"], rows["query"], rows["plan"], rows["tools"]):
         yield query
         yield plan
-        yield system_text(training_tools(tools, prompt_config.negatives, record_rng(seed, record_id)), (), prompt_config.style)
+        shown = training_tools(tools, prompt_config.negatives, record_rng(seed, record_id), catalog)
+        yield system_text(shown, (), prompt_config.style, catalog)
 
 
 def with_lora(model, rank: int):
