@@ -192,7 +192,7 @@ _classify_cached = lru_cache(maxsize=65_536)(_classify)
 
 def _copy_lists(value: list[Any]) -> list[Any]:
     """A copy of cached arguments, so that callers may edit their actions freely."""
-    return [_copy_value(item) for item in value]
+    return [_copy_value(item) if isinstance(item, (list, dict)) else item for item in value]
 
 
 def _copy_value(value: Any) -> Any:
