@@ -65,10 +65,22 @@ def read_catalog(path: str | Path) -> dict[str, Tool]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise CatalogError(f"not JSON: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})") from None
+        hint = _bfcl_lines_hint(text) if getattr(exc, "msg", "") == "Extra data" else ""
+        raise CatalogError(f"not JSON: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')}){hint}") from None
     except RecursionError:
         raise CatalogError("not JSON: nested too deeply") from None
     return catalog_from_json(data)
+
+
+def _bfcl_lines_hint(text: str) -> str:
+    """A pointer for a whole BFCL data file (JSON Lines, one catalog per line) given as a catalog."""
+    try:
+        first = json.loads(text.lstrip().partition("\n")[0])
+    except ValueError:
+        return ""
+    if isinstance(first, Mapping) and isinstance(first.get("function"), list):
+        return "; a BFCL data file holds one catalog per line: give one line, or score it with `score --questions`"
+    return ""
 
 
 def catalog_from_json(data: Any) -> dict[str, Tool]:

@@ -280,3 +280,10 @@ def test_bad_bfcl_files_are_a_one_line_error(tmp_path, which, content, message):
                            str(paths["questions"]), "--pred", str(pred), "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert not out.exists()
+
+
+def test_a_whole_bfcl_data_file_as_a_catalog_is_a_one_line_error_with_a_pointer(tmp_path):
+    path = write_jsonl(tmp_path / "BFCL_v3_simple.json", QUESTIONS["simple"])
+    run = subprocess.run([sys.executable, "-m", "planner_eval", "tools", "--tools", str(path)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "score --questions" in run.stderr
