@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from planner_eval.catalog import Catalog
@@ -104,9 +104,33 @@ def score_files(
     default. Raises OSError when a file cannot be read and ValueError for an unknown args_mode.
     """
     check_args_mode(args_mode)
-    checking = checks_arguments(args_mode, catalog, check_args)
     gold, gold_skipped = read_plans(gold_path, warn, catalog)
     pred, pred_skipped = read_plans(pred_path, warn, catalog)
+    report = score_plans(gold, pred, catalog=catalog, args_mode=args_mode, check_args=check_args, layout=layout)
+    report["summary"]["skipped_lines"] = {"gold": gold_skipped, "pred": pred_skipped}
+    return report
+
+
+Plans = Mapping[str, "str | ParsedPlan"] | Sequence["str | ParsedPlan"]
+
+
+def score_plans(
+    golds: Plans,
+    preds: Plans,
+    *,
+    catalog: Catalog | None = None,
+    args_mode: str = "normalized",
+    check_args: bool | None = None,
+    layout: str = "lenient",
+) -> dict:
+    """The same report as `score_files`, for plans held in memory.
+
+    Each side is {id: plan} or a list of plans (ids "0", "1", ...); a plan is its text or a
+    `ParsedPlan` (e.g. from `parse_tool_calls`). A gold id without a prediction counts as missing.
+    """
+    check_args_mode(args_mode)
+    checking = checks_arguments(args_mode, catalog, check_args)
+    gold, pred = _keyed(golds), _keyed(preds)
     results = []
     for record_id, gold_plan in gold.items():
         score = score_plan(gold_plan, pred.get(record_id), args_mode, catalog, checking, layout)
@@ -118,9 +142,17 @@ def score_files(
         check_args=checking,
         layout=layout,
         extra=sum(1 for record_id in pred if record_id not in gold),
-        skipped_lines={"gold": gold_skipped, "pred": pred_skipped},
+        skipped_lines={"gold": 0, "pred": 0},
     )
     return {"summary": summary, "results": results}
+
+
+def _keyed(plans: Plans) -> Mapping[str, str | ParsedPlan]:
+    if isinstance(plans, Mapping):
+        return {str(key): plan for key, plan in plans.items()}
+    if isinstance(plans, (str, ParsedPlan)):
+        raise TypeError("expected a list or a mapping of plans, got a single plan")
+    return {str(i): plan for i, plan in enumerate(plans)}
 
 
 def summarize(results: Iterable[dict]) -> dict:
