@@ -416,6 +416,8 @@ def catalog_difference(first: Catalog, second: Catalog, first_name: str = "the f
             return f"tool {name!r} is in {second_name} but not in {first_name}"
     for name, tool in first.items():
         other = second[name]
+        if tool.call_name != other.call_name:
+            return f"tool {name!r} is called {tool.call_name!r} in {first_name} but {other.call_name!r} in {second_name}"
         if tool.arg_names != other.arg_names:
             return f"tool {name!r} takes ({', '.join(tool.arg_names)}) in {first_name} but ({', '.join(other.arg_names)}) in {second_name}"
         for arg, theirs in zip(tool.args, other.args):

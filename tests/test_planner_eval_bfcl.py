@@ -62,6 +62,14 @@ def test_dotted_names_are_written_with_underscores_in_plans_and_kept_in_tool_cal
     assert _catalog(to_native(_catalog([HOTEL]))) == _catalog([HOTEL])  # properties survive both formats
 
 
+def test_catalogs_that_spell_a_name_differently_differ():
+    from planner_eval.catalog_io import catalog_difference
+
+    dotted, plain = _catalog([FACTORIAL]), _catalog([dict(FACTORIAL, name="math_factorial")])
+    assert "called 'math.factorial'" in catalog_difference(dotted, plain)
+    assert catalog_difference(dotted, _catalog([FACTORIAL])) is None
+
+
 def test_a_dotted_name_that_collides_with_a_plain_one_is_refused():
     from planner_eval.catalog_io import CatalogError
 
