@@ -42,12 +42,16 @@ def references(args: list[Any]) -> list[int]:
         # Strings and flat lists first, inline: this runs for every action scored.
         if isinstance(arg, str):
             if arg[:1] == "$":
-                _collect(arg, found, in_list=False)
+                match = REFERENCE.match(arg)
+                if match:
+                    found.append(int(match.group(1)))
         elif isinstance(arg, list):
             for item in arg:
                 if isinstance(item, str):
                     if item[:1] == "$":
-                        _collect(item, found, in_list=True)
+                        match = REFERENCE.match(item)
+                        if match:
+                            found.append(int(match.group(1)))
                 elif isinstance(item, dict):
                     _collect(item, found, in_list=True)
         elif isinstance(arg, dict):
