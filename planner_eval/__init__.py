@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from planner_eval._version import __version__
+
 _EXPORTS = {
     "Action": "planner_eval.plan",
     "format_plan": "planner_eval.plan",
@@ -22,6 +24,7 @@ _EXPORTS = {
     "PlanScore": "planner_eval.score",
     "score_plan": "planner_eval.score",
     "score_files": "planner_eval.report",
+    "score_plans": "planner_eval.report",
     "read_plans": "planner_eval.report",
     "TOOLS": "planner_eval.catalog",
     "Tool": "planner_eval.catalog",
@@ -40,7 +43,7 @@ _EXPORTS = {
     "actions_to_tool_calls": "planner_eval.tool_calls",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str) -> Any:

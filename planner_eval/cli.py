@@ -8,9 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from planner_eval.bfcl import BFCLError, score_bfcl_files
 from planner_eval.catalog import TOOLS, Catalog, describe_tools
 from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, print_warnings_on_one_line, read_catalog
 from planner_eval.match import ARGS_MODES
+from planner_eval.parse import LAYOUTS
 from planner_eval.report import score_files
 
 
@@ -26,12 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score LLMCompiler plans: tool sets and dependency-graph (DAG) equality with gold plans.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_score(commands)
+    add_score_parser(commands)
     _add_tools(commands)
     return parser
 
 
-def _add_score(commands: argparse._SubParsersAction) -> None:
+def add_score_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The `score` subcommand, shared with `tinyagent score`; `run` executes its arguments."""
     score = commands.add_parser(
         "score",
         help="compare predicted plans with gold plans",
@@ -64,6 +67,20 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
         help="with the built-in catalog, make wrong argument types, missing required arguments and "
         "extra arguments a 'bad_arguments' error (never under --args ignore)",
     )
+    score.add_argument(
+        "--questions",
+        metavar="BFCL_x.json",
+        help="score a Berkeley Function Calling Leaderboard category: --gold is its possible_answer file, this "
+        "its questions (each entry's functions are its catalog); predictions carry BFCL's ids",
+    )
+    score.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="lenient",
+        help="how plan text must be laid out: lenient (default; `1.name(`, `1 . name (` and an unnumbered "
+        "join() are read) or llmcompiler (LLMCompiler's executor: exactly `N. name(`, anything else is a "
+        "'parse' failure)",
+    )
     score.add_argument("--out", metavar="REPORT.json", help="write the report here instead of stdout")
     score.add_argument(
         "--html",
@@ -71,6 +88,7 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
         help="also write a self-contained HTML report: summary, charts, and every failed case with both "
         "plans drawn as graphs and the first difference marked",
     )
+    return score
 
 
 def _add_tools(commands: argparse._SubParsersAction) -> None:
@@ -88,7 +106,11 @@ def _add_tools(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute parsed `score` or `tools` arguments; returns the exit status."""
     print_warnings_on_one_line()
     try:
         catalog = None if args.tools is None else read_catalog(args.tools)
@@ -96,14 +118,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"cannot read {exc.filename or args.tools}: {exc.strerror or exc}")
     except CatalogError as exc:
         return _fail(f"{args.tools}: {exc}")
-    if args.command == "tools":
+    if args.command != "score":
         if args.format is not None and not args.export:
             return _fail("--format applies to --export only")
         return _emit(_catalog_text(catalog, args.export, args.format or "openai"), args.out)
+    if args.questions is not None and (args.tools is not None or args.html is not None):
+        return _fail("--questions brings each entry's catalog: it does not go with --tools or --html")
     try:
-        report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None)
+        if args.questions is not None:
+            report = score_bfcl_files(args.gold, args.questions, args.pred, args.args_mode, layout=args.layout)
+        else:
+            report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None,
+                                 layout=args.layout)
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
+    except BFCLError as exc:
+        return _fail(str(exc))
     if args.tools is not None:
         report["summary"]["catalog"] = args.tools
     status = _emit(format_report(report), args.out)

@@ -6,6 +6,8 @@ Exports load on first use, so that `import retriever.backbones` (e.g. for CLI he
 
 from importlib import import_module
 
+from planner_eval._version import __version__
+
 _EXPORTS = {
     "Example": "retriever.index",
     "ExampleIndex": "retriever.index",
@@ -13,13 +15,14 @@ _EXPORTS = {
     "Records": "retriever.training",
     "TrainConfig": "retriever.training",
     "train_classifier": "retriever.training",
-    "train_retriever": "retriever.training",
+    "fit_retriever": "retriever.training",
+    "train_retriever": "retriever.recipe",
     "Retriever": "retriever.retriever",
     "ToolClassifier": "retriever.classifier",
     "tool_set_metrics": "retriever.metrics",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "__version__"])
 
 
 def __getattr__(name: str):

@@ -196,7 +196,7 @@ def _validate(
     }
 
 
-def train_retriever(
+def fit_retriever(
     train: Records,
     validation: Records | None,
     classifier: ToolClassifier,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from planner_eval.catalog import TOOL_NAMES
 from planner_eval.parse import parse_plan
@@ -50,10 +50,12 @@ class Planner:
         self.builder = PromptBuilder(tokenizer, prompt_config)
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path, retriever_dir: str | Path | None = None, device: str = "cpu") -> Planner:
-        """A planner from a checkpoint (`save_planner`) and, optionally, a retriever directory."""
+    def load(cls, checkpoint_dir: str | Path, retriever_dir: str | Path | None = None, device: str = "auto") -> Planner:
+        """A planner from a checkpoint (`save_planner`) and, optionally, a retriever directory.
+        ``device`` "auto" picks cuda, then mps, then cpu."""
         from retriever.retriever import MANIFEST, Retriever
         from tinyagent_ft.checkpoint import load_planner
+        from tinyagent_ft.devices import resolve_device
 
         # Both paths are checked before either is loaded: a typo costs no model loading.
         if not Path(checkpoint_dir).is_dir():
@@ -61,7 +63,7 @@ class Planner:
         if retriever_dir is not None and not (Path(retriever_dir) / MANIFEST).is_file():
             raise OSError(f"{retriever_dir} is not a retriever directory ({MANIFEST} missing)")
         retriever = Retriever.load(retriever_dir) if retriever_dir is not None else None
-        checkpoint = load_planner(checkpoint_dir, device=device)
+        checkpoint = load_planner(checkpoint_dir, device=resolve_device(device))
         return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever)
 
     def prepare(self, queries: Sequence[str], tools: Sequence[Sequence[str] | None] | None = None,
@@ -91,12 +93,23 @@ class Planner:
             requests.append(PlanRequest(query, query_tools, kept, prompt))
         return requests
 
-    def plan(self, queries: Sequence[str], *, tools: Sequence[Sequence[str] | None] | None = None,
+    @overload
+    def plan(self, queries: str, **options: Any) -> PlanResult: ...
+
+    @overload
+    def plan(self, queries: Sequence[str], **options: Any) -> list[PlanResult]: ...
+
+    def plan(self, queries, *, tools: Sequence[Sequence[str] | None] | None = None,
              examples: int | Sequence[int] | None = None, constrain: bool = True, max_new_tokens: int = 256,
-             batch_size: int = 16, progress: bool = False) -> list[PlanResult]:
-        results, _ = self.plan_with_stats(queries, tools=tools, examples=examples, constrain=constrain,
-                                          max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress)
-        return results
+             batch_size: int = 16, progress: bool = False):
+        """One PlanResult for one query (a str), a list of them for a list of queries."""
+        single = isinstance(queries, str)
+        if single and tools is not None:
+            tools = [tools]  # one query's allowed tools, given as a plain list of names
+        results, _ = self.plan_with_stats([queries] if single else queries, tools=tools, examples=examples,
+                                          constrain=constrain, max_new_tokens=max_new_tokens,
+                                          batch_size=batch_size, progress=progress)
+        return results[0] if single else results
 
     def plan_with_stats(self, queries: Sequence[str], *, tools: Sequence[Sequence[str] | None] | None = None,
                         examples: int | Sequence[int] | None = None, constrain: bool = True,

@@ -6,6 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+SPLIT_HELP = "which split of --data to plan"
+ARGS_HELP = ("argument comparison (planner_eval --args): normalized strings and lists as multisets, "
+             "exact literals, or tool names and edges only")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     baseline = subparsers.add_parser(
@@ -15,9 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     baseline.add_argument("--retriever", required=True, type=Path, help="retriever directory (tinyagent retriever train)")
     baseline.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
-    baseline.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    baseline.add_argument("--split", default="test", choices=("train", "validation", "test"), help=SPLIT_HELP)
     baseline.add_argument("--limit", type=int, default=None, help="score only the first N records")
-    baseline.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"))
+    baseline.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"),
+                          help=ARGS_HELP)
     baseline.add_argument("--out", required=True, type=Path, help="output directory")
     baseline.set_defaults(handler=run_baseline)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
+
+from tinyagent_ft.cli_options import deprecated_alias
 
 DEFAULT_K = 5
 
@@ -52,14 +53,16 @@ def _register_train(commands) -> None:
         help="sentence-transformers model for the example index, or 'classifier' to reuse the classifier's encoder "
         "(one encoder pass per query: about twice the throughput)",
     )
-    train.add_argument("--epochs", type=_positive_int, default=3)
-    train.add_argument("--batch-size", type=_positive_int, default=32)
+    train.add_argument("--epochs", type=_positive_int, default=3, help="passes over the training split")
+    batch = train.add_argument("--classifier-batch-size", type=_positive_int, default=32,
+                               help="queries per classifier training step")
+    deprecated_alias(train, "--batch-size", batch)
     train.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate")
     train.add_argument("--head-lr", type=float, default=5e-3, help="learning rate of the new classification head")
     train.add_argument("--word-dropout", type=float, default=0.1, help="chance of dropping each word of a training query")
     train.add_argument("--max-train", type=_positive_int, default=None, help="use at most N training records (seeded sample)")
-    train.add_argument("--min-precision", type=float, default=0.8, help="precision floor when tuning the threshold (default %(default)s)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--min-precision", type=float, default=0.8, help="precision floor when tuning the threshold")
+    train.add_argument("--seed", type=int, default=0, help="seed of the head's weights, data order and word dropout")
     train.set_defaults(handler=run_train)
 
 
@@ -69,7 +72,8 @@ def _register_eval(commands) -> None:
         help="score tool selection on labelled queries",
         description='Score tool selection on a JSONL file of {"query", "tools"} lines.',
     )
-    evaluate.add_argument("--index", required=True, type=Path, help="retriever directory")
+    evaluate.add_argument("--retriever", "--index", dest="retriever", required=True, type=Path,
+                          help="retriever directory (tinyagent retriever train; --index is the same flag)")
     evaluate.add_argument("--queries", required=True, type=Path, help='JSONL, one {"query": str, "tools": [str]} per line')
     evaluate.add_argument("--out", required=True, type=Path, help="JSON report to write")
     evaluate.set_defaults(handler=run_eval)
@@ -81,57 +85,21 @@ def _register_query(commands) -> None:
         help="predict tools and retrieve examples for one query",
         description="Print JSON {tools, examples} for one query.",
     )
-    query.add_argument("--index", required=True, type=Path, help="retriever directory")
+    query.add_argument("--retriever", "--index", dest="retriever", required=True, type=Path,
+                       help="retriever directory (tinyagent retriever train; --index is the same flag)")
     query.add_argument("-k", type=_positive_int, default=DEFAULT_K, help="number of examples")
     query.add_argument("text", help="the user query")
     query.set_defaults(handler=run_query)
 
 
-def _records(data_dir: Path, split: str, limit: int | None = None, seed: int = 0):
-    from retriever import Records
-    from tinyagent_ft.data import load_split
-
-    dataset = load_split(data_dir, split)
-    if limit is not None and limit < len(dataset):
-        dataset = dataset.shuffle(seed=seed).select(range(limit))
-    return Records(list(dataset["id"]), list(dataset["query"]), [list(t) for t in dataset["tools"]], list(dataset["plan"]))
-
-
-def _quiet_transformers() -> None:
-    # The load report lists the new classification head as "missing", which is expected here.
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-
-
 def run_train(args: argparse.Namespace) -> int:
-    from retriever import TrainConfig, train_retriever
-    from retriever.backbones import DEFAULT_CLASSIFIER_BACKBONE
-    from retriever.classifier import build
-    from retriever.embedder import CLASSIFIER_EMBEDDER, ClassifierEmbedder, SentenceEmbedder
+    from retriever import train_retriever
 
-    for flag, value in (("--min-precision", args.min_precision), ("--word-dropout", args.word_dropout)):
-        if not 0.0 <= value <= 1.0:
-            raise ValueError(f"{flag} must be in [0, 1], got {value}")
-    if args.lr <= 0 or args.head_lr <= 0:
-        raise ValueError(f"learning rates must be positive, got --lr {args.lr} --head-lr {args.head_lr}")
-    _quiet_transformers()
-    train = _records(args.data, "train", args.max_train, args.seed)
-    validation = _records(args.data, "validation")
-    classifier = build(args.backbone, DEFAULT_CLASSIFIER_BACKBONE, args.seed)
-    backbone = classifier.backbone
-    print(f"backbone: {backbone['name']} ({backbone['source']}: {backbone['path']})" + (f"; {backbone['note']}" if backbone["note"] else ""))
-    print(f"training on {len(train)} records, validating on {len(validation)}")
-    config = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout, min_precision=args.min_precision, seed=args.seed
+    retriever = train_retriever(
+        args.data, args.out, backbone=args.backbone, embedder=args.embedder, epochs=args.epochs,
+        batch_size=args.classifier_batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout,
+        min_precision=args.min_precision, max_train=args.max_train, seed=args.seed,
     )
-    embedder = ClassifierEmbedder(classifier) if args.embedder == CLASSIFIER_EMBEDDER else SentenceEmbedder(args.embedder)
-    if isinstance(embedder, SentenceEmbedder):
-        embedder.load()  # an unavailable embedder fails now, not after the classifier has trained
-    started = time.perf_counter()
-    retriever = train_retriever(train, validation, classifier, embedder, config)
-    retriever.info["train_seconds"] = round(time.perf_counter() - started, 1)
-    retriever.save(args.out)
     print(
         f"saved retriever to {args.out} (threshold {retriever.classifier.threshold:.2f}, "
         f"{len(retriever.index)} examples, {retriever.info['train_seconds']} s)"
@@ -144,7 +112,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from retriever.queryfile import read_queries
 
     queries, gold = read_queries(args.queries)
-    retriever = Retriever.load(args.index)
+    retriever = Retriever.load(args.retriever)
     predicted = retriever.predict_tools(queries)
     report = tool_set_metrics(predicted, gold)
     report["backbone"] = retriever.classifier.backbone.get("name", "unknown")
@@ -167,7 +135,7 @@ def run_query(args: argparse.Namespace) -> int:
 
     if not args.text.strip():
         raise ValueError("the query text is empty")
-    answer = Retriever.load(args.index).query(args.text, args.k)
+    answer = Retriever.load(args.retriever).query(args.text, args.k)
     json.dump(answer, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from tinyagent_ft.devices import DEVICES
+from tinyagent_ft.devices import resolve_device as best_device
 from tinyagent_ft.models import TINY
 
-DEVICES = ("cuda", "cpu")
 # Micro-batch cap of a pretrained model on a GPU; the rest of --batch-size is gradient accumulation.
 GPU_MAX_MICRO_BATCH = 4
 
@@ -42,12 +43,10 @@ class DeviceSettings:
 
 
 def resolve_device(requested: str | None) -> str:
-    """``requested``, or the GPU when one is present."""
-    if requested is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested not in DEVICES:
+    """``requested``, or for "auto" (or None) the best accelerator present (`tinyagent_ft.devices`)."""
+    if requested not in (None, *DEVICES):
         raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {requested!r}")
-    return requested
+    return best_device(requested)
 
 
 def bf16_supported(device: str) -> bool:

@@ -12,6 +12,7 @@ from tinyagent_ft.train.device_defaults import DeviceSettings, device_settings, 
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
 GALORE_OPTIMIZERS = ("natural_galore", "galore")
+REPORT_TO = ("none", "tensorboard", "wandb")
 
 # Real models follow TinyAgent's fine-tuning recipe for TinyLlama-1.1B (lr 7e-5, 3 epochs, batch 32)
 # with GaLore's fine-tuning projection (rank 128, refreshed every 200 steps). LoRA trains far fewer
@@ -53,7 +54,7 @@ def model_defaults(model: str) -> dict:
 
 @dataclass
 class TrainConfig:
-    data: Path
+    data: Path  # a data directory (str or Path), or a DatasetDict with train and validation splits
     retriever: Path
     out: Path
     model: str = TINY
@@ -73,11 +74,13 @@ class TrainConfig:
     seed: int = 0
     eval_samples: int | None = 200
     eval_constrain: bool = True  # validation decodes inside the plan grammar, as `tinyagent eval` does
-    eval_steps: int | None = None  # evaluate and checkpoint every N steps instead of every epoch
+    eval_steps: int | None = None  # evaluate every N steps instead of every epoch
+    # Checkpoint every N steps (default: at each evaluation). The best evaluation's checkpoint is the
+    # one kept, so while evaluating this is a multiple of eval_steps.
+    save_steps: int | None = None
     logging_steps: int = 10
     gradient_checkpointing: bool | None = None  # None: on for a pretrained model on a GPU (device_defaults.py)
     bf16: bool | None = None  # None: bf16 weights for a pretrained model on a GPU with bf16, else float32
-    device: str | None = None  # "cuda" or "cpu"; None: the GPU when one is present
     resume: str | None = None  # a checkpoint directory, or "auto" for the latest under OUT/checkpoints
     rank: int | None = None
     update_proj_gap: int | None = None
@@ -86,15 +89,26 @@ class TrainConfig:
     svd_method: str | None = None  # subspace refresh, "full" or "randomized"; None: the optimizer's default
     lora_rank: int = 16
     tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
+    report_to: str = "none"  # TrainingArguments.report_to: "tensorboard", "wandb" or "none"
+    device: str = "auto"  # cuda, then mps, then cpu; "cpu" keeps a machine's GPU out of it
     extra: dict = field(default_factory=dict)  # Trainer arguments that override ours (tests, experiments)
 
     def __post_init__(self) -> None:
+        # Scripts pass strings; everything downstream joins paths.
+        self.retriever, self.out = Path(self.retriever), Path(self.out)
+        if isinstance(self.data, str):
+            self.data = Path(self.data)
+        if self.report_to not in REPORT_TO:
+            raise ValueError(f"report_to must be one of {', '.join(REPORT_TO)}, got {self.report_to!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.batch_size < 1 or (self.max_steps is not None and self.max_steps < 1) or self.epochs <= 0:
             raise ValueError("batch size, epochs and max steps must be positive")
         if not 0.0 <= self.query_noise <= 1.0:
             raise ValueError(f"query noise must be a rate in [0, 1], got {self.query_noise}")
+        if self.save_steps is not None and self.eval_samples != 0 and (
+                self.eval_steps is None or self.save_steps % self.eval_steps):
+            raise ValueError("--save-steps must be a multiple of --eval-steps (the best evaluation's checkpoint is kept)")
         resolve_device(self.device)  # an unknown device name is an error before any loading
         self.batch_layout()  # a batch size the processes cannot split is an error before any loading
 

@@ -15,7 +15,7 @@ from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
 from tinyagent_ft.checkpoint import save_planner
-from tinyagent_ft.data import load_split
+from tinyagent_ft.data.source import split_rows
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig, record_rng, system_text, training_tools
@@ -37,7 +37,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     from retriever import Retriever
 
     retriever = Retriever.load(config.retriever)
-    rows, validation_rows = load_split(config.data, "train"), load_split(config.data, "validation")
+    rows, validation_rows = split_rows(config.data, "train"), split_rows(config.data, "validation")
     prompt_config = config.prompt_config()
     settings = config.device_settings()
     resume = resume_checkpoint(config)
@@ -141,17 +141,18 @@ def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool,
     steps = training_steps(config, n_examples, per_device, accumulation, world_size)
     warmup = config.warmup_steps if config.warmup_steps is not None else math.ceil(config.defaults["warmup_ratio"] * steps)
     strategy = "steps" if config.eval_steps else "epoch"
+    save_steps = config.save_steps or config.eval_steps
     options = dict(
         output_dir=str(config.out / CHECKPOINTS_DIR),
         per_device_train_batch_size=per_device, per_device_eval_batch_size=per_device,
         gradient_accumulation_steps=accumulation, max_steps=steps,
         learning_rate=config.learning_rate(), lr_scheduler_type="linear", warmup_steps=warmup, weight_decay=0.0,
-        eval_strategy=strategy if evaluate else "no", save_strategy=strategy,
-        eval_steps=config.eval_steps, save_steps=config.eval_steps, save_total_limit=2,
+        eval_strategy=strategy if evaluate else "no", save_strategy="steps" if save_steps else "epoch",
+        eval_steps=config.eval_steps, save_steps=save_steps, save_total_limit=2,
         load_best_model_at_end=evaluate, metric_for_best_model=BEST_METRIC if evaluate else None, greater_is_better=True,
         # Batches of similar lengths waste less compute on padding; `length` must survive to the sampler.
         train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
-        include_num_input_tokens_seen="non_padding", logging_steps=config.logging_steps, report_to="none",
+        include_num_input_tokens_seen="non_padding", logging_steps=config.logging_steps, report_to=config.report_to,
         seed=config.seed, bf16=settings.autocast_bf16, use_cpu=settings.device == "cpu",
         activation_checkpointing=settings.gradient_checkpointing, ddp_find_unused_parameters=False,
     )
