@@ -49,12 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="global training batch: per-device batch x accumulation x processes")
     train.add_argument("--per-device-batch-size", type=_positive_int, default=None,
                        help="micro-batch per process; the rest of --batch-size is gradient accumulation "
-                       "(default: the whole share; smollm2: at most 8)")
+                       "(default: the whole share; smollm2: at most 8; a pretrained model on a GPU: at most 4)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
     train.add_argument("--max-steps", type=_positive_int, default=None, help="stop after N optimizer steps")
     train.add_argument("--warmup-steps", type=_count, default=None, help="default: 3%% of the steps")
     prompt = train.add_argument_group("prompts (defaults per model: tiny = compact, smollm2 = names, both with 2 decoys, no "
-                                          "examples, 512 tokens; others = full, 2 decoys, 3 examples, 2,048 tokens)")
+                                          "examples, 512 tokens; others = full, 2 decoys, 3 examples, 2,048 tokens; without --max-length, cut to the longest "
+                                          "prompt the data and the tool catalog need plus room for a plan)")
     prompt.add_argument("--prompt-style", choices=STYLES, default=None,
                         help="how the prompt lists tools: full signatures and descriptions, compact signatures, or names")
     prompt.add_argument("--negatives", type=_count, default=None, help="decoy tools per training prompt")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 import time
 from collections.abc import Sequence
@@ -55,8 +56,9 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
         raise ValueError(f"no training record fits --max-length {prompt_config.max_length}")
     train_set = build_training_set(pairs, tokenizer)
     if config.max_length is None:  # the model's budget is a ceiling: cut it to what the data needs
+        prompts = [builder.count(p.prompt) for p in pairs] + [widest_prompt(builder, rows["query"])]
         prompt_config = replace(prompt_config, max_length=data_max_length(
-            [builder.count(p.prompt) for p in pairs], [builder.count(p.completion) for p in pairs], prompt_config.max_length))
+            prompts, [builder.count(p.completion) for p in pairs], prompt_config.max_length))
         builder = PromptBuilder(tokenizer, prompt_config)
     announce(settings, prompt_config)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
@@ -141,6 +143,14 @@ def training_steps(config: TrainConfig, n_examples: int, per_device: int, accumu
         return config.max_steps
     batches = math.ceil(math.ceil(n_examples / per_device) / world_size)
     return math.ceil(config.epochs * max(1, math.ceil(batches / accumulation)))
+
+
+def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
+    """Tokens of the longest query's prompt listing every tool of the catalog (``training_tools`` with
+    decoys without limit): the longest inference prompt without examples, whatever tools the
+    retriever predicts, so that the cut budget never refuses a query the model's budget took."""
+    every_tool = training_tools((), sys.maxsize, random.Random(0))
+    return builder.count(builder.render(max(queries, key=len), every_tool))
 
 
 def announce(settings: DeviceSettings, prompt_config: PromptConfig) -> None:
