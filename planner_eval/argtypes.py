@@ -4,8 +4,8 @@ A type is written as in a Python hint, over the values a plan can hold: `str`, `
 `bool`, `None`, `dict`, `any`, `list` and `list[T]`, joined into unions with `|` (for example
 `list[str | int] | None`). The same text is the `type` of the native catalog format and what a
 prompt shows, so one notation serves people and the checker. `float` also accepts integers, as
-JSON Schema's `number` does; `dict` exists for JSON Schema's `object`, which no plan literal can
-express, so only a `$N` reference fills such a slot. A whole-string reference `"$N"` stands in
+JSON Schema's `number` does; `dict` is JSON Schema's `object`, written in plans as a Python dict
+literal with string keys (its properties are checked by `planner_eval.arguments`). A whole-string reference `"$N"` stands in
 for any type, at the top level and inside lists, since what an action returns is not typed.
 """
 
@@ -32,6 +32,10 @@ _SCHEMA_TO_SCALAR = {
     "object": "dict",
 }
 _SCALAR_TO_SCHEMA = {scalar: name for name, scalar in _SCHEMA_TO_SCALAR.items()}
+# The Berkeley Function Calling Leaderboard writes Python's names in its function docs; they are
+# read as the JSON Schema types they stand for ("tuple" is an array, "any" any value).
+_BFCL_SCALARS = {"dict": "dict", "float": "float", "any": "any"}
+_ARRAY_TYPES = ("array", "tuple")
 _WORD = re.compile(r"[A-Za-z_]*")
 MAX_TYPE_DEPTH = 8  # nesting of lists and unions in a schema; deeper is a runaway, not a catalog
 
@@ -119,11 +123,13 @@ def _spec_from_schema(schema: Any, depth: int) -> TypeSpec:
 
 
 def _alternative_from_schema_type(name: Any, schema: Mapping, depth: int) -> Alternative:
-    if name == "array":
+    if name in _ARRAY_TYPES:
         items = schema.get("items")
         return ("list", None if items is None else _spec_from_schema(items, depth + 1))
     if isinstance(name, str) and name in _SCHEMA_TO_SCALAR:
         return _SCHEMA_TO_SCALAR[name]
+    if isinstance(name, str) and name in _BFCL_SCALARS:
+        return _BFCL_SCALARS[name]
     raise ValueError(f"unknown JSON Schema type {name!r}")
 
 

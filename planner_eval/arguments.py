@@ -10,8 +10,8 @@ import copy
 
 from typing import Any
 
-from planner_eval.argtypes import Checker, type_checker
-from planner_eval.catalog import Catalog, Tool
+from planner_eval.argtypes import Checker, TypeSpec, parse_type, type_checker
+from planner_eval.catalog import Catalog, Tool, ToolArg
 from planner_eval.plan import Action, reference_id
 
 
@@ -27,11 +27,38 @@ def argument_problem(action: Action, tool: Tool) -> str | None:
         # None marks an optional argument left out before a later one (see tool_calls).
         if value is None and not arg.required and not arg.has_default:
             continue
-        if not check(value):
-            return f"argument {arg.name!r} of {tool.name} should be {arg.type_hint}, got {_shown(value)}"
-        if arg.enum is not None and not enum_allows(arg.enum, value):
-            allowed = ", ".join(_shown(v) for v in arg.enum[:10]) + (", ..." if len(arg.enum) > 10 else "")
-            return f"argument {arg.name!r} of {tool.name} should be one of {allowed}, got {_shown(value)}"
+        problem = _value_problem(arg, value, check, f"argument {arg.name!r} of {tool.name}")
+        if problem is not None:
+            return problem
+    return None
+
+
+def _value_problem(arg: ToolArg, value: Any, check: Checker, where: str) -> str | None:
+    if not check(value):
+        return f"{where} should be {arg.type_hint}, got {_shown(value)}"
+    if arg.enum is not None and not enum_allows(arg.enum, value):
+        allowed = ", ".join(_shown(v) for v in arg.enum[:10]) + (", ..." if len(arg.enum) > 10 else "")
+        return f"{where} should be one of {allowed}, got {_shown(value)}"
+    if arg.properties is not None and isinstance(value, dict):
+        return _object_problem(arg.properties, value, where)
+    return None
+
+
+def _object_problem(properties: tuple[ToolArg, ...], value: dict, where: str) -> str | None:
+    """An object against its schema's `properties` and `required`: unknown keys are refused, as
+    unknown arguments are."""
+    known = {prop.name: prop for prop in properties}
+    unknown = next((key for key in value if key not in known), None)
+    if unknown is not None:
+        return f"{where} has no property {unknown!r} (known: {', '.join(known)})"
+    missing = next((prop.name for prop in properties if prop.required and prop.name not in value), None)
+    if missing is not None:
+        return f"{where} is missing its required property {missing!r}"
+    for key, item in value.items():
+        prop = known[key]
+        problem = _value_problem(prop, item, type_checker(prop.type_hint), f"property {key!r} of {where}")
+        if problem is not None:
+            return problem
     return None
 
 
@@ -95,3 +122,37 @@ def fill_defaults(actions: list[Action], catalog: Catalog) -> None:
                 break
             # A copy: the default object is shared by every action that omits it.
             action.args.append(copy.deepcopy(arg.default))
+
+
+def has_numbers(catalog: Catalog) -> bool:
+    """Whether any argument (or object property) is typed `float`, JSON Schema's `number`."""
+    return any(_mentions_float(arg) for tool in catalog.values() for arg in tool.args)
+
+
+def _mentions_float(arg: ToolArg) -> bool:
+    return "float" in arg.type or any(_mentions_float(p) for p in arg.properties or ())
+
+
+def widen_numbers(actions: list[Action], catalog: Catalog) -> None:
+    """In place, make an integer a float where the argument is a `number` (and not also an
+    integer): JSON writes 25.0 as 25, so the two must compare equal there and only there."""
+    for action in actions:
+        tool = catalog.get(action.tool)
+        if tool is not None:
+            action.args = [_widened(value, arg) for value, arg in zip(action.args, tool.args)] + action.args[len(tool.args):]
+
+
+def _widened(value: Any, arg: ToolArg) -> Any:
+    if isinstance(value, dict) and arg.properties is not None:
+        known = {prop.name: prop for prop in arg.properties}
+        return {key: _widened(item, known[key]) if key in known else item for key, item in value.items()}
+    return _widened_by_type(value, parse_type(arg.type))
+
+
+def _widened_by_type(value: Any, spec: TypeSpec) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value) if "float" in spec and "int" not in spec else value
+    if isinstance(value, list):
+        items = [alternative[1] for alternative in spec if isinstance(alternative, tuple) and alternative[1] is not None]
+        return [_widened_by_type(item, items[0]) for item in value] if len(items) == 1 else value
+    return value

@@ -40,6 +40,9 @@ class ToolArg:
     # JSON Schema's `enum`: the only literal values allowed (a `$N` reference still passes, as its
     # value comes at run time); None when any value of the type will do.
     enum: tuple[Any, ...] | None = None
+    # For an object (`dict`) argument whose schema lists `properties`: one ToolArg per property,
+    # `required` as the schema says; None when the schema names none (any keys will do).
+    properties: tuple["ToolArg", ...] | None = None
 
     @property
     def type_hint(self) -> str:
@@ -56,6 +59,14 @@ class Tool:
     description: str
     args: tuple[ToolArg, ...]
     returns: str
+    # The catalog's own spelling of the name where it cannot be written in a plan (BFCL's
+    # `math.factorial`, written `math_factorial` in plans); tool calls and exports use it.
+    source_name: str | None = None
+
+    @property
+    def call_name(self) -> str:
+        """The name tool calls and exported schemas carry."""
+        return self.source_name or self.name
 
     @property
     def arg_names(self) -> tuple[str, ...]:

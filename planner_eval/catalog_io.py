@@ -12,7 +12,10 @@ Only `name` (of tools and args) and `type` are needed; `required` defaults to tr
 to false.
 
 Either form may also sit under a top-level `"tools"` key, and each entry is recognised on its
-own. A catalog that cannot be used raises `CatalogError` with one line that names the tool. A bad
+own. The Berkeley Function Calling Leaderboard's function docs read as they are: a list of
+`{"name", "description", "parameters": {"type": "dict", ...}}` or a BFCL data line (its
+`"function"` list), with BFCL's type names (see `planner_eval.argtypes`) and dotted names such as
+`math.factorial`, which plans write `math_factorial` (`Tool.source_name` keeps the original). A catalog that cannot be used raises `CatalogError` with one line that names the tool. A bad
 value inside a usable catalog (a default or an enum value of the wrong type) is dropped with one
 `CatalogWarning` naming the tool and the argument: published catalogs hold such slips, and
 refusing a whole catalog for one default helps nobody.
@@ -26,16 +29,18 @@ import re
 import sys
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from planner_eval.arguments import enum_allows, same_value
-from planner_eval.argtypes import parse_type, type_checker, type_from_schema, type_to_schema
+from planner_eval.argtypes import MAX_TYPE_DEPTH, parse_type, type_checker, type_from_schema, type_to_schema
 from planner_eval.catalog import JOIN, NO_DEFAULT, TOOLS, Catalog, Tool, ToolArg
 from planner_eval.parse import MAX_LIST_DEPTH
 
 FORMATS: tuple[str, ...] = ("openai", "native")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+")
 _UNKNOWN_RETURNS = "any"
 
 
@@ -68,16 +73,25 @@ def read_catalog(path: str | Path) -> dict[str, Tool]:
 
 def catalog_from_json(data: Any) -> dict[str, Tool]:
     """A catalog from decoded JSON in either format (see the module doc); raises CatalogError."""
-    entries = data.get("tools") if isinstance(data, Mapping) else data
+    entries = _entries(data)
     if not isinstance(entries, list):
-        raise CatalogError('expected a list of tools, or an object with a "tools" list')
+        raise CatalogError('expected a list of tools, or an object with a "tools" (or BFCL "function") list')
     catalog: dict[str, Tool] = {}
     for number, entry in enumerate(entries, start=1):
         tool = _tool_from_entry(number, entry)
         if tool.name in catalog:
-            raise CatalogError(f"tool {number}: duplicate name {tool.name!r}")
+            same = "" if tool.call_name == catalog[tool.name].call_name else f" (as {catalog[tool.name].call_name!r} is written in plans)"
+            raise CatalogError(f"tool {number}: duplicate name {tool.call_name!r}{same}")
         catalog[tool.name] = tool
     return catalog
+
+
+def _entries(data: Any) -> Any:
+    if not isinstance(data, Mapping):
+        return data
+    if "tools" not in data and isinstance(data.get("function"), list):
+        return data["function"]  # a BFCL data line: {"id", "question", "function": [...]}
+    return data.get("tools")
 
 
 def from_openai_schemas(schemas: list[Any]) -> dict[str, Tool]:
@@ -99,6 +113,24 @@ def to_openai_schemas(catalog: Catalog | None = None) -> list[dict[str, Any]]:
     return [_openai_schema(tool) for tool in (TOOLS if catalog is None else catalog).values()]
 
 
+def _property_schemas(properties: tuple[ToolArg, ...]) -> dict[str, Any]:
+    return {"properties": {arg.name: _arg_schema(arg) for arg in properties},
+            "required": [arg.name for arg in properties if arg.required]}
+
+
+def _arg_schema(arg: ToolArg) -> dict[str, Any]:
+    schema = type_to_schema(arg.type_hint)
+    if arg.properties is not None:
+        schema.update(_property_schemas(arg.properties))
+    if arg.enum is not None:
+        schema["enum"] = list(arg.enum)
+    if arg.description:
+        schema["description"] = arg.description
+    if arg.has_default:
+        schema["default"] = arg.default
+    return schema
+
+
 def to_native(catalog: Catalog | None = None) -> dict[str, Any]:
     """The native JSON form of a catalog, the built-in TinyAgent tools by default."""
     return {"tools": [_native_tool(tool) for tool in (TOOLS if catalog is None else catalog).values()]}
@@ -112,30 +144,24 @@ def export_catalog(catalog: Catalog | None = None, fmt: str = "openai") -> Any:
 
 
 def _openai_schema(tool: Tool) -> dict[str, Any]:
-    properties = {}
-    for arg in tool.args:
-        schema = type_to_schema(arg.type_hint)
-        if arg.enum is not None:
-            schema["enum"] = list(arg.enum)
-        if arg.description:
-            schema["description"] = arg.description
-        if arg.has_default:
-            schema["default"] = arg.default
-        properties[arg.name] = schema
-    parameters = {"type": "object", "properties": properties, "required": [a.name for a in tool.args if a.required]}
-    return {"type": "function", "function": {"name": tool.name, "description": tool.description, "parameters": parameters}}
+    parameters = {"type": "object", **_property_schemas(tool.args)}
+    return {"type": "function", "function": {"name": tool.call_name, "description": tool.description, "parameters": parameters}}
 
 
 def _native_tool(tool: Tool) -> dict[str, Any]:
-    args = []
-    for arg in tool.args:
-        entry = {"name": arg.name, "type": arg.type, "description": arg.description, "nullable": arg.nullable, "required": arg.required}
-        if arg.enum is not None:
-            entry["enum"] = list(arg.enum)
-        if arg.has_default:
-            entry["default"] = arg.default
-        args.append(entry)
-    return {"name": tool.name, "description": tool.description, "returns": tool.returns, "args": args}
+    return {"name": tool.call_name, "description": tool.description, "returns": tool.returns,
+            "args": [_native_arg_entry(arg) for arg in tool.args]}
+
+
+def _native_arg_entry(arg: ToolArg) -> dict[str, Any]:
+    entry = {"name": arg.name, "type": arg.type, "description": arg.description, "nullable": arg.nullable, "required": arg.required}
+    if arg.enum is not None:
+        entry["enum"] = list(arg.enum)
+    if arg.has_default:
+        entry["default"] = arg.default
+    if arg.properties is not None:
+        entry["properties"] = [_native_arg_entry(p) for p in arg.properties]
+    return entry
 
 
 def _tool_from_entry(number: int, entry: Any) -> Tool:
@@ -161,14 +187,17 @@ def _entry_name(entry: Mapping) -> str | None:
     return name if isinstance(name, str) and name else None
 
 
-def _tool_name(value: Any) -> str:
+def _tool_name(value: Any) -> tuple[str, str | None]:
+    """(the name plans write, the catalog's spelling when it differs): LLMCompiler's executor reads
+    a call's name with `\\w+`, so a dot is written `_`, as BFCL does for OpenAI models."""
     if not isinstance(value, str) or not value:
         raise ValueError("missing or empty name")
-    if not _NAME.fullmatch(value) or keyword.iskeyword(value):
-        raise ValueError(f"name {value!r} cannot be called in a plan (letters, digits and _, not first a digit)")
-    if value == JOIN:
+    name = value.replace(".", "_") if _DOTTED_NAME.fullmatch(value) else value
+    if not _NAME.fullmatch(name) or keyword.iskeyword(name):
+        raise ValueError(f"name {value!r} cannot be called in a plan (letters, digits, _ and inner dots, not first a digit)")
+    if name == JOIN:
         raise ValueError(f"{JOIN!r} is reserved: it ends a plan")
-    return value
+    return name, (value if name != value else None)
 
 
 def _text(entry: Mapping, key: str, default: str = "") -> str:
@@ -181,14 +210,24 @@ def _text(entry: Mapping, key: str, default: str = "") -> str:
 
 
 def _openai_function(function: Mapping) -> Tool:
-    name = _tool_name(function.get("name"))
+    name, source_name = _tool_name(function.get("name"))
     parameters = function.get("parameters") or {}
     if not isinstance(parameters, Mapping):
         raise ValueError('"parameters" must be a JSON Schema object')
-    if parameters.get("type", "object") != "object":
+    if parameters.get("type", "object") not in _OBJECT_TYPES:
         raise ValueError('"parameters" must have "type": "object"')
-    properties = parameters.get("properties") or {}
-    required = parameters.get("required") or []
+    args = _openai_properties(source_name or name, parameters, depth=0)
+    return Tool(name, _text(function, "description"), args, _UNKNOWN_RETURNS, source_name)
+
+
+_OBJECT_TYPES = ("object", "dict")  # "dict": BFCL's spelling
+
+
+def _openai_properties(tool: str, schema: Mapping, depth: int) -> tuple[ToolArg, ...]:
+    """The `properties` of an object schema as ToolArgs: the `required` ones first, then the
+    others, each group in `properties` order."""
+    properties = schema.get("properties") or {}
+    required = schema.get("required") or []
     if not isinstance(properties, Mapping):
         raise ValueError('"properties" must be an object')
     if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
@@ -197,11 +236,10 @@ def _openai_function(function: Mapping) -> Tool:
     if unknown:
         raise ValueError(f"required argument {unknown[0]!r} is not among the properties")
     ordered = [n for n in properties if n in required] + [n for n in properties if n not in required]
-    args = tuple(_openai_arg(name, n, properties[n], n in required) for n in ordered)
-    return Tool(name, _text(function, "description"), args, _UNKNOWN_RETURNS)
+    return tuple(_openai_arg(tool, n, properties[n], n in required, depth) for n in ordered)
 
 
-def _openai_arg(tool: str, name: str, schema: Any, required: bool) -> ToolArg:
+def _openai_arg(tool: str, name: str, schema: Any, required: bool, depth: int = 0) -> ToolArg:
     if not name:
         raise ValueError("an argument has an empty name")
     try:
@@ -211,15 +249,20 @@ def _openai_arg(tool: str, name: str, schema: Any, required: bool) -> ToolArg:
     if not isinstance(schema, Mapping):
         return _arg(tool, name, hint, "", False, required, NO_DEFAULT, None)
     description = _text(schema, "description")
-    return _arg(tool, name, hint, description, False, required, schema.get("default", NO_DEFAULT), schema.get("enum"))
+    arg = _arg(tool, name, hint, description, False, required, schema.get("default", NO_DEFAULT), schema.get("enum"))
+    if "dict" in _top_level_union(hint.replace(" ", "")) and isinstance(schema.get("properties"), Mapping) and schema["properties"]:
+        if depth >= MAX_TYPE_DEPTH:
+            raise ValueError(f"argument {name!r}: properties nested too deeply")
+        arg = replace(arg, properties=_openai_properties(tool, schema, depth + 1))
+    return arg
 
 
 def _native_entry(entry: Mapping) -> Tool:
-    name = _tool_name(entry.get("name"))
+    name, source_name = _tool_name(entry.get("name"))
     raw_args = entry.get("args")
     if not isinstance(raw_args, list):
         raise ValueError('"args" must be a list')
-    args = tuple(_native_arg(name, number, raw) for number, raw in enumerate(raw_args, start=1))
+    args = tuple(_native_arg(source_name or name, number, raw) for number, raw in enumerate(raw_args, start=1))
     names = [a.name for a in args]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate is not None:
@@ -228,10 +271,10 @@ def _native_entry(entry: Mapping) -> Tool:
     late = next((a for a in args[first_optional:] if a.required), None)
     if late is not None:
         raise ValueError(f"required argument {late.name!r} comes after an optional one")
-    return Tool(name, _text(entry, "description"), args, _text(entry, "returns", _UNKNOWN_RETURNS))
+    return Tool(name, _text(entry, "description"), args, _text(entry, "returns", _UNKNOWN_RETURNS), source_name)
 
 
-def _native_arg(tool: str, number: int, raw: Any) -> ToolArg:
+def _native_arg(tool: str, number: int, raw: Any, depth: int = 0) -> ToolArg:
     if not isinstance(raw, Mapping):
         raise ValueError(f"argument {number} is not a JSON object")
     name = raw.get("name")
@@ -248,8 +291,14 @@ def _native_arg(tool: str, number: int, raw: Any) -> ToolArg:
         parse_type(hint)
     except ValueError as exc:
         raise ValueError(f"argument {name!r}: {exc}") from None
-    return _arg(tool, name, hint, _text(raw, "description"), flags["nullable"], flags["required"],
-                raw.get("default", NO_DEFAULT), raw.get("enum"))
+    arg = _arg(tool, name, hint, _text(raw, "description"), flags["nullable"], flags["required"],
+               raw.get("default", NO_DEFAULT), raw.get("enum"))
+    properties = raw.get("properties")
+    if properties is None:
+        return arg
+    if not isinstance(properties, list) or depth >= MAX_TYPE_DEPTH:
+        raise ValueError(f'argument {name!r}: "properties" must be a list of arguments, not nested too deeply')
+    return replace(arg, properties=tuple(_native_arg(tool, i, p, depth + 1) for i, p in enumerate(properties, start=1)))
 
 
 def _arg(tool: str, name: str, hint: str, description: str, nullable: bool, required: bool, default: Any,
@@ -315,6 +364,8 @@ def _top_level_union(hint: str) -> list[str]:
 def _plan_literal(value: Any, depth: int) -> bool:
     if isinstance(value, list):
         return depth < MAX_LIST_DEPTH and all(_plan_literal(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return depth < MAX_LIST_DEPTH and all(_plan_literal(item, depth + 1) for item in value.values())
     return value is None or isinstance(value, (str, int, float))
 
 
@@ -356,7 +407,7 @@ def catalog_difference(first: Catalog, second: Catalog, first_name: str = "the f
         if tool.arg_names != other.arg_names:
             return f"tool {name!r} takes ({', '.join(tool.arg_names)}) in {first_name} but ({', '.join(other.arg_names)}) in {second_name}"
         for arg, theirs in zip(tool.args, other.args):
-            for field in ("type_hint", "required", "default", "enum"):
+            for field in ("type_hint", "required", "default", "enum", "properties"):
                 ours, its = getattr(arg, field), getattr(theirs, field)
                 if not (ours is its or same_value(ours, its)):
                     return (f"tool {name!r}, argument {arg.name!r}: {field.replace('_hint', '')} {ours!r} in "

@@ -8,9 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from planner_eval.bfcl import BFCLError, score_bfcl_files
 from planner_eval.catalog import TOOLS, Catalog, describe_tools
 from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, print_warnings_on_one_line, read_catalog
 from planner_eval.match import ARGS_MODES
+from planner_eval.parse import LAYOUTS
 from planner_eval.report import score_files
 
 
@@ -65,6 +67,20 @@ def add_score_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentP
         help="with the built-in catalog, make wrong argument types, missing required arguments and "
         "extra arguments a 'bad_arguments' error (never under --args ignore)",
     )
+    score.add_argument(
+        "--questions",
+        metavar="BFCL_x.json",
+        help="score a Berkeley Function Calling Leaderboard category: --gold is its possible_answer file, this "
+        "its questions (each entry's functions are its catalog); predictions carry BFCL's ids",
+    )
+    score.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="lenient",
+        help="how plan text must be laid out: lenient (default; `1.name(`, `1 . name (` and an unnumbered "
+        "join() are read) or llmcompiler (LLMCompiler's executor: exactly `N. name(`, anything else is a "
+        "'parse' failure)",
+    )
     score.add_argument("--out", metavar="REPORT.json", help="write the report here instead of stdout")
     score.add_argument(
         "--html",
@@ -106,10 +122,18 @@ def run(args: argparse.Namespace) -> int:
         if args.format is not None and not args.export:
             return _fail("--format applies to --export only")
         return _emit(_catalog_text(catalog, args.export, args.format or "openai"), args.out)
+    if args.questions is not None and (args.tools is not None or args.html is not None):
+        return _fail("--questions brings each entry's catalog: it does not go with --tools or --html")
     try:
-        report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None)
+        if args.questions is not None:
+            report = score_bfcl_files(args.gold, args.questions, args.pred, args.args_mode, layout=args.layout)
+        else:
+            report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None,
+                                 layout=args.layout)
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
+    except BFCLError as exc:
+        return _fail(str(exc))
     if args.tools is not None:
         report["summary"]["catalog"] = args.tools
     status = _emit(format_report(report), args.out)

@@ -67,6 +67,9 @@ def _value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
             # Keys start with a type tag and equal tags carry values of one type, so they sort.
             items.sort()
         return ("list", tuple(items))
+    if isinstance(value, dict):
+        # Keys as a set (they are unique strings, so sorting by them is total); values recursively.
+        return ("dict", tuple(sorted((key, _value_key(item, mode, ref_map)) for key, item in value.items())))
     return ("other", repr(value))
 
 

@@ -20,14 +20,14 @@ from typing import Any
 
 from planner_eval.arguments import fill_defaults
 from planner_eval.catalog import JOIN, Catalog
-from planner_eval.plan import END_OF_PLAN, Action
+from planner_eval.plan import END_OF_PLAN, Action, references
 
 # Bounds keep parsing time and memory flat on adversarial or runaway generations.
 MAX_TEXT_CHARS = 100_000
 MAX_LINE_CHARS = 4_000
 MAX_ACTIONS = 200
 MAX_ARGS = 32
-MAX_LIST_DEPTH = 3  # a top-level list counts as depth 1
+MAX_LIST_DEPTH = 3  # nesting of lists and dicts; a top-level list counts as depth 1
 
 MALFORMED = "malformed"
 TOO_LARGE = "too_large"
@@ -37,6 +37,16 @@ _CALL_NAME = re.compile(r"([A-Za-z_]\w*)\s*\(")
 _ASCII_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _JOIN_CALL = re.compile(rf"{JOIN}\s*\(")
 _THOUGHT = re.compile(r"thought\s*:\s*(.*)", re.IGNORECASE | re.DOTALL)
+
+# Layouts: how strictly an action line must be written. LLMCompiler's executor
+# (SqueezeAILab/LLMCompiler, src/llm_compiler/output_parser.py) finds actions with the unanchored
+# pattern `(\d+)\. (\w+)\((.*)\)` over text split at "\n" only.
+LENIENT, LLMCOMPILER = "lenient", "llmcompiler"
+LAYOUTS: tuple[str, ...] = (LENIENT, LLMCOMPILER)
+_EXECUTOR_ACTION = re.compile(r"(\d+)\. (\w+)\(")
+_EXECUTOR_THOUGHT_THEN_ACTION = re.compile(r"Thought: [^\n]*\n\n*\d+\. \w+\(")
+_EXECUTOR_REFERENCE = re.compile(r"\$\{?(\d+)\}?")  # the executor's dependency rule: anywhere in the text
+_FOREIGN_BREAK = re.compile("\r(?!\n)|[\v\f\x1c-\x1e\x85\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -63,13 +73,19 @@ class _NotALiteral(Exception):
     pass
 
 
-def parse_plan(text: str, catalog: Catalog | None = None) -> ParsedPlan:
+def parse_plan(text: str, catalog: Catalog | None = None, layout: str = LENIENT) -> ParsedPlan:
     """Parse LLMCompiler plan text; never raises for any `str` input.
 
     With a catalog, an action that leaves out trailing optional arguments gets their defaults
     (where the catalog gives them), so that it reads the same as one that writes them out.
+    `layout="llmcompiler"` also reports, as malformed lines, what LLMCompiler's executor would read
+    otherwise (see `executor_layout_problems`).
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
     plan = _parse(text)
+    if layout == LLMCOMPILER:
+        plan.problems.extend(executor_layout_problems(text))
     if catalog is not None:
         fill_defaults(plan.actions, catalog)
     return plan
@@ -109,6 +125,44 @@ def _parse(text: str) -> ParsedPlan:
 _ACTION, _JOIN_LINE, _THOUGHT_LINE, _PROSE = "action", "join", "thought", "prose"
 
 
+def _executor_dependencies(line: str, action_id: int) -> set[int]:
+    text = line[line.index("(") + 1 : line.rindex(")")]
+    return {int(n) for n in _EXECUTOR_REFERENCE.findall(text) if 0 < int(n) < action_id}
+
+
+def _own_dependencies(args: list[Any], action_id: int) -> set[int]:
+    return {ref for ref in references(args) if 0 < ref < action_id}
+
+
+def executor_layout_problems(text: str) -> list[Problem]:
+    """Where LLMCompiler's executor would read the plan differently from the lenient parser, up to
+    the end of the plan: an action or join() not written exactly `N. name(`, a line break other
+    than "\n" (the executor's lines run on through it), an action whose text holds a `$N` or `${N}`
+    naming an earlier id that is not a whole-string reference (the executor would wait for that
+    action), and a line that is not an action but holds `N. name(` (the executor would run it),
+    unless it is a `Thought: ` line right before an action, which the executor takes as that
+    action's thought."""
+    problems: list[Problem] = []
+    lines = text[:MAX_TEXT_CHARS].split("\n")
+    for number, raw in enumerate(lines, start=1):
+        foreign = _FOREIGN_BREAK.search(raw.partition(END_OF_PLAN)[0])
+        if foreign:
+            problems.append(Problem(number, MALFORMED, f"layout: a line break {foreign.group(0)!r} the executor does not split at"))
+            break
+        line = raw.partition(END_OF_PLAN)[0].strip()
+        kind, action_id, _, args = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else (_PROSE, None, None, None)
+        if kind in (_ACTION, _JOIN_LINE, MALFORMED):
+            if not _EXECUTOR_ACTION.match(line):
+                problems.append(Problem(number, MALFORMED, "layout: the executor reads only actions written `N. name(`"))
+            elif kind == _ACTION and _executor_dependencies(line, action_id) != _own_dependencies(args, action_id):
+                problems.append(Problem(number, MALFORMED, "layout: a `$N` in plain text, which the executor reads as a dependency"))
+        elif _EXECUTOR_ACTION.search(line) and not _EXECUTOR_THOUGHT_THEN_ACTION.match("\n".join(lines[number - 1 : number + 1])):
+            problems.append(Problem(number, MALFORMED, "layout: the executor would read an action in this line"))
+        if kind == _JOIN_LINE or END_OF_PLAN in raw:
+            break
+    return problems
+
+
 def _classify(line: str) -> tuple[str, int | None, str | None, Any]:
     """(kind, id, tool, payload) of a stripped, non-empty line; payload is the arguments of an
     action, the text of a thought, or the reason a numbered line is malformed."""
@@ -138,7 +192,15 @@ _classify_cached = lru_cache(maxsize=65_536)(_classify)
 
 def _copy_lists(value: list[Any]) -> list[Any]:
     """A copy of cached arguments, so that callers may edit their actions freely."""
-    return [_copy_lists(item) if isinstance(item, list) else item for item in value]
+    return [_copy_value(item) for item in value]
+
+
+def _copy_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return _copy_lists(value)
+    if isinstance(value, dict):
+        return {key: _copy_value(item) for key, item in value.items()}
+    return value
 
 
 def parse_call(text: str) -> tuple[str, list[Any]]:
@@ -191,11 +253,12 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 def _count_constants(values: list[Any], depth: int) -> int:
     """How many bools and Nones the decoded values hold; -1 if they hold anything but plain
-    values (an object) or lists nested too deep."""
+    values, lists and objects, or nest too deep."""
     count = 0
     for value in values:
-        if isinstance(value, list):
-            inner = _count_constants(value, depth + 1) if depth < MAX_LIST_DEPTH else -1
+        if isinstance(value, (list, dict)):
+            items = value if isinstance(value, list) else list(value.values())
+            inner = _count_constants(items, depth + 1) if depth < MAX_LIST_DEPTH else -1
             if inner < 0:
                 return -1
             count += inner
@@ -246,4 +309,10 @@ def _literal(node: ast.expr, depth: int) -> Any:
         if depth >= MAX_LIST_DEPTH:
             raise _NotALiteral(f"lists nested deeper than {MAX_LIST_DEPTH}")
         return [_literal(item, depth + 1) for item in node.elts]
+    if isinstance(node, ast.Dict):
+        if depth >= MAX_LIST_DEPTH:
+            raise _NotALiteral(f"lists and dicts nested deeper than {MAX_LIST_DEPTH}")
+        if not all(isinstance(key, ast.Constant) and isinstance(key.value, str) for key in node.keys):
+            raise _NotALiteral("dict keys must be strings")  # a None key is a `**` unpacking
+        return {key.value: _literal(value, depth + 1) for key, value in zip(node.keys, node.values)}
     raise _NotALiteral(type(node).__name__)

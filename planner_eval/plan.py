@@ -1,7 +1,7 @@
 """The plan data model and its text form (LLMCompiler's numbered-call language).
 
-A plan is a list of actions; an argument that is exactly the string "$N" (alone or as a list
-element) stands for the output of action N. Parsing lives in `planner_eval.parse`.
+A plan is a list of actions; an argument that is exactly the string "$N" (alone, as a list
+element or as a dict value) stands for the output of action N. Parsing lives in `planner_eval.parse`.
 """
 
 from __future__ import annotations
@@ -35,37 +35,84 @@ def reference_id(value: Any) -> int | None:
 
 
 def references(args: list[Any]) -> list[int]:
-    """Ids referenced by an action's arguments, top-level and inside lists, in order."""
-    found = []
+    """Ids referenced by an action's arguments, in order: an argument, an element of a list
+    argument, a value of a dict (itself read as an argument); not an element of a nested list."""
+    found: list[int] = []
     for arg in args:
-        for item in arg if isinstance(arg, list) else [arg]:
-            ref = reference_id(item)
-            if ref is not None:
-                found.append(ref)
+        _collect(arg, found, in_list=False)
     return found
 
 
-def format_literal(value: Any) -> str:
-    """A Python literal for an argument; strings use double quotes as TinyAgent's data does."""
+def _collect(value: Any, found: list[int], in_list: bool) -> None:
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+        ref = reference_id(value)
+        if ref is not None:
+            found.append(ref)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect(item, found, in_list=False)
+    elif isinstance(value, list) and not in_list:
+        for item in value:
+            _collect(item, found, in_list=True)
+
+
+# What a string literal must not hold raw: a line break `str.splitlines()` knows but JSON leaves
+# unescaped, a lone surrogate (not UTF-8), and the end-of-plan marker, which would cut the line or
+# the plan short when read back; outside a reference, also `$`, so that LLMCompiler's executor,
+# which takes a dependency from any `$N` or `${N}` in an action's text, sees none.
+_UNSAFE = re.compile("[\x85\u2028\u2029\ud800-\udfff]|" + re.escape(END_OF_PLAN))
+_UNSAFE_OR_DOLLAR = re.compile("[\x85\u2028\u2029\ud800-\udfff$]|" + re.escape(END_OF_PLAN))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    text = match.group(0)
+    return f"\\u{ord(text[0]):04x}{text[1:]}"
+
+
+def format_string(value: str, reference: bool = True) -> str:
+    """A double-quoted literal (as TinyAgent's data writes them) that Python and JSON read back as
+    `value`, on one line, with no `<END_OF_PLAN>` and no `$` unless `value` is a reference in a
+    place where references count (`reference`)."""
+    unsafe = _UNSAFE if reference and reference_id(value) is not None else _UNSAFE_OR_DOLLAR
+    return unsafe.sub(_escaped, json.dumps(value, ensure_ascii=False))
+
+
+def format_literal(value: Any, counted: bool = True, in_list: bool = False) -> str:
+    """A Python literal for an argument; see `format_string` for strings. `counted` and `in_list`
+    follow `references`: a "$N" where it is not counted (in a nested list) is written escaped, so
+    that LLMCompiler's executor does not count it either."""
+    if isinstance(value, str):
+        return format_string(value, counted)
     if isinstance(value, list):
-        return "[" + ", ".join(format_literal(v) for v in value) + "]"
+        inner = counted and not in_list
+        return "[" + ", ".join(format_literal(v, inner, True) for v in value) + "]"
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError("dict arguments must have string keys")
+        # A key is never a reference, so its `$` is escaped too.
+        return "{" + ", ".join(f"{format_string(k, False)}: {format_literal(v, counted)}" for k, v in value.items()) + "}"
     if value is None or isinstance(value, (bool, int, float)):
         return repr(value)
-    raise TypeError(f"plan arguments must be str, int, float, bool, None or lists; got {type(value).__name__}")
+    raise TypeError(f"plan arguments must be str, int, float, bool, None, lists or dicts; got {type(value).__name__}")
 
 
 def format_action(action: Action) -> str:
     return f"{action.id}. {action.tool}({', '.join(format_literal(a) for a in action.args)})"
 
 
+def _one_line(text: str) -> str:
+    """A thought as one line: it is free text, not a literal, so breaks become spaces and the
+    end-of-plan marker is left out."""
+    return " ".join(" ".join(text.splitlines()).replace(END_OF_PLAN, " ").split())
+
+
 def format_plan(actions: list[Action], end_marker: bool = True) -> str:
     """Plan text: thoughts and numbered actions, then `join()` with the next id."""
     lines = []
     for action in actions:
-        if action.thought:
-            lines.append(f"Thought: {action.thought}")
+        thought = _one_line(action.thought) if action.thought else None
+        if thought:
+            lines.append(f"Thought: {thought}")
         lines.append(format_action(action))
     join_id = (actions[-1].id + 1) if actions else 1
     lines.append(f"{join_id}. {JOIN}()" + (END_OF_PLAN if end_marker else ""))

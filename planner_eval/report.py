@@ -32,10 +32,11 @@ def _stderr(message: str) -> None:
 
 
 def read_plans(
-    path: str | Path, warn: Warn = _stderr, catalog: Catalog | None = None
+    path: str | Path, warn: Warn = _stderr, catalog: Catalog | None = None, catalogs: Mapping[str, Catalog] | None = None
 ) -> tuple[dict[str, str | ParsedPlan], int]:
     """{id: plan text, or the parsed tool calls} in file order, and how many non-blank lines (or
-    TinyAgent records) were skipped. `catalog` orders tool-call arguments by name."""
+    TinyAgent records) were skipped. `catalog` orders tool-call arguments by name; `catalogs`,
+    by id, replaces it for the ids it holds (each BFCL entry has its own)."""
     tinyagent = load_tinyagent_json(path)
     if tinyagent is not None:
         return tinyagent_plans(tinyagent, warn, str(path), catalog)
@@ -47,7 +48,7 @@ def read_plans(
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
-            record_id, plan, reason = _read_record(line, catalog)
+            record_id, plan, reason = _read_record(line, catalog, catalogs)
             if reason is None and record_id in plans:
                 reason = f"duplicate id {record_id!r} (first on line {first_line[record_id]})"
             if reason is not None:
@@ -59,7 +60,9 @@ def read_plans(
     return plans, skipped
 
 
-def _read_record(line: str, catalog: Catalog | None) -> tuple[str, str | ParsedPlan, str | None]:
+def _read_record(
+    line: str, catalog: Catalog | None, catalogs: Mapping[str, Catalog] | None = None
+) -> tuple[str, str | ParsedPlan, str | None]:
     """(id, plan, None), or ("", "", reason) when the line is not a usable record."""
     try:
         record = json.loads(line)
@@ -80,7 +83,7 @@ def _read_record(line: str, catalog: Catalog | None) -> tuple[str, str | ParsedP
         if calls is None:  # what an OpenAI message holds when it calls no tool
             calls = []
         if isinstance(calls, list):
-            return record_id, parse_tool_calls(calls, catalog), None
+            return record_id, parse_tool_calls(calls, (catalogs or {}).get(record_id, catalog)), None
         return "", "", '"tool_calls" is not a list'
     return "", "", 'missing or non-string "plan" (and no "tool_calls" list)'
 
@@ -93,6 +96,7 @@ def score_files(
     warn: Warn = _stderr,
     catalog: Catalog | None = None,
     check_args: bool | None = None,
+    layout: str = "lenient",
 ) -> dict:
     """The report dict: {"summary": {...}, "results": [...]} in gold file order.
 
@@ -102,7 +106,7 @@ def score_files(
     check_args_mode(args_mode)
     gold, gold_skipped = read_plans(gold_path, warn, catalog)
     pred, pred_skipped = read_plans(pred_path, warn, catalog)
-    report = score_plans(gold, pred, catalog=catalog, args_mode=args_mode, check_args=check_args)
+    report = score_plans(gold, pred, catalog=catalog, args_mode=args_mode, check_args=check_args, layout=layout)
     report["summary"]["skipped_lines"] = {"gold": gold_skipped, "pred": pred_skipped}
     return report
 
@@ -117,6 +121,7 @@ def score_plans(
     catalog: Catalog | None = None,
     args_mode: str = "normalized",
     check_args: bool | None = None,
+    layout: str = "lenient",
 ) -> dict:
     """The same report as `score_files`, for plans held in memory.
 
@@ -128,13 +133,14 @@ def score_plans(
     gold, pred = _keyed(golds), _keyed(preds)
     results = []
     for record_id, gold_plan in gold.items():
-        score = score_plan(gold_plan, pred.get(record_id), args_mode, catalog, checking)
+        score = score_plan(gold_plan, pred.get(record_id), args_mode, catalog, checking, layout)
         results.append({"id": record_id, **score.as_dict()})
     summary = summarize(results)
     summary.update(
         args_mode=args_mode,
         catalog="builtin" if catalog is None else "custom",
         check_args=checking,
+        layout=layout,
         extra=sum(1 for record_id in pred if record_id not in gold),
         skipped_lines={"gold": 0, "pred": 0},
     )

@@ -6,11 +6,11 @@ import copy
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
-from planner_eval.arguments import fill_defaults, has_defaults
+from planner_eval.arguments import fill_defaults, has_defaults, has_numbers, widen_numbers
 from planner_eval.catalog import TOOLS, Catalog
 from planner_eval.match import check_args_mode, plans_match
 from planner_eval.metrics import Edge, labelled_edges, partial_credit
-from planner_eval.parse import ParsedPlan, parse_plan
+from planner_eval.parse import LAYOUTS, LENIENT, ParsedPlan, parse_plan
 from planner_eval.plan import Action
 from planner_eval.validate import GOLD_INVALID, MISSING, plan_error
 
@@ -33,23 +33,27 @@ class Analyser:
     (only those, so the cache's memory stays bounded).
     """
 
-    def __init__(self, catalog: Catalog | None = None, check_args: bool = False) -> None:
+    def __init__(self, catalog: Catalog | None = None, check_args: bool = False, layout: str = LENIENT) -> None:
         self.catalog = TOOLS if catalog is None else catalog
         self.check_args = check_args
+        self.layout = layout
         self._fill = has_defaults(self.catalog)
+        self._widen = has_numbers(self.catalog)
         self._cached = lru_cache(maxsize=4096)(self._text)
 
     def __call__(self, plan: str | ParsedPlan) -> Analysis:
         if isinstance(plan, ParsedPlan):
-            return self._parsed(_copied(plan) if self._fill else plan)
+            return self._parsed(_copied(plan) if self._fill or self._widen else plan)
         return self._cached(plan) if len(plan) <= _CACHED_TEXT_CHARS else self._text(plan)
 
     def _text(self, text: str) -> Analysis:
-        return self._parsed(parse_plan(text))
+        return self._parsed(parse_plan(text, layout=self.layout))
 
     def _parsed(self, plan: ParsedPlan) -> Analysis:
         if self._fill:
             fill_defaults(plan.actions, self.catalog)
+        if self._widen:
+            widen_numbers(plan.actions, self.catalog)
         error, detail = plan_error(plan, self.catalog, self.check_args)
         tools = tuple(a.tool for a in plan.actions)
         return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions)))
@@ -62,20 +66,26 @@ def _copied(plan: ParsedPlan) -> ParsedPlan:
 
 
 _CACHED_TEXT_CHARS = 4_000
-_ANALYSERS: dict[tuple[int, bool], Analyser] = {}
+_ANALYSERS: dict[tuple[int, bool, str], Analyser] = {}
 _MAX_ANALYSERS = 8
 
 
-def analyser_for(catalog: Catalog | None, check_args: bool) -> Analyser:
+def analyser_for(catalog: Catalog | None, check_args: bool, layout: str = LENIENT) -> Analyser:
     """The shared analyser (and its cache) for a catalog and setting. Keyed by the catalog's
     identity and holding it, so the key cannot be reused while the entry lives."""
-    key = (id(TOOLS if catalog is None else catalog), check_args)
+    key = (id(TOOLS if catalog is None else catalog), check_args, layout)
     found = _ANALYSERS.get(key)
     if found is None:
         if len(_ANALYSERS) >= _MAX_ANALYSERS:
             _ANALYSERS.clear()
-        found = _ANALYSERS[key] = Analyser(catalog, check_args)
+        found = _ANALYSERS[key] = Analyser(catalog, check_args, layout)
     return found
+
+
+def check_layout(layout: str) -> None:
+    """Raise ValueError unless `layout` is one of LAYOUTS."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
 
 
 def checks_arguments(args_mode: str, catalog: Catalog | None, check_args: bool | None) -> bool:
@@ -111,15 +121,18 @@ def score_plan(
     args_mode: str = "normalized",
     catalog: Catalog | None = None,
     check_args: bool | None = None,
+    layout: str = LENIENT,
 ) -> PlanScore:
     """Compare a predicted plan (None when the prediction is missing) with the gold plan.
 
     `catalog` (tool name -> Tool) replaces the built-in TinyAgent tools; `check_args` turns the
     `bad_arguments` check on or off, and by default is on exactly when a catalog is given. The
-    plans may also be given already parsed, as `parse_tool_calls` returns them.
+    plans may also be given already parsed, as `parse_tool_calls` returns them. `layout`
+    ("lenient" or "llmcompiler") is how strictly plan text must be laid out (see `parse_plan`).
     """
     check_args_mode(args_mode)
-    analyse_plan = analyser_for(catalog, checks_arguments(args_mode, catalog, check_args))
+    check_layout(layout)
+    analyse_plan = analyser_for(catalog, checks_arguments(args_mode, catalog, check_args), layout)
     gold = analyse_plan(gold_text)
     if gold.error is not None:
         return PlanScore(False, False, GOLD_INVALID, f"gold plan: {gold.error}: {gold.detail}")

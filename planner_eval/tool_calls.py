@@ -4,7 +4,9 @@ The i-th call (from 1) is action i, a string argument "$N" names action N, `join
 after the last call, and `function.arguments` is a JSON object string keyed by argument names.
 Names are put in positional order by the catalog: an argument left out before a later one takes
 its default, or None when it is optional without one; a name the tool does not have goes after
-every known slot, so the argument check sees too many arguments.
+every known slot, so the argument check sees too many arguments. A call may name a tool by the
+catalog's own spelling (`math.factorial`) or the plan's (`math_factorial`); calls written from
+actions use the catalog's.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def actions_to_tool_calls(actions: Sequence[Action], catalog: Catalog | None = N
         if len(action.args) > len(tool.args):
             raise ValueError(f"action {action.id}: {len(action.args)} arguments, {tool.name} takes {len(tool.args)}")
         arguments = {arg.name: _renumbered(value, position) for arg, value in zip(tool.args, action.args)}
-        function = {"name": action.tool, "arguments": json.dumps(arguments, ensure_ascii=False)}
+        function = {"name": tool.call_name, "arguments": json.dumps(arguments, ensure_ascii=False)}
         calls.append({"id": f"call_{i}", "type": "function", "function": function})
     return calls
 
@@ -71,6 +73,8 @@ def actions_to_tool_calls(actions: Sequence[Action], catalog: Catalog | None = N
 def _renumbered(value: Any, position: dict[int, int]) -> Any:
     if isinstance(value, list):
         return [_renumbered(item, position) for item in value]
+    if isinstance(value, dict):
+        return {key: _renumbered(item, position) for key, item in value.items()}
     ref = reference_id(value)
     return value if ref is None or ref not in position else f"${position[ref]}"
 
@@ -84,6 +88,13 @@ def _action(position: int, call: Any, tools: Catalog) -> Action:
         raise ToolCallError(f"call {position}: no function name")
     arguments = _arguments(position, function.get("arguments"))
     tool = tools.get(name)
+    if tool is None and "." in name:
+        # The catalog's dotted spelling (BFCL's `math.factorial`) of a tool plans call `math_factorial`.
+        tool = tools.get(name.replace(".", "_"))
+        if tool is not None and tool.call_name != name:
+            tool = None
+    if tool is not None:
+        name = tool.name
     values = list(arguments.values()) if tool is None else _positional(arguments, tool)
     if len(values) > MAX_ARGS:
         raise ToolCallError(f"call {position}: more than {MAX_ARGS} arguments")
@@ -134,10 +145,8 @@ def _positional(arguments: dict[str, Any], tool: Tool) -> list[Any]:
 
 
 def _check_literal(position: int, key: str, value: Any, depth: int) -> None:
-    if isinstance(value, list):
+    if isinstance(value, (list, dict)):
         if depth >= MAX_LIST_DEPTH:
-            raise ToolCallError(f"call {position}: argument {key!r} nests lists deeper than {MAX_LIST_DEPTH}")
-        for item in value:
+            raise ToolCallError(f"call {position}: argument {key!r} nests lists and objects deeper than {MAX_LIST_DEPTH}")
+        for item in value if isinstance(value, list) else value.values():
             _check_literal(position, key, item, depth + 1)
-    elif not (value is None or isinstance(value, (str, int, float))):
-        raise ToolCallError(f"call {position}: argument {key!r} is a JSON object; plans hold only literals and lists")

@@ -242,8 +242,8 @@ def test_native_defaults_and_null_defaults():
         }
     )
     lang, filters = catalog["search"].args[2:]
-    assert lang.nullable and not filters.has_default  # a plan cannot write {}, so it is no default
-    assert score_plan('1. search("x")', '1. search("x", 10, None)', catalog=catalog).success
+    assert lang.nullable and filters.default == {}  # plans write dict literals, {} among them
+    assert score_plan('1. search("x")', '1. search("x", 10, None, {})', catalog=catalog).success
     assert score_plan('1. search("x", 5)', '1. search("x")', catalog=catalog).error is None
 
 

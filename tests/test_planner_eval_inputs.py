@@ -67,7 +67,7 @@ def test_actions_to_tool_calls_round_trip_with_renumbering():
         ({"location": "$1", "days": 5, "hourly": True}, (False, "bad_arguments")),  # no such argument
         ('{"location": "$1", "days": 5', (False, "parse")),  # truncated JSON
         ('["$1", 5]', (False, "parse")),  # not an object
-        ({"location": {"lat": 1}, "days": 5}, (False, "parse")),  # a plan holds no objects
+        ({"location": {"lat": 1}, "days": 5}, (False, "bad_arguments")),  # an object where a string goes
         ('{"location": "$1", "days": NaN}', (False, "parse")),
     ],
 )

@@ -88,7 +88,10 @@ def test_a_truncated_line_is_reported_and_the_rest_still_parses():
         "1. get_email_address(true)",  # JSON spelling is not Python
         '1. get_email_address(__import__("os").system("x"))',  # code is never run
         '1. get_email_address(("a", "b"))',  # tuples are not plan data
-        '1. get_email_address({"a": 1})',
+        '1. get_email_address({1: "a"})',  # dict keys are strings
+        '1. get_email_address({**{"a": 1}})',  # no unpacking
+        '1. get_email_address({"a": {"b": [[1]]}})',  # deeper than the nesting limit
+        '1. get_email_address({"a", "b"})',  # sets are not plan data
         '1. get_email_address(f"x{1}")',
         "1. get_email_address(-True)",
         "1. get_email_address(1 + 2)",
@@ -132,7 +135,17 @@ ATOMS = ['"a"', "'a'", '"\\/"', '"\\u00e9"', '"\\ud83d\\ude00"', '"\\t"', '"\t"'
          "01", "1.5", "1e999", "-0.0", "1_0", "True", "true", "None", "null", "NaN", "Infinity", "{}", '{"a": 1}',
          '"True"', '"no None"', "-True", "[[[[1]]]]"]
 # Well-formed argument lists (so that the shortcut often accepts) and token soup (so that it often must not).
-VALUE = st.recursive(st.sampled_from(ATOMS), lambda inner: st.lists(inner, max_size=3).map(lambda v: f"[{', '.join(v)}]"), max_leaves=6)
+KEYS = ['"a"', '"b"', "'a'", "1", "None", '"\\u0061"']
+
+
+def _containers(inner):
+    lists = st.lists(inner, max_size=3).map(lambda v: f"[{', '.join(v)}]")
+    dicts = st.lists(st.tuples(st.sampled_from(KEYS), inner), max_size=3).map(
+        lambda items: "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}")
+    return st.one_of(lists, dicts)
+
+
+VALUE = st.recursive(st.sampled_from(ATOMS), _containers, max_leaves=6)
 ARGUMENTS = st.one_of(
     st.lists(VALUE, max_size=4).map(", ".join),
     st.lists(st.sampled_from(ATOMS + ["[", "]", ",", " ", ":"]), max_size=12).map("".join),
@@ -143,6 +156,8 @@ def typed(value):
     """A form of a value in which 1, 1.0 and True differ."""
     if isinstance(value, list):
         return ("list", [typed(v) for v in value])
+    if isinstance(value, dict):
+        return ("dict", [(typed(k), typed(v)) for k, v in value.items()])
     return (type(value).__name__, repr(value))
 
 

@@ -75,15 +75,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--logging-steps", type=_positive_int, default=10, help="log the loss every N steps")
     train.add_argument("--report-to", default="none", choices=REPORT_TO,
                        help="also log to this tracker (transformers' report_to); metrics.jsonl is always written")
-    train.add_argument("--device", default="auto",
+    train.add_argument("--device", default="auto", choices=DEVICES,
                        help=f"{', '.join(DEVICES)} (auto: cuda, then mps, then cpu); torchrun places each process itself")
     train.add_argument("--tiny-width", type=_positive_int, default=None,
                        help="--model tiny: hidden size, a multiple of 64 (default 384); heads and SwiGLU scale with it")
     train.add_argument("--tiny-layers", type=_positive_int, default=None, help="--model tiny: layers (default 6)")
-    train.add_argument("--gradient-checkpointing", action="store_true",
-                       help="recompute activations in the backward pass: less memory, about a third more time")
-    train.add_argument("--bf16", action="store_true", help="bf16 autocast, weights stay float32: GPUs with bf16, and CPUs with AVX-512 BF16 or AMX "
+    train.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                       help="recompute activations in the backward pass (default: on for a pretrained model on a GPU)")
+    train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="a pretrained model on a GPU: bf16 weights and gradients, no float32 copy (the default where the "
+                       "GPU has bf16). Elsewhere: bf16 autocast over float32 weights, for CPUs with AVX-512 BF16 or AMX "
                        "(steps 1.5-1.9x faster on a 2-core EPYC)")
+    train.add_argument("--dry-run", action="store_true",
+                       help="print steps, batch layout and the estimated peak memory for --device, then exit (no weights needed)")
+    train.add_argument("--json", action="store_true", help="--dry-run: one JSON object on stdout")
     train.add_argument("--resume", nargs="?", const="auto", default=None,
                        help="continue from a Trainer checkpoint directory, or the latest under CKPT/checkpoints")
     galore = train.add_argument_group("GaLore and LoRA (defaults per model)")
@@ -115,6 +120,10 @@ def run_train(args: argparse.Namespace) -> int:
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
         lora_rank=args.lora_rank, tiny_shape=shape,
     )
+    if args.dry_run:
+        from tinyagent_ft.train.dry_run import run_dry_run
+
+        return run_dry_run(config, as_json=args.json)
     facts = train(config)
     print(json.dumps({"out": str(args.out), **facts}))
     return 0
