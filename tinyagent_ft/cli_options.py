@@ -68,8 +68,8 @@ def finish(parser: argparse.ArgumentParser) -> None:
         child.formatter_class = HelpFormatter
         if is_leaf(child):
             child.add_argument("--config", metavar="FILE", type=Path,
-                               help="YAML or JSON file of settings keyed like this command's flags "
-                               "(dashes or underscores); flags given here override it")
+                               help="YAML or JSON file of settings keyed by this command's flag names "
+                               "(report-to or report_to); flags given here override it")
 
 
 def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
@@ -79,20 +79,28 @@ def apply_config(parser: argparse.ArgumentParser, argv: Sequence[str]) -> None:
         return
     leaf = _chosen(parser, argv)
     settings = read_config(path)
-    by_dest: dict[str, list[argparse.Action]] = {}
+    by_name: dict[str, list[argparse.Action]] = {}
     for action in leaf._actions:  # a flag and its old spellings share a destination
-        if action.dest not in (argparse.SUPPRESS, "help", "config"):
-            by_dest.setdefault(action.dest, []).append(action)
-    unknown = [key for key in settings if key.replace("-", "_") not in by_dest]
+        if action.dest in (argparse.SUPPRESS, "help", "config"):
+            continue
+        for name in {action.dest, *(_key(option) for option in action.option_strings if option.startswith("--"))}:
+            by_name.setdefault(name, []).append(action)
+    unknown = [key for key in settings if _key(key) not in by_name]
     if unknown:
         raise ValueError(f"{path}: unknown setting(s) for `{leaf.prog}`: {', '.join(unknown)}")
     for key, value in settings.items():
-        for action in by_dest[key.replace("-", "_")]:
+        for action in by_name[_key(key)]:
             if action.choices is not None and value not in action.choices:
                 raise ValueError(f"{path}: {key} must be one of {', '.join(map(str, action.choices))}, got {value!r}")
             # A string default goes through the flag's type, as a value on the command line would.
             action.default = str(value) if isinstance(value, (str, Path)) else value
             action.required = False
+
+
+def _key(name: str) -> str:
+    """A setting's name as a flag (`--report-to`), without dashes (`report-to`) or as its destination
+    (`report_to`) all read alike."""
+    return name.lstrip("-").replace("-", "_")
 
 
 def read_config(path: Path) -> dict:
