@@ -1,6 +1,6 @@
 """Retriever benchmark: tool recall/precision, prompt tokens saved, and batched throughput, as JSON.
 
-    python benchmarks/retriever.py --index RDIR --data DATA_DIR [--handwritten tests/data/handwritten_queries.jsonl]
+    python benchmarks/retriever.py --retriever RDIR --data DATA_DIR [--handwritten tests/data/handwritten_queries.jsonl]
         [--batch-size 64] [--k 5] [--no-int8] [--out benchmarks/results/retriever.json]
 
 Tool quality is measured on the generated test split and on hand-written queries phrased unlike
@@ -109,7 +109,8 @@ def measure(retriever: Retriever, test, plans, hand, batch_size: int, k: int, ro
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", required=True, type=Path, help="trained retriever directory")
+    parser.add_argument("--retriever", "--index", dest="index", required=True, type=Path,
+                        help="trained retriever directory (--index: the older name)")
     parser.add_argument("--data", required=True, type=Path, help="generated data directory (its test split is used)")
     parser.add_argument("--handwritten", type=Path, default=ROOT / "tests" / "data" / "handwritten_queries.jsonl")
     parser.add_argument("--tokenizer", default=None, help="tokenizer for counting prompt tokens (default: the classifier's)")

@@ -28,12 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score LLMCompiler plans: tool sets and dependency-graph (DAG) equality with gold plans.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_score(commands)
+    add_score_parser(commands)
     _add_tools(commands)
     return parser
 
 
-def _add_score(commands: argparse._SubParsersAction) -> None:
+def add_score_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """The `score` subcommand, shared with `tinyagent score`; `run` executes its arguments."""
     score = commands.add_parser(
         "score",
         help="compare predicted plans with gold plans",
@@ -87,6 +88,7 @@ def _add_score(commands: argparse._SubParsersAction) -> None:
         help="also write a self-contained HTML report: summary, charts, and every failed case with both "
         "plans drawn as graphs and the first difference marked",
     )
+    return score
 
 
 def _add_tools(commands: argparse._SubParsersAction) -> None:
@@ -104,7 +106,11 @@ def _add_tools(commands: argparse._SubParsersAction) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute parsed `score` or `tools` arguments; returns the exit status."""
     print_warnings_on_one_line()
     try:
         catalog = None if args.tools is None else read_catalog(args.tools)
@@ -112,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"cannot read {exc.filename or args.tools}: {exc.strerror or exc}")
     except CatalogError as exc:
         return _fail(f"{args.tools}: {exc}")
-    if args.command == "tools":
+    if args.command != "score":
         if args.format is not None and not args.export:
             return _fail("--format applies to --export only")
         return _emit(_catalog_text(catalog, args.export, args.format or "openai"), args.out)

@@ -9,6 +9,10 @@ from pathlib import Path
 from planner_eval.catalog import Catalog
 from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 
+SPLIT_HELP = "which split of --data to plan"
+ARGS_HELP = ("argument comparison (planner_eval --args): normalized strings and lists as multisets, "
+             "exact literals, or tool names and edges only")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     baseline = subparsers.add_parser(
@@ -18,9 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     baseline.add_argument("--retriever", required=True, type=Path, help="retriever directory (tinyagent retriever train)")
     baseline.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
-    baseline.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    baseline.add_argument("--split", default="test", choices=("train", "validation", "test"), help=SPLIT_HELP)
     baseline.add_argument("--limit", type=int, default=None, help="score only the first N records")
-    baseline.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"))
+    baseline.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"),
+                          help=ARGS_HELP)
     baseline.add_argument("--out", required=True, type=Path, help="output directory")
     add_tools_option(baseline, default="the retriever's")
     baseline.set_defaults(handler=run_baseline)

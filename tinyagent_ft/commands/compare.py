@@ -24,11 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "retriever are made as `tinyagent demo` makes them unless --data and "
         "--retriever are given.",
     )
-    compare.add_argument("--optimizers", type=_optimizer_list, default=list(OPTIMIZERS),
-                         help=f"comma-separated, from {','.join(OPTIMIZERS)} (default: all)")
-    compare.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (default 0)")
+    compare.add_argument("--optimizers", type=_optimizer_list, nargs="+", default=None,
+                         help=f"from {', '.join(OPTIMIZERS)}; space- or comma-separated (default: all four)")
+    compare.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds, space-separated")
     compare.add_argument("--budget", choices=sorted(BUDGETS), default="small",
-                         help="data size and training budget, as in `tinyagent demo` (default small)")
+                         help="data size and training budget, as in `tinyagent demo`")
+    compare.add_argument("--model", default="tiny", help="the planner's base model, as `tinyagent train --model` takes it")
     compare.add_argument("--data", type=Path, help="existing data directory (default: generate under OUT)")
     compare.add_argument("--retriever", type=Path, help="existing retriever directory (default: train under OUT)")
     compare.add_argument("--out", type=Path, required=True, help="output directory")
@@ -62,11 +63,12 @@ def run_compare(args: argparse.Namespace) -> int:
     if data is None:
         return 2
     train_args = BUDGETS[args.budget].train_args
-    for optimizer in args.optimizers:
+    optimizers = list(dict.fromkeys(name for group in args.optimizers or [OPTIMIZERS] for name in group))
+    for optimizer in optimizers:
         for seed in args.seeds:
             run = run_dir(args.out, optimizer, seed)
             steps = [
-                (run / "planner.json", ["train", "--data", str(data), "--retriever", str(retriever), "--model", "tiny",
+                (run / "planner.json", ["train", "--data", str(data), "--retriever", str(retriever), "--model", args.model,
                                         "--optimizer", optimizer, "--seed", str(seed), "--out", str(run), *train_args,
                                         *catalog]),
                 (run / "test" / "report.json", ["eval", "--model", str(run), "--retriever", str(retriever),
@@ -79,7 +81,7 @@ def run_compare(args: argparse.Namespace) -> int:
                 if tinyagent(argv):
                     print(f"tinyagent compare: {optimizer} seed {seed} failed; re-run to resume", file=sys.stderr)
                     return 1
-    report = write_report(args.out, {opt: [run_dir(args.out, opt, s) for s in args.seeds] for opt in args.optimizers})
+    report = write_report(args.out, {opt: [run_dir(args.out, opt, s) for s in args.seeds] for opt in optimizers})
     print(report.read_text())
     return 0
 

@@ -22,10 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         '.jsonl files of {"id"?, "query", "plan"} lines) yourself and pass --tools to the other commands.',
     )
     generate.add_argument("--out", required=True, type=Path, help="output directory")
-    generate.add_argument("--train", type=_count, default=4000, help="training records (default 4000)")
-    generate.add_argument("--val", type=_count, default=500, help="validation records (default 500)")
-    generate.add_argument("--test", type=_count, default=1000, help="test records (default 1000)")
-    generate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    generate.add_argument("--train", type=_count, default=4000, help="training records")
+    generate.add_argument("--validation", "--val", dest="val", metavar="N", type=_count, default=500, help="validation records")
+    generate.add_argument("--test", type=_count, default=1000, help="test records")
+    generate.add_argument("--seed", type=int, default=0, help="random seed")
     generate.set_defaults(handler=run_generate)
 
     export = commands.add_parser(
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lines (gold for `python -m planner_eval score`).",
     )
     export.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
-    export.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    export.add_argument("--split", default="test", choices=("train", "validation", "test"), help="which split to write")
     export.add_argument("--queries", type=Path, help='write {"id", "query", "tools"} lines here')
     export.add_argument("--plans", type=Path, help='write {"id", "plan"} lines here')
     add_tools_option(export)

@@ -58,12 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "nearest-example baseline, serve the planner and query it, then print a summary (also written to "
         "OUT/summary.json). Finished stages are skipped, so re-running resumes.",
     )
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory (default runs/demo)")
+    demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory")
     demo.add_argument("--budget", choices=sorted(BUDGETS), default="small",
                       help="tiny: seconds per stage (tests); small: the default, under 30 min on 2 cores; "
                       "long: the best planner in 2 hours on 2 cores (about 1 h 45 min in all); "
                       "full: TinyAgent's recipe (3 epochs of batch 32), hours")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the data, the retriever and the planner")
+    demo.add_argument("--model", default="tiny", help="the planner's base model, as `tinyagent train --model` takes it")
     demo.add_argument("--data", type=Path, default=None,
                       help="your data directory instead of generated TinyAgent data (needed with --tools)")
     add_tools_option(demo)
@@ -99,7 +100,7 @@ class Layout:
         return self.out / "eval"
 
 
-def stages(layout: Layout, budget: str, seed: int, tools: Path | None = None) -> list[Stage]:
+def stages(layout: Layout, budget: str, seed: int, model: str = "tiny", tools: Path | None = None) -> list[Stage]:
     """The demo's stages; over ``layout.given_data`` (no generation) and ``tools`` when given."""
     plan = BUDGETS[budget]
     n_train, n_val, n_test = plan.records
@@ -115,11 +116,11 @@ def stages(layout: Layout, budget: str, seed: int, tools: Path | None = None) ->
         Stage("train the retriever", layout.retriever / "retriever.json",
               ["retriever", "train", "--data", data, "--out", retr, "--seed", str(seed), *plan.retriever_args, *catalog]),
         Stage("evaluate tool retrieval on the test split", evals / "retriever.json",
-              ["retriever", "eval", "--index", retr, "--queries", str(evals / "queries.jsonl"), "--out", str(evals / "retriever.json")]),
+              ["retriever", "eval", "--retriever", retr, "--queries", str(evals / "queries.jsonl"), "--out", str(evals / "retriever.json")]),
         Stage("score the nearest-example baseline planner", evals / "baseline" / "report.json",
               ["baseline", "--retriever", retr, "--data", data, "--split", "test", "--out", str(evals / "baseline")]),
         Stage("fine-tune the tiny planner with Natural GaLore", layout.planner / "planner.json",
-              ["train", "--data", data, "--retriever", retr, "--model", "tiny", "--optimizer", "natural_galore",
+              ["train", "--data", data, "--retriever", retr, "--model", model, "--optimizer", "natural_galore",
                "--out", planner, "--seed", str(seed), *plan.train_args]),
         Stage("evaluate the planner on the test split (constrained decoding)", evals / "planner" / "report.json",
               ["eval", "--model", planner, "--retriever", retr, "--data", data, "--split", "test", "--out", str(evals / "planner")]),
@@ -136,7 +137,7 @@ def run_demo(args: argparse.Namespace) -> int:
         command_catalog(args.tools)  # a bad catalog is one line before any stage runs
     layout = Layout(args.out, args.data)
     timings = _load_timings(layout.out)
-    all_stages = stages(layout, args.budget, args.seed, args.tools)
+    all_stages = stages(layout, args.budget, args.seed, args.model, args.tools)
     for number, stage in enumerate(all_stages, start=1):
         if stage.done_when.exists():
             print(f"[{number}] {stage.name}: done already ({stage.done_when})")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinyagent_ft.commands.baseline import load_rows, write_scored
+from tinyagent_ft.cli_options import deprecated_alias
+from tinyagent_ft.commands.baseline import ARGS_HELP, SPLIT_HELP, load_rows, write_scored
 from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 
 
@@ -19,14 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--model", required=True, type=Path, help="planner checkpoint directory (tinyagent train)")
     command.add_argument("--retriever", required=True, type=Path, help="retriever directory (tinyagent retriever train)")
     command.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
-    command.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    command.add_argument("--split", default="test", choices=("train", "validation", "test"), help=SPLIT_HELP)
     command.add_argument("--limit", type=int, default=None, help="plan only the first N records")
     command.add_argument("--no-constrain", dest="constrain", action="store_false",
                          help="decode freely instead of inside each prompt's plan grammar")
-    command.add_argument("--batch-size", type=int, default=16, help="prompts per generate() call (default 16)")
-    command.add_argument("--max-new-tokens", type=int, default=256, help="token budget per plan (default 256)")
-    command.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"))
-    command.add_argument("--device", default="cpu", help="torch device for the planner (default cpu)")
+    batch = command.add_argument("--generation-batch-size", type=int, default=16, help="prompts per generate() call")
+    deprecated_alias(command, "--batch-size", batch)
+    command.add_argument("--max-new-tokens", type=int, default=256, help="token budget per plan")
+    command.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"),
+                         help=ARGS_HELP)
+    command.add_argument("--device", default="auto", help="torch device for the planner (auto: cuda, then mps, then cpu)")
     command.add_argument("--out", required=True, type=Path, help="output directory")
     add_tools_option(command, default="the checkpoint's")
     command.set_defaults(handler=run_eval)
@@ -40,7 +43,7 @@ def run_eval(args: argparse.Namespace) -> int:
     planner = Planner.load(args.model, args.retriever, device=args.device, tools=args.tools)
     results, stats = planner.plan_with_stats(
         rows["query"], constrain=args.constrain, max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size, progress=True,
+        batch_size=args.generation_batch_size, progress=True,
     )
     generation = stats.as_dict()
     write_scored(args.out, rows["id"], rows["plan"], [r.plan for r in results], args.args_mode,

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from tinyagent_ft.cli_options import deprecated_alias
 from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 
 DEFAULT_K = 5
@@ -53,14 +54,16 @@ def _register_train(commands) -> None:
         help="sentence-transformers model for the example index, or 'classifier' to reuse the classifier's encoder "
         "(one encoder pass per query: about twice the throughput)",
     )
-    train.add_argument("--epochs", type=_positive_int, default=3)
-    train.add_argument("--batch-size", type=_positive_int, default=32)
+    train.add_argument("--epochs", type=_positive_int, default=3, help="passes over the training split")
+    batch = train.add_argument("--classifier-batch-size", type=_positive_int, default=32,
+                               help="queries per classifier training step")
+    deprecated_alias(train, "--batch-size", batch)
     train.add_argument("--lr", type=float, default=1e-4, help="encoder learning rate")
     train.add_argument("--head-lr", type=float, default=5e-3, help="learning rate of the new classification head")
     train.add_argument("--word-dropout", type=float, default=0.1, help="chance of dropping each word of a training query")
     train.add_argument("--max-train", type=_positive_int, default=None, help="use at most N training records (seeded sample)")
-    train.add_argument("--min-precision", type=float, default=0.8, help="precision floor when tuning the threshold (default %(default)s)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--min-precision", type=float, default=0.8, help="precision floor when tuning the threshold")
+    train.add_argument("--seed", type=int, default=0, help="seed of the head's weights, data order and word dropout")
     add_tools_option(train)
     train.set_defaults(handler=run_train)
 
@@ -71,7 +74,8 @@ def _register_eval(commands) -> None:
         help="score tool selection on labelled queries",
         description='Score tool selection on a JSONL file of {"query", "tools"} lines.',
     )
-    evaluate.add_argument("--index", required=True, type=Path, help="retriever directory")
+    evaluate.add_argument("--retriever", "--index", dest="retriever", required=True, type=Path,
+                          help="retriever directory (tinyagent retriever train; --index is the same flag)")
     evaluate.add_argument("--queries", required=True, type=Path, help='JSONL, one {"query": str, "tools": [str]} per line')
     evaluate.add_argument("--out", required=True, type=Path, help="JSON report to write")
     evaluate.set_defaults(handler=run_eval)
@@ -83,7 +87,8 @@ def _register_query(commands) -> None:
         help="predict tools and retrieve examples for one query",
         description="Print JSON {tools, examples} for one query.",
     )
-    query.add_argument("--index", required=True, type=Path, help="retriever directory")
+    query.add_argument("--retriever", "--index", dest="retriever", required=True, type=Path,
+                       help="retriever directory (tinyagent retriever train; --index is the same flag)")
     query.add_argument("-k", type=_positive_int, default=DEFAULT_K, help="number of examples")
     query.add_argument("text", help="the user query")
     query.set_defaults(handler=run_query)
@@ -95,7 +100,7 @@ def run_train(args: argparse.Namespace) -> int:
     catalog = command_catalog(args.tools)
     retriever = train_retriever(
         args.data, args.out, backbone=args.backbone, embedder=args.embedder, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout,
+        batch_size=args.classifier_batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout,
         min_precision=args.min_precision, max_train=args.max_train, seed=args.seed, catalog=catalog,
     )
     print(
@@ -109,7 +114,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from retriever import Retriever, tool_set_metrics
     from retriever.queryfile import read_queries
 
-    retriever = Retriever.load(args.index)
+    retriever = Retriever.load(args.retriever)
     queries, gold = read_queries(args.queries, retriever.catalog)
     predicted = retriever.predict_tools(queries)
     report = tool_set_metrics(predicted, gold)
@@ -133,7 +138,7 @@ def run_query(args: argparse.Namespace) -> int:
 
     if not args.text.strip():
         raise ValueError("the query text is empty")
-    answer = Retriever.load(args.index).query(args.text, args.k)
+    answer = Retriever.load(args.retriever).query(args.text, args.k)
     json.dump(answer, sys.stdout, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

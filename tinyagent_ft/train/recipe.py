@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tinyagent_ft.models import SMOLLM2, TINY, TinyShape
 from tinyagent_ft.prompts import PromptConfig
+from tinyagent_ft.train.device_defaults import DeviceSettings, device_settings, micro_batch_cap, resolve_device
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
 GALORE_OPTIMIZERS = ("natural_galore", "galore")
@@ -60,7 +61,7 @@ class TrainConfig:
     optimizer: str = "natural_galore"
     epochs: float = 3.0
     batch_size: int = 32  # effective global batch: per device x accumulation x processes
-    per_device_batch_size: int | None = None  # default: batch_size / processes, no accumulation
+    per_device_batch_size: int | None = None  # default: the per-process share, within the device and model cap
     lr: float | None = None
     max_steps: int | None = None
     warmup_steps: int | None = None
@@ -78,13 +79,14 @@ class TrainConfig:
     # one kept, so while evaluating this is a multiple of eval_steps.
     save_steps: int | None = None
     logging_steps: int = 10
-    gradient_checkpointing: bool = False
-    bf16: bool = False
+    gradient_checkpointing: bool | None = None  # None: on for a pretrained model on a GPU (device_defaults.py)
+    bf16: bool | None = None  # None: bf16 weights for a pretrained model on a GPU with bf16, else float32
     resume: str | None = None  # a checkpoint directory, or "auto" for the latest under OUT/checkpoints
     rank: int | None = None
     update_proj_gap: int | None = None
     scale: float | None = None
     natural_history: int | None = None  # None: the optimizer's default
+    svd_method: str | None = None  # subspace refresh, "full" or "randomized"; None: the optimizer's default
     lora_rank: int = 16
     tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
     tools: Path | None = None  # a catalog file; None: the retriever's stored catalog (else the built-in one)
@@ -108,6 +110,7 @@ class TrainConfig:
         if self.save_steps is not None and self.eval_samples != 0 and (
                 self.eval_steps is None or self.save_steps % self.eval_steps):
             raise ValueError("--save-steps must be a multiple of --eval-steps (the best evaluation's checkpoint is kept)")
+        resolve_device(self.device)  # an unknown device name is an error before any loading
         self.batch_layout()  # a batch size the processes cannot split is an error before any loading
 
     @property
@@ -141,6 +144,8 @@ class TrainConfig:
             history = 0
         if history is not None:  # None keeps the optimizer's own default
             options["natural_history"] = history
+        if self.svd_method is not None:
+            options["svd_method"] = self.svd_method
         return options
 
     def batch_layout(self) -> tuple[int, int, int]:
@@ -154,7 +159,12 @@ class TrainConfig:
                 f"--batch-size {self.batch_size} is not a multiple of per-device batch {per_device} x {world_size} processes")
         return per_device, accumulation, world_size
 
+    def device_settings(self) -> DeviceSettings:
+        """Precision, checkpointing and batch layout on the device this run trains on."""
+        return device_settings(self.model, resolve_device(self.device), self.bf16, self.gradient_checkpointing,
+                               self.batch_layout())
+
     def _default_micro_batch(self, per_process: int) -> int:
-        """The process's whole share, or its largest divisor within the model's micro-batch cap."""
-        cap = self.defaults.get("max_micro_batch", per_process)
+        """The process's whole share, or its largest divisor within the device's micro-batch cap."""
+        cap = micro_batch_cap(self.model, resolve_device(self.device), self.defaults.get("max_micro_batch")) or per_process
         return max(d for d in range(1, min(cap, per_process) + 1) if per_process % d == 0)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
+import random
+import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -15,7 +19,6 @@ from planner_eval.catalog import Catalog
 from planner_eval.catalog_io import resolve_catalog
 from tinyagent_ft.checkpoint import save_planner
 from tinyagent_ft.data.source import split_rows
-from tinyagent_ft.devices import resolve_device
 from tinyagent_ft.grammar import check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
@@ -23,6 +26,7 @@ from tinyagent_ft.prompts import PromptBuilder, PromptConfig, record_rng, system
 from tinyagent_ft.train.callbacks import MetricsLogger
 from tinyagent_ft.train.collator import CompletionCollator
 from tinyagent_ft.train.dataset import build_training_set, training_pairs
+from tinyagent_ft.train.device_defaults import DeviceSettings, data_max_length
 from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS, TrainConfig
 from tinyagent_ft.train.trainer import BEST_METRIC, PlannerTrainer
 from tinyagent_ft.train.validation import PlanValidation, validation_sample
@@ -41,8 +45,9 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     rows = split_rows(config.data, "train", catalog)
     validation_rows = split_rows(config.data, "validation", catalog)
     prompt_config = config.prompt_config()
+    settings = config.device_settings()
     resume = resume_checkpoint(config)
-    model, tokenizer = make_model(config, rows, prompt_config, resume, catalog)
+    model, tokenizer = make_model(config, rows, prompt_config, resume, settings, catalog)
     tokenizer.padding_side = "right"  # see CompletionCollator
     builder = PromptBuilder(tokenizer, prompt_config, catalog)
 
@@ -50,6 +55,12 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     if not pairs:
         raise ValueError(f"no training record fits --max-length {prompt_config.max_length}")
     train_set = build_training_set(pairs, tokenizer)
+    if config.max_length is None:  # the model's budget is a ceiling: cut it to what the data needs
+        prompts = [builder.count(p.prompt) for p in pairs] + [widest_prompt(builder, rows["query"])]
+        prompt_config = replace(prompt_config, max_length=data_max_length(
+            prompts, [builder.count(p.completion) for p in pairs], prompt_config.max_length))
+        builder = PromptBuilder(tokenizer, prompt_config)
+    announce(settings, prompt_config)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
     eval_set, validation = None, None
@@ -57,7 +68,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
         eval_set = build_training_set(training_pairs(sample, builder, retriever, config.seed)[0], tokenizer)
         validation = PlanValidation(sample, builder, retriever, config.eval_constrain)
 
-    args = training_arguments(config, len(train_set), evaluate)
+    args = training_arguments(config, len(train_set), evaluate, settings)
     if config.optimizer == "lora":
         model = with_lora(model, config.lora_rank)
     trainer = PlannerTrainer(
@@ -69,6 +80,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     facts = run_facts(config, trainer, args, result, time.perf_counter() - started, len(train_set), skipped)
+    facts["effective"] = {**settings.as_dict(), "max_length": prompt_config.max_length}
     if trainer.is_world_process_zero():
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
         save_planner(config.out, final, tokenizer, prompt_config, facts, catalog)
@@ -94,11 +106,12 @@ def resume_checkpoint(config: TrainConfig) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
-def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None, catalog: Catalog | None = None):
-    """(model, tokenizer). Training weights stay float32: `--bf16` autocasts the compute and keeps
-    float32 master weights, which AdamW's small updates need."""
+def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None, settings: DeviceSettings,
+               catalog: Catalog | None = None):
+    """(model, tokenizer). The tiny model's weights stay float32 (`--bf16` autocasts its compute), which
+    AdamW's small updates need from scratch; a pretrained model takes the device's weight dtype."""
     if config.model != TINY:
-        return load_pretrained(config.model, dtype=torch.float32)
+        return load_pretrained(config.model, dtype=getattr(torch, settings.weights_dtype))
     if resume is not None and config.optimizer != "lora":
         # The checkpoint holds the tokenizer trained for this run; the Trainer reloads the weights.
         return load_pretrained(resume, dtype=torch.float32)
@@ -132,8 +145,24 @@ def training_steps(config: TrainConfig, n_examples: int, per_device: int, accumu
     return math.ceil(config.epochs * max(1, math.ceil(batches / accumulation)))
 
 
-def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool) -> TrainingArguments:
-    per_device, accumulation, world_size = config.batch_layout()
+def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
+    """Tokens of the longest query's prompt listing every tool of the catalog (``training_tools`` with
+    decoys without limit): the longest inference prompt without examples, whatever tools the
+    retriever predicts, so that the cut budget never refuses a query the model's budget took."""
+    every_tool = training_tools((), sys.maxsize, random.Random(0))
+    return builder.count(builder.render(max(queries, key=len), every_tool))
+
+
+def announce(settings: DeviceSettings, prompt_config: PromptConfig) -> None:
+    """The effective settings, on stderr before any step, so a run that will not fit is stopped early."""
+    print("tinyagent train: " + json.dumps({**settings.as_dict(), "max_length": prompt_config.max_length}),
+          file=sys.stderr, flush=True)
+
+
+def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool,
+                       settings: DeviceSettings | None = None) -> TrainingArguments:
+    settings = settings or config.device_settings()
+    per_device, accumulation, world_size = settings.micro_batch, settings.accumulation, settings.processes
     steps = training_steps(config, n_examples, per_device, accumulation, world_size)
     warmup = config.warmup_steps if config.warmup_steps is not None else math.ceil(config.defaults["warmup_ratio"] * steps)
     strategy = "steps" if config.eval_steps else "epoch"
@@ -149,8 +178,8 @@ def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool) -> 
         # Batches of similar lengths waste less compute on padding; `length` must survive to the sampler.
         train_sampling_strategy="group_by_length", length_column_name="length", remove_unused_columns=False,
         include_num_input_tokens_seen="non_padding", logging_steps=config.logging_steps, report_to=config.report_to,
-        seed=config.seed, bf16=config.bf16, use_cpu=resolve_device(config.device) == "cpu",
-        activation_checkpointing=config.gradient_checkpointing, ddp_find_unused_parameters=False,
+        seed=config.seed, bf16=settings.autocast_bf16, use_cpu=settings.device == "cpu",
+        activation_checkpointing=settings.gradient_checkpointing, ddp_find_unused_parameters=False,
     )
     options.update(config.extra)
     return TrainingArguments(**options)

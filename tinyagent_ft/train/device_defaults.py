@@ -1,0 +1,100 @@
+"""Settings that depend on the device a run trains on: weight precision, gradient checkpointing and
+the micro-batch. A pretrained model on a GPU gets the memory-safe ones unless the user overrides them.
+
+Why these: TinyLlama-1.1B at float32 with micro-batches of 32 and 2,048-token prompts needs several
+times a 24 GB card's memory. In bf16 without a float32 master copy, with gradient checkpointing and
+micro-batches of 4 x 1,024 tokens, an H100 measured peaks of 10.3 GiB (torch AdamW) and 7.8 GiB
+(Natural GaLore) (benchmarks/results/optimizer_gpu_h100.json).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+from tinyagent_ft.devices import DEVICES
+from tinyagent_ft.devices import resolve_device as best_device
+from tinyagent_ft.models import TINY
+
+# Micro-batch cap of a pretrained model on a GPU; the rest of --batch-size is gradient accumulation.
+GPU_MAX_MICRO_BATCH = 4
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What a run does on its device; printed at start and kept in planner.json."""
+
+    device: str
+    weights_dtype: str  # "bfloat16": weights, gradients and torch AdamW's moments all bf16
+    autocast_bf16: bool  # TrainingArguments(bf16=...): bf16 compute over float32 weights
+    gradient_checkpointing: bool
+    micro_batch: int
+    accumulation: int
+    processes: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def compute_bytes(self) -> int:
+        """Bytes per element of activations."""
+        return 2 if self.weights_dtype == "bfloat16" or self.autocast_bf16 else 4
+
+
+def resolve_device(requested: str | None) -> str:
+    """``requested``, or for "auto" (or None) the best accelerator present (`tinyagent_ft.devices`)."""
+    if requested not in (None, *DEVICES):
+        raise ValueError(f"--device must be one of {', '.join(DEVICES)}, got {requested!r}")
+    return best_device(requested)
+
+
+def bf16_supported(device: str) -> bool:
+    """Whether ``device`` computes bf16. A GPU named but absent (a dry run on a CPU) is assumed to."""
+    if device != "cuda":
+        return False
+    return not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
+
+
+def pretrained_on_gpu(model: str, device: str) -> bool:
+    """The tiny model trains from scratch at a large learning rate, where float32 weights matter, and
+    fits any device: only pretrained models get the GPU defaults."""
+    return device == "cuda" and model != TINY
+
+
+def micro_batch_cap(model: str, device: str, model_cap: int | None) -> int | None:
+    """The largest default micro-batch: 4 for a pretrained model on a GPU, else the model's own cap."""
+    return GPU_MAX_MICRO_BATCH if pretrained_on_gpu(model, device) else model_cap
+
+
+def precision(model: str, device: str, bf16: bool | None) -> tuple[str, bool]:
+    """(weights dtype, autocast). On a GPU with bf16, a pretrained model trains in bf16 throughout
+    (``bf16`` None or True), as the H100 and H200 measurements ran; ``bf16=False`` keeps float32.
+    Elsewhere ``bf16=True`` autocasts over float32 weights, which a model trained from scratch needs."""
+    if pretrained_on_gpu(model, device) and bf16 is not False and bf16_supported(device):
+        return "bfloat16", False
+    return "float32", bool(bf16)
+
+
+def device_settings(model: str, device: str, bf16: bool | None, gradient_checkpointing: bool | None,
+                    layout: tuple[int, int, int]) -> DeviceSettings:
+    """The effective settings; ``None`` takes the device's default. ``layout`` is (micro-batch,
+    accumulation, processes) from ``TrainConfig.batch_layout``, which applies ``micro_batch_cap``."""
+    weights_dtype, autocast = precision(model, device, bf16)
+    checkpointing = pretrained_on_gpu(model, device) if gradient_checkpointing is None else gradient_checkpointing
+    micro_batch, accumulation, processes = layout
+    return DeviceSettings(device=device, weights_dtype=weights_dtype, autocast_bf16=autocast,
+                          gradient_checkpointing=checkpointing, micro_batch=micro_batch,
+                          accumulation=accumulation, processes=processes)
+
+
+# Tokens generation reserves after a prompt by default (Planner.plan's max_new_tokens).
+GENERATION_RESERVE = 256
+
+
+def data_max_length(prompt_lengths: list[int], completion_lengths: list[int], budget: int) -> int:
+    """The prompt budget a run needs: its longest prompt (training prompts, and the widest inference
+    prompt) plus room for the longest plan or generation's default reserve, whichever is more, within
+    ``budget``. Every training example fits it, and so does every such inference prompt."""
+    room = max(GENERATION_RESERVE, max(completion_lengths))
+    return min(budget, max(prompt_lengths) + room)
