@@ -157,6 +157,12 @@ def travelling_retriever(data: Path, directory: Path) -> Path:
     return directory
 
 
+def current_rss_gib() -> float:
+    """This process's resident memory now: what training leaves behind before eval and serve start."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / GIB, 2)
+
+
 def peak_memory(cuda: bool) -> dict:
     rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     out = {"peak_rss_gib": round(rss * 1024 / GIB, 2)}  # ru_maxrss is in KiB on Linux
@@ -315,12 +321,16 @@ def run(args: argparse.Namespace, work: Path) -> dict:
     result["prepare_seconds"] = round(time.perf_counter() - started, 1)
     log(result)
     result["train"] = train_part(config, cuda)
+    result["train"]["checkpoint_bytes"] = sum(f.stat().st_size for f in config.out.glob("*.safetensors"))
     result["recipe_extrapolation"] = extrapolate(result["train"], config)
     log(result)
     gc.collect()
     if cuda:
         torch.cuda.empty_cache()
+    result["rss_after_train_gib"] = current_rss_gib()
     result["eval"] = eval_part(config.out, config.retriever, data, work, args)
+    gc.collect()
+    result["rss_after_eval_gib"] = current_rss_gib()
     log(result)
     result["serve"] = serve_part(config.out, config.retriever, args)
     result.update(peak_memory(cuda))

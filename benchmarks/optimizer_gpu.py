@@ -11,8 +11,8 @@ host synchronisations and CUDA kernel launches of one steady step
 (``torch.profiler``), and whether one steady step runs under
 ``torch.cuda.set_sync_debug_mode("error")`` (which also catches syncs a CPU
 count misses: ``nonzero``, boolean-mask indexing, checked ``linalg`` calls).
-A row that cannot run (galore-torch needs bitsandbytes) reports its error and
-the others still run. Writes the JSON to ``$OUT/optimizer_gpu.json`` when OUT is set.
+A row that cannot run (out of memory, galore-torch not installed) reports its
+error and the others still run; galore-torch's row needs no bitsandbytes. Writes the JSON to ``$OUT/optimizer_gpu.json`` when OUT is set.
 
     python benchmarks/optimizer_gpu.py            # H100: about 2-3 minutes, most of it galore-torch's SVD
     python benchmarks/optimizer_gpu.py --smoke    # a tiny model on the CPU: checks the script runs
@@ -212,7 +212,7 @@ def main() -> None:
         started = time.perf_counter()
         try:
             result["rows"][name] = run_row(name, args)
-        except Exception as error:  # noqa: BLE001 - a failing row (bitsandbytes, OOM) must not stop the others
+        except Exception as error:  # noqa: BLE001 - a failing row (OOM, a missing package) must not stop the others
             result["rows"][name] = {"error": f"{type(error).__name__}: {str(error).splitlines()[0][:300]}"}
             gc.collect()
             if cuda:

@@ -28,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import json
 import statistics
 import sys
 import time
+import types
 from pathlib import Path
 
 import torch
@@ -77,10 +79,26 @@ def with_random_grads(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
     return model
 
 
+def galore_adamw_class() -> type:
+    """galore-torch's GaLoreAdamW. The package's __init__ also imports its 8-bit optimizer, which needs
+    bitsandbytes (absent from some GPU machines); GaLoreAdamW itself does not, so without bitsandbytes
+    its module is imported from the package's directory with the __init__ left out."""
+    try:
+        from galore_torch import GaLoreAdamW
+    except ModuleNotFoundError as error:
+        if error.name != "bitsandbytes":
+            raise
+        spec = importlib.util.find_spec("galore_torch")
+        package = types.ModuleType("galore_torch")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["galore_torch"] = package
+        GaLoreAdamW = importlib.import_module("galore_torch.adamw").AdamW
+    return GaLoreAdamW
+
+
 def galore_torch_adamw(model: torch.nn.Module, common: dict, lr: float) -> torch.optim.Optimizer:
     """galore-torch's GaLoreAdamW over the same parameter split as ours (its own group keys only)."""
-    from galore_torch import GaLoreAdamW
-
+    GaLoreAdamW = galore_adamw_class()
     groups = galore_param_groups(model, natural_history=0, **common)
     groups[0] = {k: groups[0][k] for k in ("params", "rank", "update_proj_gap", "scale")}
     groups[0]["proj_type"] = "std"

@@ -24,6 +24,7 @@ _EXPORTS = {
     "PlanScore": "planner_eval.score",
     "score_plan": "planner_eval.score",
     "score_files": "planner_eval.report",
+    "score_bfcl_files": "planner_eval.bfcl",
     "score_plans": "planner_eval.report",
     "read_plans": "planner_eval.report",
     "TOOLS": "planner_eval.catalog",

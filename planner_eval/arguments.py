@@ -27,38 +27,39 @@ def argument_problem(action: Action, tool: Tool) -> str | None:
         # None marks an optional argument left out before a later one (see tool_calls).
         if value is None and not arg.required and not arg.has_default:
             continue
-        problem = _value_problem(arg, value, check, f"argument {arg.name!r} of {tool.name}")
+        problem = _value_problem(arg, value, check)
         if problem is not None:
-            return problem
+            return f"argument {arg.name!r} of {tool.name}{problem}"
     return None
 
 
-def _value_problem(arg: ToolArg, value: Any, check: Checker, where: str) -> str | None:
+def _value_problem(arg: ToolArg, value: Any, check: Checker) -> str | None:
+    """What is wrong with a value, as the end of a sentence about it (" should be ..."), or None."""
     if not check(value):
-        return f"{where} should be {arg.type_hint}, got {_shown(value)}"
+        return f" should be {arg.type_hint}, got {_shown(value)}"
     if arg.enum is not None and not enum_allows(arg.enum, value):
         allowed = ", ".join(_shown(v) for v in arg.enum[:10]) + (", ..." if len(arg.enum) > 10 else "")
-        return f"{where} should be one of {allowed}, got {_shown(value)}"
+        return f" should be one of {allowed}, got {_shown(value)}"
     if arg.properties is not None and isinstance(value, dict):
-        return _object_problem(arg.properties, value, where)
+        return _object_problem(arg.properties, value)
     return None
 
 
-def _object_problem(properties: tuple[ToolArg, ...], value: dict, where: str) -> str | None:
+def _object_problem(properties: tuple[ToolArg, ...], value: dict) -> str | None:
     """An object against its schema's `properties` and `required`: unknown keys are refused, as
     unknown arguments are."""
     known = {prop.name: prop for prop in properties}
     unknown = next((key for key in value if key not in known), None)
     if unknown is not None:
-        return f"{where} has no property {unknown!r} (known: {', '.join(known)})"
+        return f" has no property {unknown!r} (known: {', '.join(known)})"
     missing = next((prop.name for prop in properties if prop.required and prop.name not in value), None)
     if missing is not None:
-        return f"{where} is missing its required property {missing!r}"
+        return f" is missing its required property {missing!r}"
     for key, item in value.items():
         prop = known[key]
-        problem = _value_problem(prop, item, type_checker(prop.type_hint), f"property {key!r} of {where}")
+        problem = _value_problem(prop, item, type_checker(prop.type_hint))
         if problem is not None:
-            return problem
+            return f"'s property {key!r}{problem}"
     return None
 
 

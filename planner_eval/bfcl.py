@@ -17,6 +17,7 @@ dependencies, so a prediction with one does not match.
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 
 from planner_eval.catalog import Catalog, Tool, ToolArg
 from planner_eval.catalog_io import CatalogError, CatalogWarning, catalog_from_json
-from planner_eval.match import _value_key, check_args_mode
+from planner_eval.match import value_key, check_args_mode
 from planner_eval.metrics import labelled_edges, partial_credit
 from planner_eval.parse import ParsedPlan, parse_plan
 from planner_eval.plan import Action, references
@@ -207,7 +208,7 @@ def _equal(a: Any, b: Any, mode: str) -> bool:
     """Type-aware equality in the given mode (strings normalized, lists as multisets, ...), where
     an integer and a float of the same value are equal: BFCL accepts an int for a float, and a
     float where an integer is due has already failed the argument check."""
-    return _value_key(_floats(a), mode, _same) == _value_key(_floats(b), mode, _same)
+    return value_key(_floats(a), mode, _same) == value_key(_floats(b), mode, _same)
 
 
 def _floats(value: Any) -> Any:
@@ -222,6 +223,10 @@ def _floats(value: Any) -> Any:
 
 def _same(ref: int) -> int:
     return ref
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def score_bfcl_files(
@@ -242,8 +247,7 @@ def score_bfcl_files(
     if unasked is not None:
         raise BFCLError(f"{questions_path}: no question with the answer's id {unasked!r}")
     catalogs = entry_catalogs({entry_id: questions[entry_id] for entry_id in answers}, str(questions_path))
-    kwargs = {} if warn is None else {"warn": warn}
-    preds, pred_skipped = read_plans(pred_path, catalogs=catalogs, **kwargs)
+    preds, pred_skipped = read_plans(pred_path, warn or _stderr, catalogs=catalogs)
     results = []
     for entry_id, answer in answers.items():
         score = score_entry(answer["ground_truth"], catalogs[entry_id], preds.get(entry_id), args_mode, layout)

@@ -274,3 +274,8 @@ def describe_tools(names: list[str] | tuple[str, ...], catalog: Catalog | None =
         lines.append(f"{i}. {tool.signature()}\n   {tool.description}")
     lines.append(f"{len(names) + 1}. {JOIN_DESCRIPTION}")
     return lines
+
+
+def default_catalog() -> Catalog:
+    """The built-in TinyAgent catalog: what every stage uses when it is given no catalog."""
+    return TOOLS

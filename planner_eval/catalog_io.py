@@ -65,10 +65,22 @@ def read_catalog(path: str | Path) -> dict[str, Tool]:
     try:
         data = json.loads(text)
     except ValueError as exc:
-        raise CatalogError(f"not JSON: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})") from None
+        hint = _bfcl_lines_hint(text) if getattr(exc, "msg", "") == "Extra data" else ""
+        raise CatalogError(f"not JSON: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')}){hint}") from None
     except RecursionError:
         raise CatalogError("not JSON: nested too deeply") from None
     return catalog_from_json(data)
+
+
+def _bfcl_lines_hint(text: str) -> str:
+    """A pointer for a whole BFCL data file (JSON Lines, one catalog per line) given as a catalog."""
+    try:
+        first = json.loads(text.lstrip().partition("\n")[0])
+    except ValueError:
+        return ""
+    if isinstance(first, Mapping) and isinstance(first.get("function"), list):
+        return "; a BFCL data file holds one catalog per line: give one line, or score it with `score --questions`"
+    return ""
 
 
 def catalog_from_json(data: Any) -> dict[str, Tool]:
@@ -404,6 +416,8 @@ def catalog_difference(first: Catalog, second: Catalog, first_name: str = "the f
             return f"tool {name!r} is in {second_name} but not in {first_name}"
     for name, tool in first.items():
         other = second[name]
+        if tool.call_name != other.call_name:
+            return f"tool {name!r} is called {tool.call_name!r} in {first_name} but {other.call_name!r} in {second_name}"
         if tool.arg_names != other.arg_names:
             return f"tool {name!r} takes ({', '.join(tool.arg_names)}) in {first_name} but ({', '.join(other.arg_names)}) in {second_name}"
         for arg, theirs in zip(tool.args, other.args):

@@ -47,7 +47,8 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def _value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
+def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
+    """A hashable form of a value under an args mode, tagged by type, references mapped by `ref_map`."""
     if isinstance(value, str):
         ref = reference_id(value) if value[:1] == "$" else None  # cheap test first: this is hot
         if ref is not None:
@@ -62,14 +63,14 @@ def _value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
     if value is None:
         return ("none",)
     if isinstance(value, list):
-        items = [_value_key(item, mode, ref_map) for item in value]
+        items = [value_key(item, mode, ref_map) for item in value]
         if mode == "normalized":
             # Keys start with a type tag and equal tags carry values of one type, so they sort.
             items.sort()
         return ("list", tuple(items))
     if isinstance(value, dict):
         # Keys as a set (they are unique strings, so sorting by them is total); values recursively.
-        return ("dict", tuple(sorted((key, _value_key(item, mode, ref_map)) for key, item in value.items())))
+        return ("dict", tuple(sorted((key, value_key(item, mode, ref_map)) for key, item in value.items())))
     return ("other", repr(value))
 
 
@@ -77,7 +78,7 @@ def action_key(action: Action, mode: str, ref_map: RefMap) -> Hashable:
     """What must be equal for two actions to match, given where references point."""
     if mode == "ignore":
         return (action.tool, tuple(sorted({ref_map(ref) for ref in references(action.args)})))
-    return (action.tool, tuple(_value_key(arg, mode, ref_map) for arg in action.args))
+    return (action.tool, tuple(value_key(arg, mode, ref_map) for arg in action.args))
 
 
 def _placeholder(_ref: int) -> int:

@@ -125,6 +125,13 @@ def _parse(text: str) -> ParsedPlan:
 _ACTION, _JOIN_LINE, _THOUGHT_LINE, _PROSE = "action", "join", "thought", "prose"
 
 
+def _thought_before_action(raw: str, lines: list[str], number: int) -> bool:
+    """Whether line `number` is a thought the executor takes with the action after it (empty lines
+    between them are skipped, nothing else is)."""
+    following = next((line for line in lines[number:] if line), "")
+    return _EXECUTOR_THOUGHT_THEN_ACTION.match(f"{raw.lstrip()}\n{following}") is not None
+
+
 def _executor_dependencies(line: str, action_id: int) -> set[int]:
     text = line[line.index("(") + 1 : line.rindex(")")]
     return {int(n) for n in _EXECUTOR_REFERENCE.findall(text) if 0 < int(n) < action_id}
@@ -156,7 +163,7 @@ def executor_layout_problems(text: str) -> list[Problem]:
                 problems.append(Problem(number, MALFORMED, "layout: the executor reads only actions written `N. name(`"))
             elif kind == _ACTION and _executor_dependencies(line, action_id) != _own_dependencies(args, action_id):
                 problems.append(Problem(number, MALFORMED, "layout: a `$N` in plain text, which the executor reads as a dependency"))
-        elif _EXECUTOR_ACTION.search(line) and not _EXECUTOR_THOUGHT_THEN_ACTION.match("\n".join(lines[number - 1 : number + 1])):
+        elif _EXECUTOR_ACTION.search(line) and not _thought_before_action(raw, lines, number):
             problems.append(Problem(number, MALFORMED, "layout: the executor would read an action in this line"))
         if kind == _JOIN_LINE or END_OF_PLAN in raw:
             break
@@ -192,7 +199,7 @@ _classify_cached = lru_cache(maxsize=65_536)(_classify)
 
 def _copy_lists(value: list[Any]) -> list[Any]:
     """A copy of cached arguments, so that callers may edit their actions freely."""
-    return [_copy_value(item) for item in value]
+    return [_copy_value(item) if isinstance(item, (list, dict)) else item for item in value]
 
 
 def _copy_value(value: Any) -> Any:

@@ -39,15 +39,31 @@ def references(args: list[Any]) -> list[int]:
     argument, a value of a dict (itself read as an argument); not an element of a nested list."""
     found: list[int] = []
     for arg in args:
-        _collect(arg, found, in_list=False)
+        # Strings and flat lists first, inline: this runs for every action scored.
+        if isinstance(arg, str):
+            if arg[:1] == "$":
+                match = REFERENCE.match(arg)
+                if match:
+                    found.append(int(match.group(1)))
+        elif isinstance(arg, list):
+            for item in arg:
+                if isinstance(item, str):
+                    if item[:1] == "$":
+                        match = REFERENCE.match(item)
+                        if match:
+                            found.append(int(match.group(1)))
+                elif isinstance(item, dict):
+                    _collect(item, found, in_list=True)
+        elif isinstance(arg, dict):
+            _collect(arg, found, in_list=False)
     return found
 
 
 def _collect(value: Any, found: list[int], in_list: bool) -> None:
     if isinstance(value, str):
-        ref = reference_id(value)
-        if ref is not None:
-            found.append(ref)
+        match = REFERENCE.match(value)
+        if match:
+            found.append(int(match.group(1)))
     elif isinstance(value, dict):
         for item in value.values():
             _collect(item, found, in_list=False)

@@ -1,4 +1,5 @@
-"""The tool classifier: a sequence classifier with one sigmoid per catalog tool.
+"""The tool classifier: a sequence classifier with one sigmoid per catalog tool (any number, one or more);
+its labels (`config.id2label`) are the catalog's tool names in catalog order.
 
 The decision threshold is part of the model (stored in its config as `tool_threshold`), because a
 probability without the threshold it was tuned with cannot be turned back into a tool set.
@@ -12,7 +13,6 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
-from planner_eval.catalog import TOOL_NAMES
 from retriever import labels
 from retriever.backbones import PACKAGED_MINILM, Backbone, locate, resolve
 
@@ -20,8 +20,10 @@ MAX_QUERY_TOKENS = 64
 DEFAULT_THRESHOLD = 0.5
 
 
-def label_maps() -> tuple[dict[int, str], dict[str, int]]:
-    id2label = dict(enumerate(TOOL_NAMES))
+def label_maps(tool_names: Sequence[str] | None = None) -> tuple[dict[int, str], dict[str, int]]:
+    id2label = dict(enumerate(labels.default_names() if tool_names is None else tool_names))
+    if not id2label:
+        raise ValueError("a tool classifier needs at least one tool")
     return id2label, {name: i for i, name in id2label.items()}
 
 
@@ -29,25 +31,24 @@ class ToolClassifier:
     """Query text -> the set of tools a plan for it needs."""
 
     def __init__(self, model: PreTrainedModel, tokenizer, threshold: float | None = None, max_length: int | None = None):
-        names = [model.config.id2label[i] for i in range(model.config.num_labels)]
-        if names != list(TOOL_NAMES):
-            raise ValueError("the classifier's labels are not the catalog's 16 tools in catalog order")
+        self.tool_names = tuple(model.config.id2label[i] for i in range(model.config.num_labels))
         self.model = model
         self.tokenizer = tokenizer
         self.threshold = float(threshold if threshold is not None else getattr(model.config, "tool_threshold", DEFAULT_THRESHOLD))
         self.max_length = int(max_length or getattr(model.config, "max_query_tokens", MAX_QUERY_TOKENS))
 
     @classmethod
-    def from_backbone(cls, backbone: Backbone, seed: int = 0) -> ToolClassifier:
-        """A fresh 16-way multi-label head on a pretrained encoder; `seed` fixes the head's initial weights."""
-        id2label, label2id = label_maps()
+    def from_backbone(cls, backbone: Backbone, seed: int = 0, tool_names: Sequence[str] | None = None) -> ToolClassifier:
+        """A fresh multi-label head, one output per tool (the built-in catalog's by default), on a pretrained
+        encoder; `seed` fixes the head's initial weights."""
+        id2label, label2id = label_maps(tool_names)
         # The head is drawn from torch's global generator: seed it here, or the same training seed
         # gives a different classifier on every run. fork_rng leaves the caller's stream as it was.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = AutoModelForSequenceClassification.from_pretrained(
                 backbone.path,
-                num_labels=len(TOOL_NAMES),
+                num_labels=len(id2label),
                 problem_type="multi_label_classification",
                 id2label=id2label,
                 label2id=label2id,
@@ -81,7 +82,7 @@ class ToolClassifier:
         )
 
     def probabilities(self, queries: Sequence[str], batch_size: int = 128) -> torch.Tensor:
-        """(len(queries), 16) sigmoid outputs, in catalog order."""
+        """(len(queries), tools) sigmoid outputs, in catalog order."""
         return self.probabilities_and_embeddings(queries, batch_size, embeddings=False)[0]
 
     @torch.inference_mode()
@@ -90,7 +91,7 @@ class ToolClassifier:
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Sigmoid outputs and, from the same forward pass, unit-length mean-pooled last hidden states."""
         self.model.eval()
-        probabilities = torch.zeros(len(queries), len(TOOL_NAMES))
+        probabilities = torch.zeros(len(queries), len(self.tool_names))
         vectors = torch.zeros(len(queries), self.model.config.hidden_size) if embeddings else None
         # Batching queries of similar length wastes less compute on padding.
         order = sorted(range(len(queries)), key=lambda i: len(queries[i]))
@@ -107,7 +108,7 @@ class ToolClassifier:
         return select(self.probabilities(queries, batch_size), self.threshold)
 
     def predict(self, queries: Sequence[str], batch_size: int = 128) -> list[list[str]]:
-        return labels.decode(self.predict_hot(queries, batch_size))
+        return labels.decode(self.predict_hot(queries, batch_size), self.tool_names)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -124,7 +125,7 @@ def select(probabilities: torch.Tensor, threshold: float) -> torch.Tensor:
     return chosen
 
 
-def build(backbone_name: str | None, default: str, seed: int = 0) -> ToolClassifier:
+def build(backbone_name: str | None, default: str, seed: int = 0, tool_names: Sequence[str] | None = None) -> ToolClassifier:
     """A classifier on the requested backbone; when the *default* cannot be loaded here, on the packaged MiniLM.
 
     The default (DeBERTa-v3) may be cached yet unloadable, e.g. its sentencepiece tokenizer without
@@ -132,7 +133,7 @@ def build(backbone_name: str | None, default: str, seed: int = 0) -> ToolClassif
     """
     backbone = resolve(backbone_name, default)
     try:
-        return ToolClassifier.from_backbone(backbone, seed)
+        return ToolClassifier.from_backbone(backbone, seed, tool_names)
     except (OSError, ValueError, ImportError) as error:
         if backbone_name is not None or backbone.name == PACKAGED_MINILM:
             raise
@@ -140,4 +141,4 @@ def build(backbone_name: str | None, default: str, seed: int = 0) -> ToolClassif
         assert minilm is not None
         first_line = (str(error).splitlines() or [""])[0][:120]
         note = f"{backbone.name} failed to load ({type(error).__name__}: {first_line}); fell back"
-        return ToolClassifier.from_backbone(Backbone(minilm.name, minilm.path, minilm.source, note), seed)
+        return ToolClassifier.from_backbone(Backbone(minilm.name, minilm.path, minilm.source, note), seed, tool_names)

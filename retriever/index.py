@@ -20,9 +20,9 @@ ENTRIES_FILE = "examples.json"
 
 # Ranking key tiers (see ExampleIndex.search). A Jaccard value over at most 16 tools differs from
 # another by at least 1/256, and a cosine spans 2, so scaling Jaccard by 1024 keeps the two ordered
-# lexicographically; float64 keeps the cosine's precision at these magnitudes.
+# lexicographically; float64 keeps the cosine's precision at these magnitudes. Over n tools the gap is at
+# least 1/n^2, so larger catalogs scale by 4n^2 (see ExampleIndex.search).
 _JACCARD_SCALE = 1024.0
-_SUBSET_TIER = 4 * _JACCARD_SCALE
 
 
 @dataclass
@@ -49,13 +49,16 @@ def _normalized(query: str) -> str:
 
 
 class ExampleIndex:
-    def __init__(self, entries: list[Example], embeddings: torch.Tensor, embedder: str):
+    def __init__(self, entries: list[Example], embeddings: torch.Tensor, embedder: str,
+                 tool_names: Sequence[str] | None = None):
         if len(entries) != len(embeddings):
             raise ValueError(f"{len(entries)} examples but {len(embeddings)} embeddings")
         self.entries = entries
         self.embeddings = embeddings.float()
         self.embedder = embedder
-        self.tool_hot = labels.encode([e.tools for e in entries])
+        # The label space of the allowed-tool matrices searches get: the classifier's tools.
+        self.tool_names = labels.default_names() if tool_names is None else tuple(tool_names)
+        self.tool_hot = labels.encode([e.tools for e in entries], self.tool_names)
         # Excluding a record must also exclude the entry its duplicate query was merged into.
         self._position: dict[str, int] = {}
         for position, entry in enumerate(entries):
@@ -74,14 +77,16 @@ class ExampleIndex:
         plans: Sequence[str],
         embed,
         embedder_name: str,
+        tool_names: Sequence[str] | None = None,
     ) -> ExampleIndex:
-        """Index the records, one entry per distinct query (case and spacing ignored), embedded with `embed`."""
+        """Index the records, one entry per distinct query (case and spacing ignored), embedded with `embed`;
+        their tools are names of ``tool_names`` (the built-in catalog's by default)."""
         if not len(ids) == len(queries) == len(tools) == len(plans):
             raise ValueError("ids, queries, tools and plans must have the same length")
         entries: list[Example] = []
         first_seen: dict[str, Example] = {}
         for record_id, query, record_tools, plan in zip(ids, queries, tools, plans):
-            labels.check_tools(record_tools)
+            labels.check_tools(record_tools, tool_names)
             key = _normalized(query)
             if key in first_seen:
                 first_seen[key].duplicate_ids.append(str(record_id))
@@ -89,7 +94,7 @@ class ExampleIndex:
             entry = Example(str(record_id), query, list(record_tools), plan.strip())
             first_seen[key] = entry
             entries.append(entry)
-        return cls(entries, embed([e.query for e in entries]), embedder_name)
+        return cls(entries, embed([e.query for e in entries]), embedder_name, tool_names)
 
     def search(
         self,
@@ -115,7 +120,8 @@ class ExampleIndex:
         shared = allowed @ tools.T
         union = allowed.sum(1, keepdim=True) + tools.sum(1) - shared
         jaccard = shared / union.clamp(min=1.0)
-        key = torch.where(outside == 0, _SUBSET_TIER + cosine, _JACCARD_SCALE * jaccard + cosine)
+        scale = max(_JACCARD_SCALE, 4.0 * len(self.tool_names) ** 2)
+        key = torch.where(outside == 0, 4 * scale + cosine, scale * jaccard + cosine)
         self._mask_excluded(key, exclude_ids)
         top_key, top_pos = key.topk(min(k, len(self.entries)), dim=1)
         results = []
@@ -151,7 +157,7 @@ class ExampleIndex:
         save_file({"embeddings": self.embeddings.contiguous()}, str(directory / EMBEDDINGS_FILE))
         # "example" (the formatted query + plan) is written for readers of the file; load derives it.
         records = [{**{k: v for k, v in asdict(e).items() if k != "score"}, "example": e.example} for e in self.entries]
-        payload = {"embedder": self.embedder, "examples": records}
+        payload = {"embedder": self.embedder, "tool_names": list(self.tool_names), "examples": records}
         (directory / ENTRIES_FILE).write_text(json.dumps(payload, ensure_ascii=False))
 
     @classmethod
@@ -163,4 +169,5 @@ class ExampleIndex:
         payload = json.loads((directory / ENTRIES_FILE).read_text())
         entries = [Example(**{k: v for k, v in record.items() if k != "example"}) for record in payload["examples"]]
         embeddings = load_file(str(directory / EMBEDDINGS_FILE))["embeddings"]
-        return cls(entries, embeddings, payload["embedder"])
+        # An index saved before catalogs travelled with it was built on the built-in tools.
+        return cls(entries, embeddings, payload["embedder"], payload.get("tool_names"))

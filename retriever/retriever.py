@@ -8,7 +8,8 @@ from pathlib import Path
 
 import torch
 
-from planner_eval.catalog import TOOL_NAMES
+from planner_eval.catalog import Catalog, default_catalog
+from planner_eval.catalog_io import CATALOG_FILE, canonical, stored_catalog, write_catalog
 from retriever import labels
 from retriever.classifier import ToolClassifier, select
 from retriever.embedder import CLASSIFIER_EMBEDDER, ClassifierEmbedder, Embedder, SentenceEmbedder
@@ -23,7 +24,14 @@ INDEX_DIR = "index"
 
 
 class Retriever:
-    def __init__(self, classifier: ToolClassifier, index: ExampleIndex, embedder: Embedder, info: dict | None = None):
+    def __init__(self, classifier: ToolClassifier, index: ExampleIndex, embedder: Embedder, info: dict | None = None,
+                 catalog: Catalog | None = None):
+        """``catalog`` is the one the classifier's labels name, in order (the built-in one by default)."""
+        self.catalog = default_catalog() if catalog is None else catalog
+        if classifier.tool_names != tuple(self.catalog):
+            raise ValueError("the classifier's labels are not the catalog's tools in catalog order")
+        if index.tool_names != classifier.tool_names:
+            raise ValueError("the example index and the classifier name different tools")
         self.classifier = classifier
         self.index = index
         self.embedder = embedder
@@ -40,14 +48,16 @@ class Retriever:
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
             raise ValueError(f"{manifest_path}: not a {FORMAT} v{VERSION} manifest")
-        if manifest.get("tool_names") != list(TOOL_NAMES):
-            raise ValueError(f"{manifest_path}: saved for a different tool catalog")
+        # A retriever saved before catalogs travelled with it has no tools.json: the built-in tools.
+        catalog = canonical(stored_catalog(directory) or default_catalog())
+        if manifest.get("tool_names") != list(catalog):
+            raise ValueError(f"{manifest_path}: its tools are not those of {directory / CATALOG_FILE}")
         index = ExampleIndex.load(directory / INDEX_DIR)
         classifier = ToolClassifier.load(directory / CLASSIFIER_DIR)
         if embedder is None:
             shared = index.embedder == CLASSIFIER_EMBEDDER
             embedder = ClassifierEmbedder(classifier) if shared else SentenceEmbedder(index.embedder)
-        return cls(classifier, index, embedder, manifest.get("info"))
+        return cls(classifier, index, embedder, manifest.get("info"), catalog)
 
     def save(self, directory: str | Path) -> None:
         if self.quantized:
@@ -59,13 +69,14 @@ class Retriever:
         manifest = {
             "format": FORMAT,
             "version": VERSION,
-            "tool_names": list(TOOL_NAMES),
+            "tool_names": list(self.catalog),
             "backbone": self.classifier.backbone,
             "threshold": self.classifier.threshold,
             "embedder": self.index.embedder,
             "examples": len(self.index),
             "info": self.info,
         }
+        write_catalog(self.catalog, directory)
         (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
 
     def quantize_int8(self) -> list[str]:
@@ -85,6 +96,20 @@ class Retriever:
     def predict_tools(self, queries: Sequence[str], batch_size: int = 128) -> list[list[str]]:
         return self.classifier.predict(list(queries), batch_size)
 
+    def predict_tools_and_embed(self, queries: Sequence[str],
+                                batch_size: int = 128) -> tuple[list[list[str]], torch.Tensor | None]:
+        """Predicted tools and, when the index embeds with the classifier's own encoder, the queries'
+        embeddings from the same pass (None otherwise): `retrieve(..., embeddings=...)` then needs no
+        second pass."""
+        queries = list(queries)
+        if not self._shares_encoder():
+            return self.predict_tools(queries, batch_size), None
+        probabilities, embeddings = self.classifier.probabilities_and_embeddings(queries, batch_size)
+        return labels.decode(select(probabilities, self.classifier.threshold), self.classifier.tool_names), embeddings
+
+    def _shares_encoder(self) -> bool:
+        return isinstance(self.embedder, ClassifierEmbedder) and self.embedder.classifier is self.classifier
+
     def retrieve(
         self,
         queries: Sequence[str],
@@ -92,14 +117,19 @@ class Retriever:
         exclude_ids: Sequence[str | Collection[str] | None] | None = None,
         tools: Sequence[Sequence[str]] | None = None,
         batch_size: int = 128,
+        embeddings: torch.Tensor | None = None,
     ) -> list[list[Example]]:
         """k examples per query whose tools fit the query's tools: predicted ones, or `tools` when given.
 
         exclude_ids[i] (an id or a collection of ids) is never returned for query i; a training prompt
-        passes its own record id so the answer does not leak into its examples.
+        passes its own record id so the answer does not leak into its examples. ``embeddings`` (with
+        ``tools``) are the queries' own, from `predict_tools_and_embed`.
         """
         queries = list(queries)
-        allowed, embeddings = self._classify_and_embed(queries, tools, batch_size)
+        if embeddings is not None and tools is not None:
+            allowed = labels.encode(tools, self.classifier.tool_names)
+        else:
+            allowed, embeddings = self._classify_and_embed(queries, tools, batch_size)
         return self._search(embeddings, allowed, k, exclude_ids, batch_size)
 
     def _classify_and_embed(
@@ -107,8 +137,8 @@ class Retriever:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(allowed tools as a multi-hot matrix, query embeddings), in one encoder pass when they share it."""
         if tools is not None:
-            return labels.encode(tools), self.embedder.encode(queries)
-        if isinstance(self.embedder, ClassifierEmbedder) and self.embedder.classifier is self.classifier:
+            return labels.encode(tools, self.classifier.tool_names), self.embedder.encode(queries)
+        if self._shares_encoder():
             probabilities, embeddings = self.classifier.probabilities_and_embeddings(queries, batch_size)
             return select(probabilities, self.classifier.threshold), embeddings
         # One encode call for all queries: the embedder batches them by length, wasting less on padding.
@@ -127,6 +157,6 @@ class Retriever:
         allowed, embeddings = self._classify_and_embed([text], None, 1)
         examples = self._search(embeddings, allowed, k, None, 1)[0]
         return {
-            "tools": labels.decode(allowed)[0],
+            "tools": labels.decode(allowed, self.classifier.tool_names)[0],
             "examples": [{"id": e.id, "query": e.query, "tools": e.tools, "score": round(e.score, 4)} for e in examples],
         }

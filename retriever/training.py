@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
+from planner_eval.catalog import Catalog
 from retriever import labels
 from retriever.classifier import ToolClassifier, select
 from retriever.embedder import Embedder
@@ -74,7 +75,7 @@ def train_classifier(
     """
     if not queries:
         raise ValueError("no training queries")
-    targets = labels.encode(tool_sets)
+    targets = labels.encode(tool_sets, classifier.tool_names)
     _start_at_prior(classifier, targets)
     generator = torch.Generator().manual_seed(config.seed)
     rng = random.Random(config.seed)
@@ -184,7 +185,7 @@ def _validate(
     classifier: ToolClassifier, validation: tuple[Sequence[str], Sequence[Sequence[str]]], min_precision: float
 ) -> dict[str, float]:
     probabilities = classifier.probabilities(list(validation[0]))
-    gold = labels.encode(validation[1])
+    gold = labels.encode(validation[1], classifier.tool_names)
     tuned = tune_threshold(probabilities, gold, min_precision)
     recall_half, precision_half = per_query_rates(select(probabilities, 0.5), gold)
     return {
@@ -204,16 +205,19 @@ def fit_retriever(
     config: TrainConfig = TrainConfig(),
     progress: bool = True,
     log: Callable[[str], None] = print,
+    catalog: Catalog | None = None,
 ) -> Retriever:
-    """Train the classifier on the training records and index those same records as examples."""
+    """Train the classifier on the training records and index those same records as examples; the
+    classifier's labels are ``catalog``'s tools (the built-in catalog by default)."""
     val = (validation.queries, validation.tools) if validation is not None and len(validation) else None
     history = train_classifier(classifier, train.queries, train.tools, val, config, progress, log)
     log(f"embedding {len(train)} training queries for the example index")
-    index = ExampleIndex.build(train.ids, train.queries, train.tools, train.plans, embedder.encode, embedder.name)
+    index = ExampleIndex.build(train.ids, train.queries, train.tools, train.plans, embedder.encode, embedder.name,
+                               classifier.tool_names)
     info = {
         "config": asdict(config),
         "train_records": len(train),
         "validation_records": len(validation) if validation is not None else 0,
         "history": history,
     }
-    return Retriever(classifier, index, embedder, info)
+    return Retriever(classifier, index, embedder, info, catalog)

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from planner_eval.catalog import default_catalog
 from planner_eval.score import score_plan
 from serve import openai_compat
 from serve.auth import Unauthorized, bearer, require_key
@@ -128,6 +129,8 @@ def create_app(
         summary="LLMCompiler-style function-calling plans from a fine-tuned small language model",
         lifespan=lifespan,
     )
+    # The served catalog: the planner's (an engine that names none serves the built-in tools).
+    catalog = getattr(engine, "catalog", None) or default_catalog()
     app.state.api_key = api_key
     app.state.batcher = batcher
     app.add_middleware(_BodyLimit)
@@ -138,9 +141,9 @@ def create_app(
         return PlanJob(query, max_new_tokens or default_max_new_tokens, restrict, examples)
 
     def plan_body(outcome: PlanOutcome, started: float) -> dict[str, Any]:
-        actions, valid = analyse_plan(outcome.plan)
+        actions, valid = analyse_plan(outcome.plan, catalog)
         return {
-            "plan": outcome.plan, "steps": plan_steps(actions), "tools": outcome.tools, "examples": outcome.examples,
+            "plan": outcome.plan, "steps": plan_steps(actions, catalog), "tools": outcome.tools, "examples": outcome.examples,
             "latency_ms": round((time.perf_counter() - started) * 1000, 1), "valid": valid,
         }
 
@@ -163,8 +166,8 @@ def create_app(
 
     @app.get("/v1/tools", dependencies=guarded, responses=_PROTECTED, tags=["planner"])
     async def tools() -> list[dict[str, Any]]:
-        """The tool catalog as OpenAI function schemas (the format `planner_eval --tools` reads)."""
-        return openai_compat.catalog_schemas()
+        """The served catalog (the checkpoint's) as OpenAI function schemas (the format `planner_eval --tools` reads)."""
+        return openai_compat.catalog_schemas(catalog)
 
     @app.post("/v1/plan", response_model=PlanResponse, dependencies=guarded, responses=_MODEL, tags=["planner"])
     async def plan(body: PlanRequest) -> dict[str, Any]:
@@ -198,14 +201,16 @@ def create_app(
         if future.done() and future.exception() is not None:
             raise future.exception()
         return StreamingResponse(
-            _events(chunks, future, lambda outcome: plan_body(outcome, started)),
+            _events(chunks, future, lambda outcome: plan_body(outcome, started), catalog),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
     @app.post("/v1/score", response_model=ScoreResponse, dependencies=guarded, responses=_BODY, tags=["evaluator"])
     def score(body: ScoreRequest) -> dict[str, Any]:
         """planner_eval's verdict on one predicted plan against a gold plan."""
-        return score_plan(body.gold, body.pred, body.args).as_dict()
+        # The built-in catalog scores as it always has; another one also checks argument types.
+        given = None if catalog is default_catalog() else catalog
+        return score_plan(body.gold, body.pred, body.args, catalog=given).as_dict()
 
     @app.get("/v1/models", response_model=ModelList, dependencies=guarded, responses=_PROTECTED, tags=["openai"])
     async def models() -> dict[str, Any]:
@@ -218,9 +223,9 @@ def create_app(
         """OpenAI chat completions: the last user message is the query, the plan's actions come back
         as `tool_calls` (`call_N` is action N; a `"$N"` argument is call_N's result)."""
         openai_compat.check_chat_options(body)
-        query, tools = openai_compat.chat_query(body), openai_compat.chat_tools(body)
+        query, tools = openai_compat.chat_query(body), openai_compat.chat_tools(body, catalog)
         outcome = await batcher.submit(job(query, body.max_completion_tokens or body.max_tokens, tools))
-        return _chat_completion(body.model, outcome)
+        return _chat_completion(body.model, outcome, catalog)
 
     _install_error_handlers(app)
     _declare_errors_in_openapi(app)
@@ -231,8 +236,8 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _events(chunks: asyncio.Queue, future: asyncio.Future, respond) -> AsyncIterator[str]:
-    steps = StepStream()
+async def _events(chunks: asyncio.Queue, future: asyncio.Future, respond, catalog) -> AsyncIterator[str]:
+    steps = StepStream(catalog)
     while (text := await chunks.get()) is not None:
         for step in steps.feed(text):
             yield _sse("step", step)
@@ -246,9 +251,9 @@ async def _events(chunks: asyncio.Queue, future: asyncio.Future, respond) -> Asy
     yield _sse("done", respond(outcome))
 
 
-def _chat_completion(model: str, outcome: PlanOutcome) -> dict[str, Any]:
-    actions, _ = analyse_plan(outcome.plan)
-    calls = openai_compat.tool_calls(plan_steps(actions))
+def _chat_completion(model: str, outcome: PlanOutcome, catalog=None) -> dict[str, Any]:
+    actions, _ = analyse_plan(outcome.plan, catalog)
+    calls = openai_compat.tool_calls(plan_steps(actions, catalog))
     # A plan with no action (only join) has nothing to call: its text is the answer.
     message = {"role": "assistant", "content": None if calls else outcome.plan, "tool_calls": calls or None}
     usage = {

@@ -55,6 +55,11 @@ class PlannerEngine:
         self.planner = planner
         self.model_name = model_name
 
+    @property
+    def catalog(self):
+        """The served catalog: the tools the planner was trained on."""
+        return self.planner.catalog
+
     def plan_batch(self, jobs: Sequence[PlanJob]) -> list[PlanOutcome | PlanRejected]:
         """An outcome, or the reason it was refused, per job in order. Jobs are generated together
         per max_new_tokens: a shorter budget must not be overrun by a longer one in its batch."""
@@ -96,12 +101,12 @@ class PlannerEngine:
                 return [PlanRejected(str(error))]
             # One query that does not fit must not fail the others: find it one job at a time.
             return [self._prepare([job], budget)[0] for job in jobs]
-        return [_checked_budget(r, budget) for r in requests]
+        return [_checked_budget(r, budget, self.catalog) for r in requests]
 
     def _generate(self, requests: list, budget: int, streamer=None) -> list[PlanOutcome]:
         plans, stats = generate_plans_with_stats(
             self.planner.model, self.planner.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
-            constrain=True, max_new_tokens=budget, batch_size=len(requests), streamer=streamer,
+            catalog=self.catalog, constrain=True, max_new_tokens=budget, batch_size=len(requests), streamer=streamer,
         )
         return [self._outcome(r, plan, count) for r, plan, count in zip(requests, plans, stats.tokens_per_plan)]
 
@@ -111,8 +116,8 @@ class PlannerEngine:
         return PlanOutcome(plan, list(request.tools), examples, prompt_tokens, new_tokens)
 
 
-def _checked_budget(request, budget: int):
-    needed = closing_reserve(request.tools)
+def _checked_budget(request, budget: int, catalog):
+    needed = closing_reserve(request.tools, catalog)
     if budget < needed:
         return PlanRejected(
             f"max_new_tokens={budget} is below the {needed} tokens a plan over the chosen tools "

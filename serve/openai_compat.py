@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from planner_eval.catalog import TOOLS
+from planner_eval.catalog import Catalog
 from planner_eval.catalog_io import to_openai_schemas
 from serve.schemas import MAX_QUERY_CHARS, ChatCompletionRequest, ChatMessage
 
@@ -18,9 +18,10 @@ class BadChatRequest(ValueError):
     """A chat request the planner cannot answer; the message says why, for a 400."""
 
 
-def catalog_schemas() -> list[dict[str, Any]]:
-    """The catalog as OpenAI function schemas (`{"type": "function", "function": {...}}`)."""
-    return to_openai_schemas()
+def catalog_schemas(catalog: Catalog | None = None) -> list[dict[str, Any]]:
+    """The served catalog (the built-in one by default) as OpenAI function schemas
+    (`{"type": "function", "function": {...}}`)."""
+    return to_openai_schemas(catalog)
 
 
 def _text(message: ChatMessage) -> str:
@@ -42,16 +43,16 @@ def chat_query(request: ChatCompletionRequest) -> str:
     return query
 
 
-def chat_tools(request: ChatCompletionRequest) -> list[str] | None:
+def chat_tools(request: ChatCompletionRequest, catalog: Catalog) -> list[str] | None:
     """Catalog names the request restricts the planner to (None: no restriction). Some agent
     frameworks always send `tools`, empty when they have none: that restricts nothing."""
     if not request.tools:
         return None
     names = list(dict.fromkeys(t.function.name for t in request.tools))
-    unknown = [n for n in names if n not in TOOLS]
+    unknown = [n for n in names if n not in catalog]
     if unknown:
         raise BadChatRequest(
-            f"tool {unknown[0]!r} is not in the planner's catalog (GET /v1/tools lists the {len(TOOLS)} it knows)"
+            f"tool {unknown[0]!r} is not in the planner's catalog (GET /v1/tools lists the {len(catalog)} it knows)"
         )
     return names
 

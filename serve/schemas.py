@@ -3,11 +3,9 @@ from them, so the limits written here are the documented ones)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from planner_eval.catalog import TOOL_NAMES
 
 # A planner query is one request from a user; a few thousand characters is far beyond any real one
 # and keeps the prompt (and the retriever's encoder) bounded.
@@ -17,7 +15,9 @@ MAX_EXAMPLES = 10
 # planner_eval bounds the plans it reads at this size; scoring more is refused rather than cut.
 MAX_PLAN_CHARS = 100_000
 
-ToolName = Literal[TOOL_NAMES]  # type: ignore[valid-type]
+# Names are checked against the served catalog when the request is planned (an unknown one is a 400).
+MAX_REQUEST_TOOLS = 64
+ToolName = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 Query = Field(min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S", description="the user's request")
 
 
@@ -28,8 +28,8 @@ class PlanRequest(BaseModel):
     max_new_tokens: int | None = Field(
         None, ge=1, le=MAX_NEW_TOKENS, description="generation budget; the server's default when absent"
     )
-    tools: list[ToolName] | None = Field(
-        None, min_length=1, max_length=len(TOOL_NAMES),
+    tools: list[Annotated[str, ToolName]] | None = Field(
+        None, min_length=1, max_length=MAX_REQUEST_TOOLS,
         description="restrict the tools the retriever may choose to these catalog names",
     )
     examples: int | None = Field(
@@ -136,7 +136,7 @@ class ChatCompletionRequest(BaseModel):
     model: str = Field(max_length=256, description="any name: one model is served")
     messages: list[ChatMessage] = Field(min_length=1, max_length=1_000)  # agents resend whole conversations
     tools: list[ToolSchema] | None = Field(
-        None, max_length=64, description="restrict the planner to these catalog tools (by name)"
+        None, max_length=MAX_REQUEST_TOOLS, description="restrict the planner to these catalog tools (by name)"
     )
     max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)

@@ -60,15 +60,16 @@ def minilm_tokenizer():
     return AutoTokenizer.from_pretrained(packaged_minilm_dir())
 
 
-def _tiny_head_kwargs() -> dict:
+def _tiny_head_kwargs(tool_names=None) -> dict:
     from retriever.classifier import label_maps
 
-    id2label, label2id = label_maps()
+    id2label, label2id = label_maps(tool_names)
     return {"num_labels": len(id2label), "id2label": id2label, "label2id": label2id, "problem_type": "multi_label_classification"}
 
 
-def tiny_bert_classifier(tokenizer, seed: int = 0):
-    """A 2-layer, 64-wide BERT with random weights that shares MiniLM's vocabulary."""
+def tiny_bert_classifier(tokenizer, seed: int = 0, tool_names=None):
+    """A 2-layer, 64-wide BERT with random weights that shares MiniLM's vocabulary; one output per tool
+    of ``tool_names`` (the built-in catalog's by default)."""
     from transformers import BertConfig, BertForSequenceClassification
 
     from retriever.classifier import ToolClassifier
@@ -76,7 +77,7 @@ def tiny_bert_classifier(tokenizer, seed: int = 0):
     torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=tokenizer.vocab_size, hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=128, max_position_embeddings=128, **_tiny_head_kwargs(),
+        intermediate_size=128, max_position_embeddings=128, **_tiny_head_kwargs(tool_names),
     )
     return ToolClassifier(BertForSequenceClassification(config), tokenizer)
 

@@ -3,10 +3,12 @@ import random
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
 from planner_eval.catalog import JOIN, TOOL_NAMES, TOOLS
+from planner_eval.catalog_io import read_catalog
 from planner_eval.plan import references
 from tinyagent_ft.data import (
     CorruptRecordWarning,
@@ -171,3 +173,53 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "no TinyAgent data files" in result.stderr
+
+
+# --- another catalog, and plan JSONL files -------------------------------------------------------
+
+HOME = read_catalog(Path(__file__).parent / "data" / "home_tools.json")
+HOME_LINES = [
+    {"id": "a", "query": "warm the hall", "plan": '1. find_device("hall")\n2. set_thermostat("$1", 21.5, "heat")\n3. join()<END_OF_PLAN>'},
+    {"query": "lights off in the den", "plan": '1. find_device("den")\n2. set_lights(["$1"], False)\n3. join()<END_OF_PLAN>'},
+    {"query": "jazz", "plan": '1. play_music("jazz", 30, True)\n2. join()'},  # 30 is not in the enum
+    {"query": "mornings", "plan": '1. schedule_scene("m", [1, 2])\n2. join()'},  # a required argument missing
+    {"query": "fax", "plan": '1. send_fax("Bob")\n2. join()'},  # not a tool of this catalog
+    {"query": "cool", "plan": '1. set_thermostat("t1", "21")\n2. join()'},  # a str for a number
+]
+
+
+def write_lines(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + "\n")
+    return path
+
+
+def test_plan_jsonl_splits_load_checked_against_the_catalog(tmp_path):
+    write_lines(tmp_path / "training_data.jsonl", HOME_LINES)
+    with pytest.warns(CorruptRecordWarning, match=r"skipped 4 of 6") as caught:
+        rows = load_split(tmp_path, "train", HOME)
+    message = str(caught[0].message)
+    assert "wrong arguments for play_music" in message and "unknown tool 'send_fax'" in message
+    assert "wrong arguments for set_thermostat" in message and "wrong arguments for schedule_scene" in message
+    assert rows["id"] == ["a", "2"] and rows["tools"] == [["find_device", "set_thermostat"], ["find_device", "set_lights"]]
+    assert json.loads(rows["steps"][1][1]["args"]) == {"devices": ["$1"], "on": False, "brightness": 100}
+
+
+def test_tinyagent_records_are_checked_for_argument_count_and_types(tmp_path, splits):
+    records = dict(list(splits["train"].items())[:3])
+    broken = json.loads(json.dumps(list(records.values())[0]))
+    plan = next(step for step in broken["output"] if step["type"] == "plan")
+    plan["raw_output"] = plan["raw_output"].replace(")", ", 7)", 1)  # one argument too many
+    write_tinyagent_file({**records, "broken": broken}, tmp_path / "training_data.json")
+    with pytest.warns(CorruptRecordWarning, match=r"skipped 1 of 4 records \(1 x wrong arguments for"):
+        assert len(load_split(tmp_path, "train")) == 3
+
+
+def test_a_file_whose_every_record_fails_the_catalog_is_an_error(tmp_path, splits):
+    write_tinyagent_file(splits["test"], tmp_path / "testing_data.json")
+    with pytest.raises(ValueError, match=r"none of its \d+ records is usable \(\d+ x unknown tool"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load_split(tmp_path, "test", HOME)
+    write_lines(tmp_path / "testing_data.jsonl", HOME_LINES)
+    with pytest.raises(ValueError, match="keep one"):
+        load_split(tmp_path, "test", HOME)

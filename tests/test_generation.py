@@ -3,13 +3,18 @@ closing within the token budget, and the argument checks of `generate_plans`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import xgrammar
 from transformers import LogitsProcessor
 from transformers.generation.streamers import BaseStreamer
 
-from planner_eval.catalog import JOIN, TOOL_NAMES, TOOLS
+from pathlib import Path
+
+from planner_eval.catalog import JOIN, TOOL_NAMES, TOOLS, Tool, ToolArg
+from planner_eval.catalog_io import read_catalog
 from planner_eval.parse import MAX_LINE_CHARS, parse_plan
 from planner_eval.plan import END_OF_PLAN, reference_id
 from planner_eval.validate import plan_error
@@ -77,7 +82,7 @@ EMAIL = ["get_email_address", "compose_new_email"]
     '1. get_email_address("Sid")\n2. compose_new_email(["$1"], [], "Budget", "Send it", [])\n3. join()<END_OF_PLAN>',
     '1. get_email_address("Sid")\n2. get_email_address("Nick")\n3. compose_new_email(["$1", "$2"], ["$2"], "$1", "", [])\n4. join()<END_OF_PLAN>',
     '1. get_email_address("José \\"Pepe\\" Núñez\\n\\t\\\\")\n2. join()<END_OF_PLAN>',
-    '1. get_email_address("$")\n2. get_email_address("$12 dollars")\n3. get_email_address("$$1")\n4. join()<END_OF_PLAN>',
+    '1. get_email_address("$")\n2. get_email_address("$ 12 dollars")\n3. get_email_address("US$ or $a")\n4. join()<END_OF_PLAN>',
 ])
 def test_grammar_accepts_valid_plans(tiny, plan):
     assert accepts(tiny[1], EMAIL, plan)
@@ -101,6 +106,11 @@ def test_grammar_accepts_valid_plans(tiny, plan):
     (["create_reminder"], '1. create_reminder("a", "", "", "", 5)\n2. join()<END_OF_PLAN>'),  # argument missing
     (["send_sms"], '1. send_sms("5551234", "hi")\n2. join()<END_OF_PLAN>'),  # str for list[str]
     (EMAIL, '1. get_email_address("Sid")\n2. get_email_address("$1\\t")\n3. join()<END_OF_PLAN>'),  # "$1" + escape
+    # LLMCompiler's executor reads a dependency into any "$N" or "${N}" inside a string
+    (EMAIL, '1. get_email_address("$12 dollars")\n2. join()<END_OF_PLAN>'),
+    (EMAIL, '1. get_email_address("Sid")\n2. get_email_address("I owe you $1")\n3. join()<END_OF_PLAN>'),
+    (EMAIL, '1. get_email_address("Sid")\n2. get_email_address("${1}")\n3. join()<END_OF_PLAN>'),
+    (EMAIL, '1. get_email_address("Sid")\n2. get_email_address("$$1")\n3. join()<END_OF_PLAN>'),
 ])
 def test_grammar_rejects_invalid_plans(tiny, tools, plan):
     assert not accepts(tiny[1], tools, plan)
@@ -141,6 +151,8 @@ def prompts_for(tokenizer, tool_sets, query="email Sid about the budget and remi
 
 
 def argument_type_ok(arg, value, action_id: int) -> bool:
+    if reference_id(value) is not None:  # a whole-string reference fills any slot
+        return 1 <= reference_id(value) < action_id
     if value is None:
         return arg.nullable
     if arg.type == "int":
@@ -310,3 +322,85 @@ def test_generate_rejects_bad_arguments(tiny):
         generate_plans(model, tokenizer, prompts, tools=[EMAIL, EMAIL], streamer=Collect())
     with pytest.raises(ValueError, match="max_new_tokens"):
         generate_plans(model, tokenizer, prompts, tools=[EMAIL, EMAIL], max_new_tokens=closing_reserve(EMAIL) - 1)
+
+
+# --- the grammar of any catalog ------------------------------------------------------------------
+
+HOME = read_catalog(Path(__file__).parent / "data" / "home_tools.json")
+
+
+def home_accepts(tokenizer, tools, plan: str) -> bool:
+    m = xgrammar.GrammarMatcher(plan_grammars(tokenizer, len(tokenizer)).get(tools, HOME).compiled)
+    return m.accept_string(plan) and m.is_completed()
+
+
+@pytest.mark.parametrize("plan", [
+    '1. find_device("hall")\n2. set_thermostat("$1", 21.5, "heat")\n3. join()<END_OF_PLAN>',
+    '1. set_thermostat("t1", -3)\n2. set_thermostat("t2", 0.25)\n3. join()<END_OF_PLAN>',  # mode left out
+    '1. find_device("hall")\n2. set_lights(["$1", "l2"], True, 40)\n3. set_lights("$1", False)\n4. join()<END_OF_PLAN>',
+    '1. schedule_scene("morning", [1, 2, 5], None)\n2. schedule_scene("$1", [], "wake up")\n3. join()<END_OF_PLAN>',
+    '1. play_music("jazz", 20, False)\n2. play_music("$1", "$1", "$1")\n3. join()<END_OF_PLAN>',  # a reference fills any slot
+])
+def test_a_catalogs_grammar_accepts_plans_of_its_types(tiny, plan):
+    assert home_accepts(tiny[1], list(HOME), plan)
+
+
+@pytest.mark.parametrize("plan", [
+    '1. set_thermostat("t1", 21.5, "warm")\n2. join()<END_OF_PLAN>',  # not an enum value
+    '1. play_music("jazz", 30, False)\n2. join()<END_OF_PLAN>',  # an int outside the enum
+    '1. set_thermostat("t1", "21")\n2. join()<END_OF_PLAN>',  # str for number
+    '1. set_lights(["l1"], 1)\n2. join()<END_OF_PLAN>',  # int for bool
+    '1. set_lights(["l1"], true)\n2. join()<END_OF_PLAN>',  # JSON's bool, not Python's
+    '1. set_lights(["l1"])\n2. join()<END_OF_PLAN>',  # a required argument left out
+    '1. set_lights(["l1"], True, None)\n2. join()<END_OF_PLAN>',  # None where a default stands
+    '1. schedule_scene("m", ["1"], None)\n2. join()<END_OF_PLAN>',  # str items for list[int]
+    '1. schedule_scene("m", [1])\n2. join()<END_OF_PLAN>',  # a required nullable argument left out
+    '1. find_device(None)\n2. join()<END_OF_PLAN>',  # not nullable
+    '1. play_music("$1", 10, True)\n2. join()<END_OF_PLAN>',  # no earlier action
+    '1. find_device("hall")\n2. set_thermostat("t", 21, "$2")\n3. join()<END_OF_PLAN>',  # not earlier
+])
+def test_a_catalogs_grammar_rejects_values_outside_its_types(tiny, plan):
+    assert not home_accepts(tiny[1], list(HOME), plan)
+
+
+def test_grammars_of_different_catalogs_sharing_tool_names_are_cached_apart(tiny):
+    grammars = plan_grammars(tiny[1], len(tiny[1]))
+    other = dict(HOME, find_device=Tool("find_device", "", (ToolArg("room", "int", ""),), "any"))
+    assert grammars.get(["find_device"], HOME) is grammars.get(["find_device"], dict(HOME))
+    assert grammars.get(["find_device"], HOME) is not grammars.get(["find_device"], other)
+    assert home_accepts(tiny[1], ["find_device"], '1. find_device("hall")\n2. join()<END_OF_PLAN>')
+
+
+def test_types_without_a_grammar_are_named_not_left_unconstrained():
+    catalog = {"book": Tool("book", "", (ToolArg("when", "str", ""), ToolArg("extra", "dict", "")), "any")}
+    with pytest.raises(ValueError, match=r"tool 'book', argument 'extra'"):
+        grammar.check_catalog_grammar(catalog)
+    with pytest.raises(ValueError, match="argument 'extra'"):
+        grammar.plan_ebnf(["book"], catalog)
+    grammar.check_catalog_grammar(HOME)
+
+
+def test_sampled_plans_over_a_catalog_hold_its_types(tiny):
+    model, tokenizer = tiny
+    tool_sets = [list(HOME)] * 20 + [["set_thermostat", "play_music"]] * 20
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", max_length=1024), catalog=HOME)
+    prompts = [builder.inference_prompt("warm the hall and play jazz", tools) for tools in tool_sets]
+    torch.manual_seed(1)
+    plans = generate_plans(model, tokenizer, prompts, tools=tool_sets, catalog=HOME, max_new_tokens=200,
+                           batch_size=20, generation_kwargs={"do_sample": True})
+    for plan, tools in zip(plans, tool_sets):
+        parsed = parse_plan(plan, HOME)
+        assert plan.endswith(END_OF_PLAN) and parsed.actions, plan
+        assert plan_error(parsed, HOME, check_args=True) == (None, None), plan
+        assert {a.tool for a in parsed.actions} <= set(tools), plan
+
+
+def test_a_catalogs_plans_close_within_a_tight_budget(tiny):
+    model, tokenizer = tiny
+    tools = list(HOME)
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", max_length=1024), catalog=HOME)
+    budget = closing_reserve(tools, HOME) + 4
+    plans = generate_plans(model, tokenizer, [builder.inference_prompt("lights off", tools)] * 4, tools=[tools] * 4,
+                           catalog=HOME, max_new_tokens=budget, generation_kwargs={"do_sample": True})
+    for plan in plans:
+        assert plan.endswith(END_OF_PLAN) and plan_error(parse_plan(plan, HOME), HOME, check_args=True)[0] is None, plan

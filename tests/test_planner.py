@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from planner_eval.catalog import TOOL_NAMES
+from planner_eval.catalog import TOOL_NAMES, TOOLS
 from retriever import Retriever
 from retriever.embedder import ClassifierEmbedder
 from retriever.index import Example, ExampleIndex
@@ -49,6 +49,8 @@ def workspace(tmp_path_factory):
 class FixedRetriever:
     """Predicts the same tools for every query and returns made-up examples that use them."""
 
+    catalog = TOOLS
+
     def __init__(self, tools: list[str]):
         self.tools = tools
         self.asked_for = None
@@ -56,7 +58,10 @@ class FixedRetriever:
     def predict_tools(self, queries):
         return [list(self.tools) for _ in queries]
 
-    def retrieve(self, queries, k=5, tools=None):
+    def predict_tools_and_embed(self, queries):
+        return self.predict_tools(queries), None
+
+    def retrieve(self, queries, k=5, tools=None, embeddings=None):
         self.asked_for = (k, tools)
         return [[Example(f"ex{i}", f"query {i}", list(self.tools), '1. join()<END_OF_PLAN>') for i in range(k)]
                 for _ in queries]

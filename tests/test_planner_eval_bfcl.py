@@ -59,6 +59,15 @@ def test_dotted_names_are_written_with_underscores_in_plans_and_kept_in_tool_cal
     assert to_openai_schemas(catalog)[0]["function"]["name"] == "math.factorial"
     assert _catalog(to_native(catalog))["math_factorial"].call_name == "math.factorial"
     assert _catalog(to_openai_schemas(_catalog([HOTEL]))) == _catalog([HOTEL])
+    assert _catalog(to_native(_catalog([HOTEL]))) == _catalog([HOTEL])  # properties survive both formats
+
+
+def test_catalogs_that_spell_a_name_differently_differ():
+    from planner_eval.catalog_io import catalog_difference
+
+    dotted, plain = _catalog([FACTORIAL]), _catalog([dict(FACTORIAL, name="math_factorial")])
+    assert "called 'math.factorial'" in catalog_difference(dotted, plain)
+    assert catalog_difference(dotted, _catalog([FACTORIAL])) is None
 
 
 def test_a_dotted_name_that_collides_with_a_plain_one_is_refused():
@@ -152,16 +161,20 @@ def variants(entry_id: str, category: str) -> dict[str, tuple[object, tuple[bool
         "ground truth as tool calls": ({"tool_calls": actions_to_tool_calls(actions, catalog)}, (True, None)),
         "unknown tool": (format_plan(actions[:-1] + [Action(actions[-1].id, "send_fax", actions[-1].args)]), (False, "unknown_tool")),
     }
-    changed = [Action(a.id, a.tool, list(a.args)) for a in actions]
-    first = changed[-1]
-    position = next(i for i, v in enumerate(first.args) if isinstance(v, (str, int)) and not isinstance(v, bool))
-    value = first.args[position]
-    first.args[position] = value + " Heights" if isinstance(value, str) else value + 1
-    cases["one argument changed"] = (format_plan(changed), (False, None))
-    if isinstance(value, int) and not isinstance(value, bool):
-        as_text = [Action(a.id, a.tool, list(a.args)) for a in actions]
-        as_text[-1].args[position] = str(value)
-        cases["number as a string"] = (format_plan(as_text), (False, "bad_arguments"))
+    def edited(position: int, value: object) -> str:
+        copy = [Action(a.id, a.tool, list(a.args)) for a in actions]
+        copy[-1].args[position] = value
+        return format_plan(copy)
+
+    last = actions[-1].args
+    position = next(i for i, v in enumerate(last) if isinstance(v, (str, int)) and not isinstance(v, bool))
+    value = last[position]
+    cases["one argument changed"] = (edited(position, value + " Heights" if isinstance(value, str) else value + 1), (False, None))
+    number = next((i for i, v in enumerate(last) if isinstance(v, (int, float)) and not isinstance(v, bool)), None)
+    if number is not None:
+        cases["number as a string"] = (edited(number, str(last[number])), (False, "bad_arguments"))
+        if isinstance(last[number], float) and last[number].is_integer():
+            cases["25 against 25.0 on a number"] = (edited(number, int(last[number])), (True, None))
     if len(actions) > 1:
         cases["one call dropped"] = (format_plan(actions[:-1]), (False, None))
         reordered = [Action(i, a.tool, a.args) for i, a in enumerate(reversed(actions), start=1)]
@@ -275,3 +288,10 @@ def test_bad_bfcl_files_are_a_one_line_error(tmp_path, which, content, message):
                            str(paths["questions"]), "--pred", str(pred), "--out", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
     assert not out.exists()
+
+
+def test_a_whole_bfcl_data_file_as_a_catalog_is_a_one_line_error_with_a_pointer(tmp_path):
+    path = write_jsonl(tmp_path / "BFCL_v3_simple.json", QUESTIONS["simple"])
+    run = subprocess.run([sys.executable, "-m", "planner_eval", "tools", "--tools", str(path)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "score --questions" in run.stderr

@@ -21,7 +21,7 @@ PLAN = """Thought: look both up first.
 5. join()<END_OF_PLAN>"""
 
 # Characters that matter to the plan language, so that random text often gets near a plan.
-PLAN_ALPHABET = st.sampled_from(list('0123456789.()[]"\',$ \n\t\\_-#:=+{}TrueFalsNonejoin<END_OF_PLAN>') + ["\x00", "é", "\u2028"])
+PLAN_ALPHABET = st.sampled_from(list('0123456789.()[]"\',$ \n\t\\_-#:=+{}TrueFalsNonejoin<END_OF_PLAN>') + ["\x00", "é", "\u2028", "\r"])
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -41,10 +41,13 @@ def test_arbitrary_text(text):
 
 
 @FUZZ
-@given(st.text(PLAN_ALPHABET, max_size=200), st.sampled_from(["normalized", "strict", "ignore"]))
-def test_plan_like_text(text, mode):
-    check(score_plan(PLAN, "1. " + text, mode))
-    check(score_plan("1. get_phone_number(" + text, text, mode))
+@given(st.text(PLAN_ALPHABET, max_size=200), st.sampled_from(["normalized", "strict", "ignore"]),
+       st.sampled_from(["lenient", "llmcompiler"]))
+def test_plan_like_text(text, mode, layout):
+    check(score_plan(PLAN, "1. " + text, mode, layout=layout))
+    check(score_plan("1. get_phone_number(" + text, text, mode, layout=layout))
+    strict = score_plan(PLAN, PLAN + "\n" + text, mode, layout="llmcompiler")
+    assert strict.success == score_plan(PLAN, PLAN + "\n" + text, mode).success  # nothing after join() counts
 
 
 @FUZZ

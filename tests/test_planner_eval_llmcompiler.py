@@ -135,8 +135,11 @@ def test_a_thought_that_mentions_an_action_is_fine_right_before_an_action():
     text = GOLD.replace("3. create_note", "Thought: next, 9. get_email_address(x)\n3. create_note")
     assert score_plan(GOLD, text, layout="llmcompiler").success
     assert executor_reading(text)[2][4] == "next, 9. get_email_address(x)"
-    apart = text.replace("\n3. create_note", "\n\n   3. create_note")
+    blank = text.replace("\n3. create_note", "\n\n3. create_note")  # the executor skips blank lines here
+    assert score_plan(GOLD, blank, layout="llmcompiler").success and executor_reading(blank) == executor_reading(text)
+    apart = text.replace("\n3. create_note", "\n\n   3. create_note")  # but not indentation: 9. would run
     assert score_plan(GOLD, apart, layout="llmcompiler").error == "parse"
+    assert [s[0] for s in executor_reading(apart)] == [1, 2, 9, 3]
 
 
 def test_layout_on_the_command_line(tmp_path):

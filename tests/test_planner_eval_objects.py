@@ -60,7 +60,7 @@ def test_objects_compare_by_keys_and_values(old, new, normalized, strict):
         ('"view": "sea"', '"view": "moon"', "should be one of 'sea', 'city', 'garden'"),
         ('{"view": "sea", "breakfast": True}', '{"breakfast": True}', "missing its required property 'view'"),
         ('"breakfast": True', '"breakfast": True, "pool": True', "has no property 'pool'"),
-        ('"breakfast": True', '"breakfast": "yes"', "property 'breakfast' of argument 'preferences' of hotel_book should be bool"),
+        ('"breakfast": True', '"breakfast": "yes"', "argument 'preferences' of hotel_book's property 'breakfast' should be bool"),
         ('{"view": "sea", "breakfast": True}', '"sea view"', "argument 'preferences' of hotel_book should be dict"),
     ],
 )

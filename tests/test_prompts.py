@@ -1,10 +1,12 @@
 """The prompt builder: tools, decoys, examples, determinism and the length budget."""
 
 import re
+from pathlib import Path
 
 import pytest
 
 from planner_eval.catalog import TOOL_NAMES
+from planner_eval.catalog_io import read_catalog
 from tinyagent_ft.models import TinyShape, build_tiny
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 
@@ -78,3 +80,22 @@ def test_tiny_tokenizer_gives_a_copied_word_the_same_token_in_question_and_plan(
     assert len(ids("get_email_address")) == 1
     for text in ("José  Núñez\n\t«x»_1", "a\u0301 e\u2028"):
         assert tokenizer.decode(ids(text)) == text
+
+
+HOME = read_catalog(Path(__file__).parent / "data" / "home_tools.json")
+HOME_PLAN = '1. find_device("hall")\n2. set_thermostat("$1", 21.5, "heat")\n3. join()<END_OF_PLAN>'
+
+
+def test_a_catalogs_prompts_show_its_tools_types_enums_and_decoys_from_it(tokenizer):
+    builder = PromptBuilder(tokenizer, PromptConfig(negatives=2, max_length=4096), catalog=HOME)
+    prompt, _ = builder.training_pair("r1", "warm the hall", ["find_device", "set_thermostat"], HOME_PLAN)
+    tools = listed_tools(prompt)
+    assert {"find_device", "set_thermostat"} <= set(tools) and len(tools) == 4 and set(tools) <= set(HOME)
+    assert 'mode: "heat" | "cool" | "auto" = "auto"' in prompt and "celsius: float" in prompt
+    assert "Sets a thermostat's target temperature." in prompt
+    assert "email addresses" not in prompt  # the built-in catalog's advice stays with it
+    assert "email addresses" in PromptBuilder(tokenizer, PromptConfig(max_length=4096)).render("q", ["send_sms"])
+    compact = PromptBuilder(tokenizer, PromptConfig(style="compact", max_length=4096), catalog=HOME)
+    assert "play_music(playlist: str, volume: 10 | 20 | 50, shuffle: bool)" in compact.render("q", ["play_music"])
+    with pytest.raises(ValueError, match="unknown tool 'send_sms'"):
+        builder.render("q", ["send_sms"])

@@ -83,11 +83,39 @@ def test_a_new_head_depends_on_the_seed_only_and_leaves_the_global_stream_alone(
     assert torch.equal(torch.get_rng_state(), state)
 
 
-def test_classifier_refuses_labels_out_of_catalog_order(tokenizer):
+def test_a_retriever_refuses_classifier_labels_out_of_catalog_order(tokenizer):
     classifier = tiny_bert_classifier(tokenizer)
     classifier.model.config.id2label = {i: name for i, name in enumerate(reversed(TOOL_NAMES))}
+    embedder = HashingEmbedder()
+    index = ExampleIndex.build(["r0"], ["text Gus"], [["send_sms"]], ["plan"], embedder.encode, embedder.name)
     with pytest.raises(ValueError, match="catalog order"):
-        ToolClassifier(classifier.model, tokenizer)
+        Retriever(ToolClassifier(classifier.model, tokenizer), index, embedder)
+
+
+@pytest.mark.parametrize("names", [["find_device"], ["find_device", "set_thermostat", "set_lights"]])
+def test_a_retriever_over_another_catalog_trains_predicts_and_round_trips(tokenizer, tmp_path, names):
+    from pathlib import Path
+
+    from planner_eval.catalog_io import CATALOG_FILE, read_catalog
+
+    catalog = {n: t for n, t in read_catalog(Path(__file__).parent / "data" / "home_tools.json").items() if n in names}
+    queries = [f"{verb} the {room}" for verb in ("find the device in", "warm", "light") for room in ("hall", "attic", "den")]
+    tools = [[names[(i // 3) % len(names)]] for i in range(len(queries))]
+    classifier = tiny_bert_classifier(tokenizer, tool_names=names)
+    assert classifier.tool_names == tuple(names)
+    train_classifier(classifier, queries, tools, config=TrainConfig(epochs=1, batch_size=4), progress=False, log=lambda _: None)
+    embedder = ClassifierEmbedder(classifier)
+    index = ExampleIndex.build([str(i) for i in range(len(queries))], queries, tools, ["p"] * len(queries),
+                               embedder.encode, embedder.name, classifier.tool_names)
+    retriever = Retriever(classifier, index, embedder, catalog=catalog)
+    predicted, embeddings = retriever.predict_tools_and_embed(queries[:2])
+    assert all(p and set(p) <= set(names) for p in predicted) and embeddings is not None
+    hits = retriever.retrieve(queries[:2], k=2, tools=predicted, embeddings=embeddings)
+    assert [[h.id for h in row] for row in hits] == [[h.id for h in row] for row in retriever.retrieve(queries[:2], k=2, tools=predicted)]
+    retriever.save(tmp_path)
+    assert list(read_catalog(tmp_path / CATALOG_FILE)) == names
+    loaded = Retriever.load(tmp_path)
+    assert list(loaded.catalog) == names and loaded.predict_tools(queries[:2]) == retriever.predict_tools(queries[:2])
 
 
 def test_retriever_predicts_retrieves_and_round_trips(trained, tmp_path):

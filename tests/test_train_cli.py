@@ -32,8 +32,11 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, capsys, extra, messa
 
 def test_an_unknown_optimizer_is_refused_by_its_choices(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--data", str(tmp_path), "--retriever", str(tmp_path), "--out", str(tmp_path / "o"), "--optimizer", "sgd"])
-    assert exit_info.value.code == 2 and "invalid choice: 'sgd'" in capsys.readouterr().err
+        main(["train", "--data", str(tmp_path), "--retriever", str(tmp_path), "--out", str(tmp_path / "out"),
+              "--optimizer", "sgd"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'sgd'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_tiny_shape_flags_reach_the_training_config(tmp_path, monkeypatch, capsys):

@@ -1,6 +1,8 @@
 """A planner checkpoint is a plain Hugging Face directory (config, safetensors, tokenizer with its chat
 template) plus `planner.json`, which records how its prompts were built so that evaluation and
-serving rebuild them exactly as training did. transformers and vLLM load the directory as-is."""
+serving rebuild them exactly as training did, and `tools.json`, the catalog it was trained on (OpenAI
+function schemas; a checkpoint without one was trained on the built-in tools). transformers and vLLM
+load the directory as-is."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planner_eval.catalog import Catalog, default_catalog
+from planner_eval.catalog_io import write_catalog
 from tinyagent_ft.prompts import PromptConfig
 
 PLANNER_FILE = "planner.json"
@@ -24,9 +28,11 @@ class PlannerCheckpoint:
     info: dict = field(default_factory=dict)  # training facts: base model, optimizer, best epoch, ...
 
 
-def save_planner(directory: str | Path, model, tokenizer, prompt_config: PromptConfig, info: dict | None = None) -> None:
+def save_planner(directory: str | Path, model, tokenizer, prompt_config: PromptConfig, info: dict | None = None,
+                 catalog: Catalog | None = None) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    write_catalog(default_catalog() if catalog is None else catalog, directory)
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     manifest = {"format": FORMAT, "version": VERSION, "prompt": asdict(prompt_config), "info": info or {}}

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from planner_eval.catalog import Catalog
 from planner_eval.plan import END_OF_PLAN
 
 
@@ -54,21 +55,25 @@ def generate_plans(
     prompts: Sequence[str],
     *,
     tools: Sequence[Sequence[str]] | None = None,
+    catalog: Catalog | None = None,
     constrain: bool = True,
     max_new_tokens: int = 256,
     batch_size: int = 16,
     progress: bool = False,
     streamer=None,
+    generation_kwargs: dict | None = None,
 ) -> list[str]:
     """Plan text (through `<END_OF_PLAN>`, stripped) for each prompt, in the prompts' order.
 
     With ``constrain`` (the default) ``tools[i]`` lists the tools of prompt i and the plan is decoded
-    inside their grammar: it always parses, names only those tools (and join), references only earlier
-    actions and ends within ``max_new_tokens``. ``streamer`` (a transformers streamer) takes one prompt.
+    inside their grammar, built from ``catalog``'s argument types (the built-in catalog by default): it
+    always parses, names only those tools (and join), gives each argument a value of its type, references
+    only earlier actions and ends within ``max_new_tokens``. ``streamer`` (a transformers streamer) takes
+    one prompt.
     """
     plans, _ = generate_plans_with_stats(
-        model, tokenizer, prompts, tools=tools, constrain=constrain, max_new_tokens=max_new_tokens,
-        batch_size=batch_size, progress=progress, streamer=streamer,
+        model, tokenizer, prompts, tools=tools, catalog=catalog, constrain=constrain, max_new_tokens=max_new_tokens,
+        batch_size=batch_size, progress=progress, streamer=streamer, generation_kwargs=generation_kwargs,
     )
     return plans
 
@@ -80,6 +85,7 @@ def generate_plans_with_stats(
     prompts: Sequence[str],
     *,
     tools: Sequence[Sequence[str]] | None = None,
+    catalog: Catalog | None = None,
     constrain: bool = True,
     max_new_tokens: int = 256,
     batch_size: int = 16,
@@ -89,9 +95,9 @@ def generate_plans_with_stats(
 ) -> tuple[list[str], GenerationStats]:
     """`generate_plans` plus token counts and timing; ``generation_kwargs`` go to `model.generate` as
     they are (sampling settings, say: the default is greedy)."""
-    _check_arguments(prompts, tools, constrain, streamer, max_new_tokens, batch_size)
+    _check_arguments(prompts, tools, catalog, constrain, streamer, max_new_tokens, batch_size)
     grammars = _grammar_cache(model, tokenizer) if constrain else None
-    row_grammars = [grammars.get(row_tools) for row_tools in tools] if constrain else None
+    row_grammars = [grammars.get(row_tools, catalog) for row_tools in tools] if constrain else None
     plans: list[str] = [""] * len(prompts)
     stats = GenerationStats(plans=len(prompts), constrained=constrain, tokens_per_plan=[0] * len(prompts))
     order = _length_order(tokenizer, prompts)
@@ -115,7 +121,7 @@ def generate_plans_with_stats(
     return plans, stats
 
 
-def _check_arguments(prompts, tools, constrain, streamer, max_new_tokens, batch_size) -> None:
+def _check_arguments(prompts, tools, catalog, constrain, streamer, max_new_tokens, batch_size) -> None:
     if constrain and (tools is None or len(tools) != len(prompts)):
         raise ValueError("constrained generation needs tools: one list of tool names per prompt")
     if streamer is not None and len(prompts) != 1:
@@ -125,7 +131,7 @@ def _check_arguments(prompts, tools, constrain, streamer, max_new_tokens, batch_
     if constrain:
         from tinyagent_ft.grammar import closing_reserve
 
-        needed = max(closing_reserve(row_tools) for row_tools in tools) if tools else 0
+        needed = max(closing_reserve(row_tools, catalog) for row_tools in tools) if tools else 0
         if max_new_tokens < needed:
             raise ValueError(f"max_new_tokens={max_new_tokens} is below the {needed} tokens a constrained plan "
                              "over these tools may need to close; raise it")

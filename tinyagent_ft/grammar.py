@@ -10,13 +10,17 @@ What the grammar accepts (and so what a constrained model can write):
 - ids are 1, 2, 3, ... in order, at least one action (a prompt's tools are there to be called; a barely
   trained model otherwise learns to stop at once) and at most ``MAX_ACTIONS``; with no tools the plan is
   the empty `1. join()`;
-- each tool of the prompt, arguments positional in catalog order, separated by ", ", each of its type:
-  str -> a double-quoted string (no control characters, no line separators, never `<END_OF_PLAN>`,
-  escapes limited to \\" \\\\ \\n \\t), int -> at most ``INT_DIGITS`` digits without leading zeros,
-  bool -> True/False, list[str] -> at most ``LIST_ITEMS`` strings, `None` only where the catalog says
-  ``nullable``;
-- a reference `"$N"` (a whole str argument or a list element) names only an earlier action: action i's
-  rule lists $1..$(i-1), and a plain string can never spell a reference.
+- each tool of the prompt, arguments positional in catalog order, separated by ", ", required ones
+  first, then optional ones that may stop after any of them; each argument of its JSON-schema type:
+  string -> a double-quoted string (no control characters, no line separators, never `<END_OF_PLAN>`,
+  escapes limited to \\" \\\\ \\n \\t, no `$` before a digit or `{`), integer -> at most ``INT_DIGITS``
+  digits without leading zeros, number -> an integer or a decimal fraction, boolean -> True/False, an
+  enum -> exactly its values, arrays of these -> at most ``LIST_ITEMS`` items, `None` only where the
+  catalog says ``nullable`` (or stands for an optional argument without a default, left out before a
+  later one); `object` and `any` have no grammar (``check_catalog_grammar`` names them);
+- a reference `"$N"` names only an earlier action, and fills any slot (of any type or enum, or a list
+  element): its value comes at run time. Action i's rule lists $1..$(i-1); a plain string can never
+  spell a reference.
 
 Closing within ``max_new_tokens``: every token carries at least one byte, so the processor reserves, per
 row, the worst-case number of tokens needed to close the plan from any point (finish the current literal,
@@ -43,9 +47,10 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessor
 
-from planner_eval.catalog import JOIN, TOOLS, Tool, ToolArg
+from planner_eval.argtypes import parse_type
+from planner_eval.catalog import JOIN, Catalog, Tool, ToolArg, default_catalog
 from planner_eval.parse import MAX_LINE_CHARS
-from planner_eval.plan import END_OF_PLAN
+from planner_eval.plan import END_OF_PLAN, format_literal
 
 MAX_ACTIONS = 20
 LIST_ITEMS = 8
@@ -54,41 +59,48 @@ LIST_ITEMS = 8
 # line stays well under planner_eval's limit.
 MAX_LINE_BYTES = MAX_LINE_CHARS // 2
 INT_DIGITS = 9
+FRACTION_DIGITS = 6
 
-# Shortest completion of one argument by the closing walk: ', ' plus the longest of `""`, `[]`, `1`, `True`.
+# Shortest completion of one argument by the closing walk: ', ' plus the longest of `""`, `[]`, `1`, `True`,
+# `"$1"` (a reference opened by the walk's quote where a string cannot stand), or of the arg's enum literals.
 _ARG_CLOSE = 2 + 4
 # Finishing the literal being written: True/False/None's letters (at most 4 after the first), or a pending
-# escape plus the quote, or a reference-like "$12" that needs a non-digit before its quote; then "]".
-_LITERAL_CLOSE = 4 + 1
+# escape (`u0024` at most) plus the quote, or a number's missing fraction digit; then "]" (or the rest of
+# an enum literal).
+_LITERAL_CLOSE = 6
 _ACTION_PREFIX = len(f"{MAX_ACTIONS}. ")
 
 # String characters leave out control characters and the line separators Python's str.splitlines()
 # breaks on (parse_plan reads a plan line by line), and "<" may not start "<END_OF_PLAN>" (so it is
-# followed by a character other than "E", "<" or an escape, or closes the string). Escapes: \" \\ \n \t.
-# A string that starts with "$" and digits goes on with a printable ASCII non-digit (not an escape):
-# planner_eval reads "$12\n" and "$1" plus an Arabic-Indic digit as references.
+# followed by a character other than "E", "<", "$" or an escape, or closes the string). Escapes: \" \\ \n \t,
+# and \u0024, the `$` planner_eval's writers escape outside references.
+# A "$" is followed by a printable ASCII character that is not a digit, "{", "$", "<", a quote or a
+# backslash, or closes the string: LLMCompiler's executor takes a dependency from any "$N" or "${N}" in an
+# argument's text, so only a whole-string reference ("$N", its own rule) may spell one.
 #
 # Every part of a string is a character class, alone or under a star. xgrammar then decides a token
 # from masks it computed once; a rule per character, an alternative of a class and an escape after the
 # digits, or a bounded repetition send it through its parser for most of the vocabulary at every step:
-# along 48 gold plans with SmolLM2's 49,152 tokens, 10.6 ms per mask with `unit{0,127}`, 0.017 ms now
+# along 48 gold plans with SmolLM2's 49,152 tokens, 10.6 ms per mask with `unit{0,127}`, 0.017 ms
 # (benchmarks/constrained_generation.py --smollm2).
 # So strings are unbounded here; the processor bounds lines instead (MAX_LINE_BYTES).
 _NEVER = r"\x00-\x1f\x7f\x85\u2028\u2029"
-_PLAIN = rf"[^\"\\{_NEVER}<]"
-_AFTER_DIGITS = r"[\x20-\x21\x23-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7e]"
-_BODY = rf'{_PLAIN}* ((escape | "<" after_lt) {_PLAIN}*)* "<"?'
+_PLAIN = rf"[^\"\\{_NEVER}<$]"
+_AFTER_DOLLAR = r"[\x20-\x21\x23\x25-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7a\x7c-\x7e]"
 _EBNF_HEADER = rf"""
-escape ::= "\\" ["\\nt]
-after_lt ::= [^"\\{_NEVER}<E]
+escape ::= "\\" (["\\nt] | "u0024")
+after_lt ::= [^"\\{_NEVER}<E$]
 int ::= "0" | "-"? [1-9] [0-9]{{0,{INT_DIGITS - 1}}}
+number ::= "-"? ("0" | [1-9] [0-9]{{0,{INT_DIGITS - 1}}}) ("." [0-9]{{1,{FRACTION_DIGITS}}})?
 bool ::= "True" | "False"
-string ::= "\"" ([^"\\{_NEVER}<$] {_BODY} | escape {_BODY} | "<" (after_lt {_BODY})? | "$" ([0-9]* {_AFTER_DIGITS} {_BODY})?)? "\""
+string ::= "\"" {_PLAIN}* ((escape | "<" after_lt | "$" {_AFTER_DOLLAR}) {_PLAIN}*)* ("<" | "$")? "\""
 """
+# Type names of planner_eval.argtypes -> the header's rule for a literal of that type.
+_SCALAR_RULES = {"str": "string", "int": "int", "float": "number", "bool": "bool", "None": '"None"'}
 
 
 def _literal(text: str) -> str:
-    """An EBNF string literal for plain ASCII text."""
+    """An EBNF string literal for ``text``."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -96,43 +108,140 @@ def join_line(action_id: int) -> str:
     return f"{action_id}. {JOIN}(){END_OF_PLAN}"
 
 
-def _argument_rule(arg: ToolArg, action_id: int) -> str:
-    text, items = f"text{action_id}", f"items{action_id}"
-    rule = {"str": text, "int": "int", "bool": "bool", "list[str]": items}.get(arg.type)
-    if rule is None:
-        raise ValueError(f"no grammar for argument type {arg.type!r} ({arg.name})")
-    return f"({rule} | \"None\")" if arg.nullable else rule
+def grammar_problem(tool: Tool) -> str | None:
+    """Why no plan grammar can constrain this tool's arguments (`tool 'x', argument 'y': ...`), or None.
+
+    A constrained argument is never left unconstrained: `object` (dict), `any` and untyped lists have no
+    plan-literal grammar yet, so a catalog holding one cannot be trained on or served."""
+    for arg in tool.args:
+        try:
+            _value_expression(arg, "")
+        except ValueError as exc:
+            return f"tool {tool.name!r}, argument {arg.name!r}: {exc}"
+    return None
 
 
-def _call_rule(tool: Tool, action_id: int) -> str:
-    args = ' ", " '.join(_argument_rule(arg, action_id) for arg in tool.args)
-    return f'{_literal(tool.name + "(")} {args} ")"' if args else _literal(tool.name + "()")
+def check_catalog_grammar(catalog: Catalog) -> None:
+    """Raise ValueError (one line) naming the first tool argument no plan grammar can express."""
+    for tool in catalog.values():
+        problem = grammar_problem(tool)
+        if problem is not None:
+            raise ValueError(f"{problem}; plans over this catalog cannot be decoded with a grammar")
+
+
+def _value_expression(arg: ToolArg, reference: str) -> str:
+    """The EBNF alternatives of one argument slot; ``reference`` is the rule of the action's allowed
+    `"$N"` references ("" when there are none)."""
+    if arg.enum is not None:
+        alternatives = [_literal(format_literal(value)) for value in arg.enum]
+        alternatives += ['"None"'] if arg.nullable else []
+    else:
+        alternatives = _type_alternatives(parse_type(arg.type_hint), reference, depth=1)
+    if not arg.required and not arg.has_default and '"None"' not in alternatives:
+        alternatives.append('"None"')  # stands for an optional argument left out before a later one
+    if reference:
+        alternatives.append(reference)
+    return " | ".join(alternatives)
+
+
+def _type_alternatives(spec, reference: str, depth: int) -> list[str]:
+    alternatives = []
+    for alternative in spec:
+        if isinstance(alternative, str):
+            if alternative not in _SCALAR_RULES:
+                raise ValueError(f"type {alternative} has no plan grammar")
+            alternatives.append(_SCALAR_RULES[alternative])
+            continue
+        item = alternative[1]
+        if item is None:
+            raise ValueError("a list without an item type has no plan grammar")
+        if depth > 3:
+            raise ValueError("lists nested more than three deep have no plan grammar")
+        # A reference counts as an argument or an element of a list argument, not deeper (planner_eval's
+        # `references`, LLMCompiler's executor): nested lists hold no reference.
+        inner = reference if depth == 1 else ""
+        element = " | ".join(_type_alternatives(item, "", depth + 1) + ([inner] if inner else []))
+        alternatives.append(f'("[]" | "[" ({element}) (", " ({element})){{0,{LIST_ITEMS - 1}}} "]")')
+    return alternatives
+
+
+def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str) -> str:
+    """The arguments of a call and its `)`: required ones, then optional ones that may stop after any of
+    them; each distinct argument slot becomes one rule of the action, named in ``slots``."""
+    def slot(arg: ToolArg) -> str:
+        expression = _value_expression(arg, reference)
+        if expression not in slots:
+            slots[expression] = f"slot{action}_{len(slots)}"
+        return slots[expression]
+
+    required = [slot(a) for a in tool.args if a.required]
+    optional = [slot(a) for a in tool.args if not a.required]
+    tail = ""
+    for position, rule in reversed(list(enumerate(optional))):
+        separator = '", " ' if required or position > 0 else ""
+        tail = f"({separator}{rule} {tail})?"
+    body = ' ", " '.join(required)
+    return " ".join(p for p in (body, tail, '")"') if p)
+
+
+def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action: str) -> str:
+    """The alternatives of one action's call; tools whose arguments take the same slots share them, so
+    the compiled grammar holds each argument list once per action however many tools have it."""
+    by_body: dict[str, list[str]] = {}
+    for tool in tools:
+        by_body.setdefault(_call_body(tool, slots, reference, action), []).append(_literal(tool.name + "("))
+    return " | ".join(f"{names[0] if len(names) == 1 else '(' + ' | '.join(names) + ')'} {body}"
+                      for body, names in by_body.items())
+
+
+# Stand-ins for an action's id and the next one in the rules of a generic action (see _action_rules).
+_ID, _NEXT = "\u00a7", "\u00b6"
 
 
 def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
+    """The rules of action ``action_id``; those of actions 2 and later differ only in their numbers and
+    references, so they are made once with stand-ins for the numbers (``_generic_rules``)."""
     i = action_id
+    if i == 1:
+        slots: dict[str, str] = {}
+        calls = _calls(tools, slots, "", "1")
+        if not calls:
+            return [f"step1 ::= {_literal(join_line(1))}"]
+        return ([f'step1 ::= "1. " call1 "\\n" step2'] + [f"{name} ::= {expr}" for expr, name in slots.items()]
+                + [f"call1 ::= {calls}"])
     references = " | ".join(_literal(f'"${n}"') for n in range(1, i))
-    either = f" | ref{i}" if references else ""
-    calls = " | ".join(_call_rule(tool, i) for tool in tools)
-    call_line = f"{_literal(f'{i}. ')} call{i} \"\\n\" step{i + 1}"
+    generic = _generic_rules(tuple(tools))
+    return [f"ref{i} ::= {references}"] + [rule.replace(_ID, str(i)).replace(_NEXT, str(i + 1)) for rule in generic]
+
+
+_GENERIC: dict[tuple[int, ...], tuple[tuple[Tool, ...], list[str]]] = {}
+
+
+def _generic_rules(tools: tuple[Tool, ...]) -> list[str]:
+    """The rules of an action after the first, with stand-ins for its id; cached for the last few tool
+    lists, since `plan_ebnf` asks for them once per action."""
+    key = tuple(map(id, tools))
+    found = _GENERIC.get(key)
+    if found is not None and all(a is b for a, b in zip(found[0], tools)):
+        return found[1]
+    slots: dict[str, str] = {}
+    calls = _calls(tools, slots, f"ref{_ID}", _ID)
     if not calls:
-        step = _literal(join_line(i))
-    elif i == 1:
-        step = call_line
+        rules = [f"step{_ID} ::= {_literal(join_line(0)).replace('0', _ID, 1)}"]
     else:
-        step = f"{_literal(join_line(i))} | {call_line}"
-    rules = [f"step{i} ::= {step}", f"text{i} ::= string{either}", f"element{i} ::= string{either}",
-             f"items{i} ::= \"[]\" | \"[\" element{i} (\", \" element{i}){{0,{LIST_ITEMS - 1}}} \"]\""]
-    if references:
-        rules.append(f"ref{i} ::= {references}")
-    if calls:
-        rules.append(f"call{i} ::= {calls}")
+        join = _literal(join_line(0)).replace("0", _ID, 1)
+        rules = ([f'step{_ID} ::= {join} | "{_ID}. " call{_ID} "\\n" step{_NEXT}']
+                 + [f"{name} ::= {expr}" for expr, name in slots.items()] + [f"call{_ID} ::= {calls}"])
+    if len(_GENERIC) > 64:
+        _GENERIC.clear()
+    _GENERIC[key] = (tools, rules)
     return rules
 
 
-def plan_ebnf(tools: Sequence[str]) -> str:
-    """The EBNF grammar of plans over ``tools`` (catalog names, any order)."""
-    known = [_catalog_tool(name) for name in sorted(set(tools))]
+def plan_ebnf(tools: Sequence[str], catalog: Catalog | None = None) -> str:
+    """The EBNF grammar of plans over ``tools`` (names in ``catalog``, the built-in one by default;
+    any order). Raises ValueError for an unknown tool or an argument type no grammar can express."""
+    known = _catalog_tools(tools, catalog)
     rules = ["root ::= step1", _EBNF_HEADER.strip()]
     for i in range(1, MAX_ACTIONS + 1):
         rules += _action_rules(known, i)
@@ -140,20 +249,37 @@ def plan_ebnf(tools: Sequence[str]) -> str:
     return "\n".join(rules) + "\n"
 
 
-def _catalog_tool(name: str) -> Tool:
-    if name not in TOOLS:
-        raise ValueError(f"unknown tool {name!r}: a plan grammar takes catalog tools only")
-    return TOOLS[name]
+def _catalog_tools(tools: Sequence[str], catalog: Catalog | None) -> list[Tool]:
+    catalog = default_catalog() if catalog is None else catalog
+    unknown = next((name for name in tools if name not in catalog), None)
+    if unknown is not None:
+        raise ValueError(f"unknown tool {unknown!r}: a plan grammar takes catalog tools only")
+    known = [catalog[name] for name in sorted(set(tools))]
+    problem = next((p for p in map(grammar_problem, known) if p is not None), None)
+    if problem is not None:
+        raise ValueError(problem)
+    return known
 
 
-def closing_reserve(tools: Sequence[str]) -> int:
+def _longest_enum_literal(tool: Tool) -> int:
+    return max((len(format_literal(v).encode()) for a in tool.args for v in (a.enum or ())), default=0)
+
+
+def _call_close(tool: Tool) -> int:
+    """Bytes the walk may write to finish a line calling ``tool`` from any point inside it."""
+    longest = _longest_enum_literal(tool)
+    nested = max((a.type_hint.count("list[") - 1 for a in tool.args), default=0)  # a "]" per inner list
+    return (len(tool.name) + 1 + (2 + max(4, longest)) * len(tool.args) + 1
+            + max(_LITERAL_CLOSE, longest + 1) + max(0, nested))
+
+
+def closing_reserve(tools: Sequence[str], catalog: Catalog | None = None) -> int:
     """Tokens enough to close a plan over ``tools`` from any point of the grammar (see the module doc)."""
-    known = [_catalog_tool(name) for name in set(tools)]
-    longest_call = max((len(t.name) + 1 + _ARG_CLOSE * len(t.args) + 1 for t in known), default=0)
+    known = _catalog_tools(tools, catalog)
+    longest_call = max((_call_close(t) for t in known), default=0)
     end_of_line = 1
     end_of_sequence = 1
-    return (_ACTION_PREFIX + longest_call + _LITERAL_CLOSE + end_of_line
-            + len(join_line(MAX_ACTIONS + 1)) + end_of_sequence)
+    return _ACTION_PREFIX + longest_call + end_of_line + len(join_line(MAX_ACTIONS + 1)) + end_of_sequence
 
 
 _LINE_TOOL = re.compile(rb"\d+\. (\w+)\(")  # the start of an action line, naming its tool
@@ -201,14 +327,29 @@ class PlanGrammars:
         single = {piece: i for i, piece in reversed(list(enumerate(vocab))) if len(piece) == 1}
         self.closing_tokens = [single[b] for b in _CLOSING_BYTES if b in single]
 
-    def get(self, tools: Sequence[str]) -> PlanGrammar:
-        key = tuple(sorted(set(tools)))
+    def get(self, tools: Sequence[str], catalog: Catalog | None = None) -> PlanGrammar:
+        """The compiled grammar of plans over ``tools`` of ``catalog`` (the built-in one by default)."""
+        names = tuple(sorted(set(tools)))
+        key = (names, _schema_key(names, catalog))
         grammar = self._cache.get(key)
         if grammar is None:
-            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(key)), closing_reserve(key),
-                                  {tool: closing_reserve([tool]) for tool in key})
+            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(names, catalog)),
+                                  closing_reserve(names, catalog),
+                                  {tool: closing_reserve([tool], catalog) for tool in names})
             self._cache[key] = grammar
         return grammar
+
+
+def _schema_key(names: tuple[str, ...], catalog: Catalog | None) -> tuple | None:
+    """What a grammar depends on in the tools' schemas: two catalogs agreeing on it share the grammar
+    (a served catalog and a request naming its tools, say). None for the built-in catalog."""
+    if catalog is None or catalog is default_catalog():
+        return None
+    unknown = next((name for name in names if name not in catalog), None)
+    if unknown is not None:
+        raise ValueError(f"unknown tool {unknown!r}: a plan grammar takes catalog tools only")
+    return tuple((name, tuple((a.type_hint, a.required, a.has_default, repr(a.enum)) for a in catalog[name].args))
+                 for name in names)
 
 
 _GRAMMARS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

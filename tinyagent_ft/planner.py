@@ -1,8 +1,9 @@
 """Query -> plan: the one pipeline behind `tinyagent eval`, per-epoch validation and the server.
 
-A query's tools come from the retriever's classifier (all 16 catalog tools without a retriever), its
+A query's tools come from the retriever's classifier (all the catalog's tools without a retriever), its
 in-context examples from the retriever's index (none without one), its prompt from `PromptBuilder`
-exactly as training built it, and its plan from `generate_plans` (grammar-constrained by default).
+exactly as training built it, and its plan from `generate_plans` (grammar-constrained by default). The
+catalog is the checkpoint's (`tools.json`, else the built-in TinyAgent tools); a retriever must agree.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
-from planner_eval.catalog import TOOL_NAMES
+from planner_eval.catalog import Catalog, default_catalog
 from planner_eval.parse import parse_plan
 from planner_eval.plan import Action
 from planner_eval.validate import plan_error
@@ -42,29 +43,44 @@ class PlanResult:
 
 
 class Planner:
-    def __init__(self, model, tokenizer, prompt_config: PromptConfig, retriever=None):
+    def __init__(self, model, tokenizer, prompt_config: PromptConfig, retriever=None, catalog: Catalog | None = None):
+        """``catalog``: the tools the planner was trained on (the retriever's when not given, else the
+        built-in ones)."""
         self.model = model
         self.tokenizer = tokenizer
         self.prompt_config = prompt_config
         self.retriever = retriever
-        self.builder = PromptBuilder(tokenizer, prompt_config)
+        if catalog is None:
+            catalog = retriever.catalog if retriever is not None else default_catalog()
+        if retriever is not None and list(retriever.catalog) != list(catalog):
+            raise ValueError("the retriever was trained on other tools than the planner's catalog")
+        self.catalog = catalog
+        self.builder = PromptBuilder(tokenizer, prompt_config, catalog)
 
     @classmethod
-    def load(cls, checkpoint_dir: str | Path, retriever_dir: str | Path | None = None, device: str = "auto") -> Planner:
+    def load(cls, checkpoint_dir: str | Path, retriever_dir: str | Path | None = None, device: str = "auto",
+             tools: str | Path | None = None) -> Planner:
         """A planner from a checkpoint (`save_planner`) and, optionally, a retriever directory.
-        ``device`` "auto" picks cuda, then mps, then cpu."""
+        ``device`` "auto" picks cuda, then mps, then cpu. The catalog is the checkpoint's; ``tools`` (a
+        catalog file) must agree with it and with the retriever's, or a CatalogError (a ValueError)
+        names the first difference."""
+        from planner_eval.catalog_io import resolve_catalog
         from retriever.retriever import MANIFEST, Retriever
         from tinyagent_ft.checkpoint import load_planner
         from tinyagent_ft.devices import resolve_device
+        from tinyagent_ft.grammar import check_catalog_grammar
 
         # Both paths are checked before either is loaded: a typo costs no model loading.
         if not Path(checkpoint_dir).is_dir():
             raise OSError(f"{checkpoint_dir}: no such checkpoint directory")
         if retriever_dir is not None and not (Path(retriever_dir) / MANIFEST).is_file():
             raise OSError(f"{retriever_dir} is not a retriever directory ({MANIFEST} missing)")
+        stored = [checkpoint_dir] + ([retriever_dir] if retriever_dir is not None else [])
+        catalog = resolve_catalog(tools, stored)
+        check_catalog_grammar(catalog)
         retriever = Retriever.load(retriever_dir) if retriever_dir is not None else None
         checkpoint = load_planner(checkpoint_dir, device=resolve_device(device))
-        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever)
+        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever, catalog)
 
     def prepare(self, queries: Sequence[str], tools: Sequence[Sequence[str] | None] | None = None,
                 examples: int | Sequence[int] | None = None, max_new_tokens: int = 256) -> list[PlanRequest]:
@@ -82,8 +98,11 @@ class Planner:
         if len(restrictions) != len(queries):
             raise ValueError(f"{len(queries)} queries but {len(restrictions)} tool restrictions")
         counts = self._example_counts(examples, len(queries))
-        chosen = self._choose_tools(queries, restrictions)
-        found = self._retrieve(queries, chosen, counts)
+        unknown = next((t for r in restrictions if r is not None for t in r if t not in self.catalog), None)
+        if unknown is not None:
+            raise ValueError(f"tools: {unknown!r} is not in the planner's catalog of {len(self.catalog)} tools")
+        chosen, embeddings = self._choose_tools(queries, restrictions, need_embeddings=max(counts, default=0) > 0)
+        found = self._retrieve(queries, chosen, counts, embeddings)
         requests = []
         for query, query_tools, query_examples in zip(queries, chosen, found):
             texts = [e.example for e in query_examples]
@@ -118,9 +137,10 @@ class Planner:
         requests = self.prepare(queries, tools, examples, max_new_tokens)
         plans, stats = generate_plans_with_stats(
             self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
-            constrain=constrain, max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+            catalog=self.catalog, constrain=constrain, max_new_tokens=max_new_tokens, batch_size=batch_size,
+            progress=progress,
         )
-        results = [result_for(request, plan, count)
+        results = [result_for(request, plan, count, self.catalog)
                    for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]
         return results, stats
 
@@ -132,27 +152,35 @@ class Planner:
             raise ValueError("examples must be a count >= 0, or one per query")
         return counts
 
-    def _choose_tools(self, queries: list[str], restrictions: list[Sequence[str] | None]) -> list[list[str]]:
+    def _choose_tools(self, queries: list[str], restrictions: list[Sequence[str] | None],
+                      need_embeddings: bool) -> tuple[list[list[str]], Any]:
+        """Each query's tools, and the queries' embeddings when the classifier's pass gave them."""
+        everything = list(self.catalog)
         if self.retriever is None:
-            return [list(r) if r is not None else list(TOOL_NAMES) for r in restrictions]
+            return [list(r) if r is not None else everything for r in restrictions], None
+        if need_embeddings:
+            predictions, embeddings = self.retriever.predict_tools_and_embed(queries)
+        else:
+            predictions, embeddings = self.retriever.predict_tools(queries), None
         chosen = []
-        for predicted, allowed in zip(self.retriever.predict_tools(queries), restrictions):
+        for predicted, allowed in zip(predictions, restrictions):
             if allowed is not None:
                 kept = [t for t in predicted if t in set(allowed)]
                 predicted = kept or list(allowed)
-            chosen.append(list(predicted) or list(TOOL_NAMES))
-        return chosen
+            chosen.append(list(predicted) or everything)
+        return chosen, embeddings
 
-    def _retrieve(self, queries: list[str], tools: list[list[str]], counts: list[int]) -> list[list[Any]]:
+    def _retrieve(self, queries: list[str], tools: list[list[str]], counts: list[int], embeddings) -> list[list[Any]]:
         if self.retriever is None or max(counts, default=0) == 0:
             return [[] for _ in queries]
-        found = self.retriever.retrieve(queries, k=max(counts), tools=tools)
+        # The classifier's pass already embedded the queries when the index shares its encoder.
+        found = self.retriever.retrieve(queries, k=max(counts), tools=tools, embeddings=embeddings)
         return [hits[:k] for hits, k in zip(found, counts)]
 
 
-def result_for(request: PlanRequest, plan: str, new_tokens: int = 0) -> PlanResult:
-    """A PlanResult for ``plan``, judged by planner_eval."""
-    parsed = parse_plan(plan)
-    error, _ = plan_error(parsed)
+def result_for(request: PlanRequest, plan: str, new_tokens: int = 0, catalog: Catalog | None = None) -> PlanResult:
+    """A PlanResult for ``plan``, judged by planner_eval against ``catalog`` (the built-in one by default)."""
+    parsed = parse_plan(plan, catalog)
+    error, _ = plan_error(parsed, catalog)
     return PlanResult(request.query, request.tools, request.examples, request.prompt, plan, error is None, error,
                       parsed.actions, new_tokens)

@@ -6,8 +6,9 @@ through `<END_OF_PLAN>` followed by the tokenizer's end-of-sequence token. A tok
 template renders the two messages through it; one without (a base model such as TinyLlama-1.1B)
 gets them as plain text.
 
-Training prompts list the record's true tools plus `negatives` decoys drawn at random, shuffled;
-inference prompts list the retriever's predicted tools. The builder itself fits a prompt to the
+Training prompts list the record's true tools plus `negatives` decoys drawn at random from the catalog,
+shuffled; inference prompts list the retriever's predicted tools. The catalog (the built-in TinyAgent
+tools unless one is given) supplies every tool line: signature, types, defaults, enums, description. The builder itself fits a prompt to the
 length budget, dropping the least similar in-context examples first and never the completion: a
 trainer's own truncation would cut the completion, which is the only part with a loss.
 """
@@ -18,7 +19,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from planner_eval.catalog import JOIN, TOOL_NAMES, TOOLS, describe_tools
+from planner_eval.catalog import JOIN, Catalog, default_catalog, describe_tools
 
 STYLES = ("full", "compact", "names")
 
@@ -33,10 +34,13 @@ _GUIDELINES = (
     '- To pass the result of call N to a later call, write the string "$N" as the argument '
     "(alone or inside a list).\n"
     "- Use only the tools listed above, and only those the request needs.\n"
+)
+# Advice about the built-in TinyAgent tools only; another catalog's prompts leave it out.
+_TINYAGENT_GUIDELINES = (
     "- Look up email addresses and phone numbers before using them.\n"
     "- Dates and times are 'YYYY-MM-DD HH:MM:SS'.\n"
-    f"- End with `{JOIN}()` and then <END_OF_PLAN>."
 )
+_END_GUIDELINE = f"- End with `{JOIN}()` and then <END_OF_PLAN>."
 
 
 @dataclass(frozen=True)
@@ -57,9 +61,11 @@ class PromptConfig:
             raise ValueError("negatives and examples must be >= 0 and max_length >= 16")
 
 
-def training_tools(true_tools: Sequence[str], negatives: int, rng: random.Random) -> list[str]:
-    """The record's tools plus ``negatives`` others from the catalog, shuffled."""
-    others = [name for name in TOOL_NAMES if name not in set(true_tools)]
+def training_tools(true_tools: Sequence[str], negatives: int, rng: random.Random,
+                   catalog: Catalog | None = None) -> list[str]:
+    """The record's tools plus ``negatives`` others from the catalog (the built-in one by default), shuffled."""
+    catalog = default_catalog() if catalog is None else catalog
+    others = [name for name in catalog if name not in set(true_tools)]
     tools = list(dict.fromkeys(true_tools)) + rng.sample(others, min(negatives, len(others)))
     rng.shuffle(tools)
     return tools
@@ -70,19 +76,25 @@ def record_rng(seed: int, record_id: str) -> random.Random:
     return random.Random(f"{seed}:{record_id}")
 
 
-def system_text(tools: Sequence[str], examples: Sequence[str], style: str) -> str:
-    unknown = [t for t in tools if t not in TOOLS]
+def system_text(tools: Sequence[str], examples: Sequence[str], style: str, catalog: Catalog | None = None) -> str:
+    catalog = default_catalog() if catalog is None else catalog
+    unknown = [t for t in tools if t not in catalog]
     if unknown:
         raise ValueError(f"unknown tool {unknown[0]!r} in a prompt")
     if style == "names":
         parts = ["Tools: " + ", ".join([*tools, JOIN])]
     elif style == "compact":
-        parts = ["Tools:\n" + "\n".join(TOOLS[t].signature() for t in tools) + f"\n{JOIN}()"]
+        parts = ["Tools:\n" + "\n".join(catalog[t].signature() for t in tools) + f"\n{JOIN}()"]
     else:
-        parts = [_INSTRUCTIONS, "Tools:\n" + "\n".join(describe_tools(list(tools))), _GUIDELINES]
+        parts = [_INSTRUCTIONS, "Tools:\n" + "\n".join(describe_tools(list(tools), catalog)), guidelines(catalog)]
     if examples:
         parts.append("Examples:\n" + "\n\n".join(e.strip() for e in examples))
     return "\n\n".join(parts)
+
+
+def guidelines(catalog: Catalog) -> str:
+    specific = _TINYAGENT_GUIDELINES if catalog is default_catalog() else ""
+    return _GUIDELINES + specific + _END_GUIDELINE
 
 
 def user_text(query: str) -> str:
@@ -92,12 +104,13 @@ def user_text(query: str) -> str:
 class PromptBuilder:
     """Renders planner prompts with a tokenizer and fits them to ``config.max_length`` tokens."""
 
-    def __init__(self, tokenizer, config: PromptConfig | None = None):
+    def __init__(self, tokenizer, config: PromptConfig | None = None, catalog: Catalog | None = None):
         self.tokenizer = tokenizer
         self.config = config or PromptConfig()
+        self.catalog = default_catalog() if catalog is None else catalog
 
     def render(self, query: str, tools: Sequence[str], examples: Sequence[str] = ()) -> str:
-        system, user = system_text(tools, examples, self.config.style), user_text(query)
+        system, user = system_text(tools, examples, self.config.style, self.catalog), user_text(query)
         if getattr(self.tokenizer, "chat_template", None):
             messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -135,7 +148,7 @@ class PromptBuilder:
         """(prompt, completion) for one record, deterministic for (seed, record_id); None if it cannot fit.
 
         ``examples`` must already exclude the record itself (the retriever's ``exclude_ids``)."""
-        tools = training_tools(true_tools, self.config.negatives, record_rng(seed, record_id))
+        tools = training_tools(true_tools, self.config.negatives, record_rng(seed, record_id), self.catalog)
         completion = self.completion(plan)
         prompt = self.fit(query, tools, examples, reserve=self.count(completion))
         return None if prompt is None else (prompt, completion)

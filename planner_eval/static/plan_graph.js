@@ -21,18 +21,27 @@ const PlanGraph = (() => {
     if (value === null || value === undefined) return "None";
     if (value === true) return "True";
     if (value === false) return "False";
+    if (typeof value === "object") {
+      return "{" + Object.entries(value).map(([k, v]) => JSON.stringify(k) + ": " + literal(v)).join(", ") + "}";
+    }
     return String(value);
   };
 
-  // Ids an argument list references: a whole string "$N", alone or as a list element.
+  // Ids an argument list references: a whole string "$N" as an argument, a list element or a
+  // dict value (a dict value counts as an argument); not inside a nested list.
+  const collect = (value, ids, inList) => {
+    if (typeof value === "string") {
+      const found = REFERENCE.exec(value);
+      if (found) ids.push(Number(found[1]));
+    } else if (Array.isArray(value)) {
+      if (!inList) value.forEach((item) => collect(item, ids, true));
+    } else if (value !== null && typeof value === "object") {
+      Object.values(value).forEach((item) => collect(item, ids, false));
+    }
+  };
   const references = (args) => {
     const ids = [];
-    for (const arg of args) {
-      for (const item of Array.isArray(arg) ? arg : [arg]) {
-        const found = typeof item === "string" ? REFERENCE.exec(item) : null;
-        if (found) ids.push(Number(found[1]));
-      }
-    }
+    for (const arg of args) collect(arg, ids, false);
     return ids;
   };
 

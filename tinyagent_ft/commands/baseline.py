@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from planner_eval.catalog import Catalog
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
+
 SPLIT_HELP = "which split of --data to plan"
 ARGS_HELP = ("argument comparison (planner_eval --args): normalized strings and lists as multisets, "
              "exact literals, or tool names and edges only")
@@ -24,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     baseline.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"),
                           help=ARGS_HELP)
     baseline.add_argument("--out", required=True, type=Path, help="output directory")
+    add_tools_option(baseline, default="the retriever's")
     baseline.set_defaults(handler=run_baseline)
 
 
@@ -33,26 +37,30 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
         handle.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def load_rows(data: Path, split: str, limit: int | None):
-    """The split's records, the first ``limit`` of them when given."""
+def load_rows(data: Path, split: str, limit: int | None, catalog: Catalog | None = None):
+    """The split's records checked against ``catalog`` (the built-in one by default), the first ``limit``
+    of them when given."""
     from tinyagent_ft.data import load_split
 
     if limit is not None and limit < 1:
         raise ValueError("--limit must be at least 1")
-    rows = load_split(data, split)
+    rows = load_split(data, split, catalog)
     return rows if limit is None else rows.select(range(min(limit, len(rows))))
 
 
 def write_scored(out: Path, ids: list[str], gold: list[str], predicted: list[str], args_mode: str,
-                 extra_summary: dict | None = None) -> dict:
+                 extra_summary: dict | None = None, catalog: Catalog | None = None) -> dict:
     """Write OUT/gold.jsonl, OUT/predictions.jsonl and OUT/report.json (with ``extra_summary`` merged
-    into the report's summary); returns the report."""
+    into the report's summary); returns the report. Plans over another catalog than the built-in one
+    are scored against it, argument types included."""
+    from planner_eval.catalog import default_catalog
     from planner_eval.cli import format_report
     from planner_eval.report import score_files
 
     write_jsonl(out / "gold.jsonl", [{"id": i, "plan": p} for i, p in zip(ids, gold)])
     write_jsonl(out / "predictions.jsonl", [{"id": i, "plan": p} for i, p in zip(ids, predicted)])
-    report = score_files(out / "gold.jsonl", out / "predictions.jsonl", args_mode)
+    given = None if catalog is None or catalog is default_catalog() else catalog
+    report = score_files(out / "gold.jsonl", out / "predictions.jsonl", args_mode, catalog=given)
     report["summary"].update(extra_summary or {})
     (out / "report.json").write_text(format_report(report) + "\n")
     summary = report["summary"]
@@ -65,7 +73,8 @@ def run_baseline(args: argparse.Namespace) -> int:
     from retriever import Retriever
     from tinyagent_ft.baseline import nearest_example_plans
 
-    rows = load_rows(args.data, args.split, args.limit)
+    catalog = command_catalog(args.tools, [args.retriever])
+    rows = load_rows(args.data, args.split, args.limit, catalog)
     plans = nearest_example_plans(Retriever.load(args.retriever), rows["query"])
-    write_scored(args.out, rows["id"], rows["plan"], plans, args.args_mode)
+    write_scored(args.out, rows["id"], rows["plan"], plans, args.args_mode, catalog=catalog)
     return 0

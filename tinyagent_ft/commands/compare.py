@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 from tinyagent_ft.commands.demo import BUDGETS, Layout, stages
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
@@ -32,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--data", type=Path, help="existing data directory (default: generate under OUT)")
     compare.add_argument("--retriever", type=Path, help="existing retriever directory (default: train under OUT)")
     compare.add_argument("--out", type=Path, required=True, help="output directory")
+    add_tools_option(compare, default="the retriever's stored catalog")
     compare.set_defaults(handler=run_compare)
 
 
@@ -51,6 +53,12 @@ def run_compare(args: argparse.Namespace) -> int:
     from tinyagent_ft.cli import main as tinyagent
     from tinyagent_ft.compare_report import write_report
 
+    if args.tools is not None:
+        if args.data is None or args.retriever is None:
+            raise ValueError("--tools needs --data and --retriever over those tools: the generated data holds "
+                             "TinyAgent's 16 tools only")
+        command_catalog(args.tools, [args.retriever], decodable=True)
+    catalog = [] if args.tools is None else ["--tools", str(args.tools)]
     data, retriever = _shared_inputs(args, tinyagent)
     if data is None:
         return 2
@@ -61,7 +69,8 @@ def run_compare(args: argparse.Namespace) -> int:
             run = run_dir(args.out, optimizer, seed)
             steps = [
                 (run / "planner.json", ["train", "--data", str(data), "--retriever", str(retriever), "--model", args.model,
-                                        "--optimizer", optimizer, "--seed", str(seed), "--out", str(run), *train_args]),
+                                        "--optimizer", optimizer, "--seed", str(seed), "--out", str(run), *train_args,
+                                        *catalog]),
                 (run / "test" / "report.json", ["eval", "--model", str(run), "--retriever", str(retriever),
                                                 "--data", str(data), "--split", "test", "--out", str(run / "test")]),
             ]

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     data = subparsers.add_parser("data", help="generate or inspect TinyAgent-format data")
@@ -14,8 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     generate = commands.add_parser(
         "generate",
-        help="write synthetic training/validation/testing files in the TinyAgent format",
-        description="Write DIR/training_data.json, validation_data.json and testing_data.json.",
+        help="write synthetic training/validation/testing files in the TinyAgent format (TinyAgent's 16 tools)",
+        description="TinyAgent's generator: write DIR/training_data.json, validation_data.json and testing_data.json "
+        "with plans over the 16 built-in TinyAgent tools only. For your own tools, write the same files (or "
+        '.jsonl files of {"id"?, "query", "plan"} lines) yourself and pass --tools to the other commands.',
     )
     generate.add_argument("--out", required=True, type=Path, help="output directory")
     generate.add_argument("--train", type=_count, default=4000, help="training records")
@@ -34,10 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--split", default="test", choices=("train", "validation", "test"), help="which split to write")
     export.add_argument("--queries", type=Path, help='write {"id", "query", "tools"} lines here')
     export.add_argument("--plans", type=Path, help='write {"id", "plan"} lines here')
+    add_tools_option(export)
     export.set_defaults(handler=run_export)
 
     stats = commands.add_parser("stats", help="count records, tools and plan sizes of a data directory")
     stats.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
+    add_tools_option(stats)
     stats.set_defaults(handler=run_stats)
 
 
@@ -61,12 +67,12 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from tinyagent_ft.data import iter_rows
-    from tinyagent_ft.data.io import split_path
+    from tinyagent_ft.data import load_split
 
     if args.queries is None and args.plans is None:
         raise ValueError("nothing to write: give --queries and/or --plans")
-    rows = list(iter_rows(split_path(args.data, args.split)))
+    catalog = command_catalog(args.tools)
+    rows = list(load_split(args.data, args.split, catalog))
     outputs = {args.queries: ("id", "query", "tools"), args.plans: ("id", "plan")}
     for path, fields in outputs.items():
         if path is None:
@@ -82,14 +88,17 @@ def run_stats(args: argparse.Namespace) -> int:
     from collections import Counter
 
     from tinyagent_ft.data import SPLIT_FILES, LoadStats, iter_rows
+    from tinyagent_ft.data.io import split_path
 
+    catalog = command_catalog(args.tools)
     report = {}
-    for split, file_name in SPLIT_FILES.items():
-        path = args.data / file_name
-        if not path.is_file():
+    for split in SPLIT_FILES:
+        try:
+            path = split_path(args.data, split)
+        except FileNotFoundError:
             continue
         stats, tools, lengths = LoadStats(), Counter(), Counter()
-        for row in iter_rows(path, stats):
+        for row in iter_rows(path, stats, catalog):
             tools.update(row["tools"])
             lengths[len(row["steps"])] += 1
         report[split] = {

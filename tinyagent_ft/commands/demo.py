@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
+
 
 @dataclass(frozen=True)
 class Budget:
@@ -63,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       "full: TinyAgent's recipe (3 epochs of batch 32), hours")
     demo.add_argument("--seed", type=int, default=0, help="seed of the data, the retriever and the planner")
     demo.add_argument("--model", default="tiny", help="the planner's base model, as `tinyagent train --model` takes it")
+    demo.add_argument("--data", type=Path, default=None,
+                      help="your data directory instead of generated TinyAgent data (needed with --tools)")
+    add_tools_option(demo)
     demo.set_defaults(handler=run_demo)
 
 
@@ -76,10 +81,11 @@ class Stage:
 @dataclass(frozen=True)
 class Layout:
     out: Path
+    given_data: Path | None = None  # the user's data directory; None: generated under OUT
 
     @property
     def data(self) -> Path:
-        return self.out / "data"
+        return self.given_data if self.given_data is not None else self.out / "data"
 
     @property
     def retriever(self) -> Path:
@@ -94,17 +100,21 @@ class Layout:
         return self.out / "eval"
 
 
-def stages(layout: Layout, budget: str, seed: int, model: str = "tiny") -> list[Stage]:
+def stages(layout: Layout, budget: str, seed: int, model: str = "tiny", tools: Path | None = None) -> list[Stage]:
+    """The demo's stages; over ``layout.given_data`` (no generation) and ``tools`` when given."""
     plan = BUDGETS[budget]
     n_train, n_val, n_test = plan.records
     data, retr, evals, planner = str(layout.data), str(layout.retriever), layout.evals, str(layout.planner)
-    return [
+    catalog = [] if tools is None else ["--tools", str(tools)]
+    generate = [] if layout.given_data is not None else [
         Stage("generate data", layout.data / "testing_data.json",
               ["data", "generate", "--out", data, "--train", str(n_train), "--val", str(n_val), "--test", str(n_test), "--seed", str(seed)]),
+    ]
+    return generate + [
         Stage("export test queries and gold plans", evals / "gold.jsonl",
-              ["data", "export", "--data", data, "--split", "test", "--queries", str(evals / "queries.jsonl"), "--plans", str(evals / "gold.jsonl")]),
+              ["data", "export", "--data", data, "--split", "test", "--queries", str(evals / "queries.jsonl"), "--plans", str(evals / "gold.jsonl"), *catalog]),
         Stage("train the retriever", layout.retriever / "retriever.json",
-              ["retriever", "train", "--data", data, "--out", retr, "--seed", str(seed), *plan.retriever_args]),
+              ["retriever", "train", "--data", data, "--out", retr, "--seed", str(seed), *plan.retriever_args, *catalog]),
         Stage("evaluate tool retrieval on the test split", evals / "retriever.json",
               ["retriever", "eval", "--retriever", retr, "--queries", str(evals / "queries.jsonl"), "--out", str(evals / "retriever.json")]),
         Stage("score the nearest-example baseline planner", evals / "baseline" / "report.json",
@@ -120,9 +130,14 @@ def stages(layout: Layout, budget: str, seed: int, model: str = "tiny") -> list[
 def run_demo(args: argparse.Namespace) -> int:
     from tinyagent_ft.cli import main as tinyagent
 
-    layout = Layout(args.out)
+    if args.tools is not None and args.data is None:
+        raise ValueError("--tools needs --data DIR with records over those tools: the demo's generator writes "
+                         "TinyAgent's 16 tools only")
+    if args.tools is not None:
+        command_catalog(args.tools)  # a bad catalog is one line before any stage runs
+    layout = Layout(args.out, args.data)
     timings = _load_timings(layout.out)
-    all_stages = stages(layout, args.budget, args.seed, args.model)
+    all_stages = stages(layout, args.budget, args.seed, args.model, args.tools)
     for number, stage in enumerate(all_stages, start=1):
         if stage.done_when.exists():
             print(f"[{number}] {stage.name}: done already ({stage.done_when})")
@@ -142,7 +157,7 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         print(f"[{number}] serve the planner and query it: tinyagent serve --model {layout.planner} --retriever {layout.retriever}", flush=True)
         started = time.perf_counter()
-        served = query_served_planner(layout.planner, layout.retriever, SERVED_QUERIES)
+        served = query_served_planner(layout.planner, layout.retriever, served_queries(layout))
         timings["serve the planner and query it"] = round(time.perf_counter() - started, 1)
         _save_timings(layout.out, timings)
         served_path.write_text(json.dumps(served, indent=2))
@@ -153,6 +168,14 @@ def run_demo(args: argparse.Namespace) -> int:
     (layout.out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(summary_table(summary))
     return 0
+
+
+def served_queries(layout: Layout) -> tuple[str, ...]:
+    """Questions for the served planner: the fixed TinyAgent ones, or the first test queries of the user's data."""
+    if layout.given_data is None:
+        return SERVED_QUERIES
+    with open(layout.evals / "queries.jsonl", encoding="utf-8") as lines:
+        return tuple(json.loads(line)["query"] for line, _ in zip(lines, range(len(SERVED_QUERIES))))
 
 
 def query_served_planner(checkpoint: Path, retriever: Path, queries: tuple[str, ...]) -> dict:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tinyagent_ft.cli_options import deprecated_alias
 from tinyagent_ft.commands.baseline import ARGS_HELP, SPLIT_HELP, load_rows, write_scored
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,21 +31,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help=ARGS_HELP)
     command.add_argument("--device", default="auto", help="torch device for the planner (auto: cuda, then mps, then cpu)")
     command.add_argument("--out", required=True, type=Path, help="output directory")
+    add_tools_option(command, default="the checkpoint's")
     command.set_defaults(handler=run_eval)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from tinyagent_ft.planner import Planner
 
-    rows = load_rows(args.data, args.split, args.limit)
-    planner = Planner.load(args.model, args.retriever, device=args.device)
+    catalog = command_catalog(args.tools, [args.model, args.retriever], decodable=True)
+    rows = load_rows(args.data, args.split, args.limit, catalog)
+    planner = Planner.load(args.model, args.retriever, device=args.device, tools=args.tools)
     results, stats = planner.plan_with_stats(
         rows["query"], constrain=args.constrain, max_new_tokens=args.max_new_tokens,
         batch_size=args.generation_batch_size, progress=True,
     )
     generation = stats.as_dict()
     write_scored(args.out, rows["id"], rows["plan"], [r.plan for r in results], args.args_mode,
-                 {"generation": generation})
+                 {"generation": generation}, planner.catalog)
     print(f"generated {generation['new_tokens']} tokens in {generation['seconds']} s "
           f"({generation['tokens_per_second']} tokens/s, {'constrained' if stats.constrained else 'unconstrained'})")
     return 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from tinyagent_ft.cli_options import deprecated_alias
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 
 DEFAULT_K = 5
 
@@ -16,7 +17,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "retriever",
         help="train, evaluate or query the tool classifier and example index (ToolRAG)",
-        description="Tool classifier (multi-label, 16 tools) plus an in-context example index.",
+        description="Tool classifier (multi-label, one output per catalog tool) plus an in-context example index.",
     )
     commands = parser.add_subparsers(dest="retriever_command", required=True, metavar="SUBCOMMAND")
     _register_train(commands)
@@ -63,6 +64,7 @@ def _register_train(commands) -> None:
     train.add_argument("--max-train", type=_positive_int, default=None, help="use at most N training records (seeded sample)")
     train.add_argument("--min-precision", type=float, default=0.8, help="precision floor when tuning the threshold")
     train.add_argument("--seed", type=int, default=0, help="seed of the head's weights, data order and word dropout")
+    add_tools_option(train)
     train.set_defaults(handler=run_train)
 
 
@@ -95,10 +97,11 @@ def _register_query(commands) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from retriever import train_retriever
 
+    catalog = command_catalog(args.tools)
     retriever = train_retriever(
         args.data, args.out, backbone=args.backbone, embedder=args.embedder, epochs=args.epochs,
         batch_size=args.classifier_batch_size, lr=args.lr, head_lr=args.head_lr, word_dropout=args.word_dropout,
-        min_precision=args.min_precision, max_train=args.max_train, seed=args.seed,
+        min_precision=args.min_precision, max_train=args.max_train, seed=args.seed, catalog=catalog,
     )
     print(
         f"saved retriever to {args.out} (threshold {retriever.classifier.threshold:.2f}, "
@@ -111,8 +114,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from retriever import Retriever, tool_set_metrics
     from retriever.queryfile import read_queries
 
-    queries, gold = read_queries(args.queries)
     retriever = Retriever.load(args.retriever)
+    queries, gold = read_queries(args.queries, retriever.catalog)
     predicted = retriever.predict_tools(queries)
     report = tool_set_metrics(predicted, gold)
     report["backbone"] = retriever.classifier.backbone.get("name", "unknown")

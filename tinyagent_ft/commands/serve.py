@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from serve.schemas import MAX_NEW_TOKENS
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 
 API_KEY_ENV = "TINYAGENT_API_KEY"
 
@@ -39,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--device", default="auto", help="torch device for the planner (auto: cuda, then mps, then cpu)")
     serve.add_argument("--threads", type=int, default=None,
                        help="torch CPU threads (default: torch's choice); on a busy CPU 1 is often fastest for small models")
+    add_tools_option(serve, default="the checkpoint's")
     serve.set_defaults(handler=run_serve)
 
 
@@ -80,9 +82,10 @@ def run_serve(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    command_catalog(args.tools, [args.model, args.retriever], decodable=True)  # a bad catalog fails before binding
     # Bound before loading, so that a taken port fails in a second rather than after the model loads.
     with bind(args.host, args.port) as sock:
-        planner = Planner.load(args.model, args.retriever, device=args.device)
+        planner = Planner.load(args.model, args.retriever, device=args.device, tools=args.tools)
         if planner.retriever is not None and isinstance(planner.retriever.embedder, SentenceEmbedder):
             planner.retriever.embedder.load()  # requests may ask for examples: fail or load now, not at a request
         app = create_app(

@@ -9,6 +9,7 @@ from pathlib import Path
 from tinyagent_ft.cli_options import deprecated_alias
 from tinyagent_ft.commands.compare import OPTIMIZERS
 from tinyagent_ft.devices import DEVICES
+from tinyagent_ft.commands.catalog_option import add_tools_option, command_catalog
 from tinyagent_ft.prompts import STYLES
 
 REPORT_TO = ("none", "tensorboard", "wandb")
@@ -48,12 +49,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="global training batch: per-device batch x accumulation x processes")
     train.add_argument("--per-device-batch-size", type=_positive_int, default=None,
                        help="micro-batch per process; the rest of --batch-size is gradient accumulation "
-                       "(default: the whole share; smollm2: at most 8)")
+                       "(default: the whole share; smollm2: at most 8; a pretrained model on a GPU: at most 4)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: per model and optimizer)")
     train.add_argument("--max-steps", type=_positive_int, default=None, help="stop after N optimizer steps")
     train.add_argument("--warmup-steps", type=_count, default=None, help="default: 3%% of the steps")
     prompt = train.add_argument_group("prompts (defaults per model: tiny = compact, smollm2 = names, both with 2 decoys, no "
-                                          "examples, 512 tokens; others = full, 2 decoys, 3 examples, 2,048 tokens)")
+                                          "examples, 512 tokens; others = full, 2 decoys, 3 examples, 2,048 tokens; without --max-length, cut to the longest "
+                                          "prompt the data and the tool catalog need plus room for a plan)")
     prompt.add_argument("--prompt-style", choices=STYLES, default=None,
                         help="how the prompt lists tools: full signatures and descriptions, compact signatures, or names")
     prompt.add_argument("--negatives", type=_count, default=None, help="decoy tools per training prompt")
@@ -99,6 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     galore.add_argument("--natural-history", type=_count, default=None,
                         help="past low-rank gradients in Natural GaLore's Fisher estimate (0 is plain GaLore)")
     galore.add_argument("--lora-rank", type=_positive_int, default=16, help="LoRA adapter rank (--optimizer lora)")
+    add_tools_option(train, default="the retriever's stored catalog")
     train.set_defaults(handler=run_train)
 
 
@@ -106,6 +109,7 @@ def run_train(args: argparse.Namespace) -> int:
     from tinyagent_ft.models import TINY, TinyShape
     from tinyagent_ft.train import TrainConfig, train
 
+    command_catalog(args.tools, [args.retriever], decodable=True)  # a bad catalog is one line before any loading
     if args.model != TINY and (args.tiny_width or args.tiny_layers):
         raise ValueError("--tiny-width and --tiny-layers shape --model tiny only")
     shape = TinyShape.scaled(args.tiny_width or TinyShape.hidden_size, args.tiny_layers or TinyShape.num_hidden_layers)
@@ -118,7 +122,7 @@ def run_train(args: argparse.Namespace) -> int:
         logging_steps=args.logging_steps, report_to=args.report_to, device=args.device,
         gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, resume=args.resume, rank=args.rank,
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
-        lora_rank=args.lora_rank, tiny_shape=shape,
+        lora_rank=args.lora_rank, tiny_shape=shape, tools=args.tools,
     )
     if args.dry_run:
         from tinyagent_ft.train.dry_run import run_dry_run

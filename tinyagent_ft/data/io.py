@@ -1,8 +1,15 @@
-"""Reading and writing the TinyAgent dataset format.
+"""Reading and writing the TinyAgent dataset format, and reading plan JSONL files.
 
-A file is one JSON object `{record_id: {"input": query, "output": [step, ...]}, ...}`. The real
+A TinyAgent file is one JSON object `{record_id: {"input": query, "output": [step, ...]}, ...}`. The real
 training file is 734 MB, mostly prompt text we rebuild anyway, so records are streamed one at a
 time and reduced to the fields training needs: the file is never held in memory as Python objects.
+
+A split may instead be a `.jsonl` file of the same name, a line `{"id"?, "query", "plan"}` per record with
+`plan` in plan text: the evaluator's gold format plus a query, the simplest thing to write by hand.
+
+Every record is checked against a catalog (the built-in TinyAgent tools unless one is given): a plan
+that calls an unknown tool, gives a tool the wrong number or types of arguments, or is no valid plan is
+skipped and counted. A file in which no record is usable is an error.
 """
 
 from __future__ import annotations
@@ -14,13 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner_eval.catalog import JOIN, TOOLS
+from planner_eval.arguments import argument_problem
+from planner_eval.catalog import JOIN, Catalog, default_catalog
+from planner_eval.parse import parse_plan
+from planner_eval.validate import plan_error
 
 SPLIT_FILES = {
     "train": "training_data.json",
     "validation": "validation_data.json",
     "test": "testing_data.json",
 }
+JSONL = ".jsonl"
+
 _CHUNK_CHARS = 1 << 20
 # A record bigger than this is not a record but a runaway (an unterminated string, say).
 _MAX_RECORD_CHARS = 64 << 20
@@ -136,7 +148,11 @@ class _BufferedText:
             return value
 
 
-def first_plan_step(record: Any) -> dict[str, Any]:
+class NoUsableRecordError(ValueError):
+    """Every record of a file was skipped (most often: its plans do not fit the catalog)."""
+
+
+def first_plan_step(record: Any, catalog: Catalog | None = None) -> dict[str, Any]:
     """The record's training target, checked; raises ValueError with the reason it is unusable."""
     if not isinstance(record, dict):
         raise ValueError("record is not an object")
@@ -151,26 +167,43 @@ def first_plan_step(record: Any) -> dict[str, Any]:
         raise ValueError("no 'plan' step")
     if not isinstance(plan.get("raw_output"), str) or not plan["raw_output"].strip():
         raise ValueError("plan step without 'raw_output'")
-    _check_parsed_output(plan.get("parsed_output"))
+    _check_parsed_output(plan.get("parsed_output"), default_catalog() if catalog is None else catalog)
     return plan
 
 
-def _check_parsed_output(parsed: Any) -> None:
+def _check_parsed_output(parsed: Any, catalog: Catalog) -> None:
     if not isinstance(parsed, list):
         raise ValueError("plan step's 'parsed_output' is not a list")
     for call in parsed:
         if not isinstance(call, dict) or not isinstance(call.get("tool_name"), str):
             raise ValueError("a parsed call has no 'tool_name'")
         name = call["tool_name"]
-        if name != JOIN and name not in TOOLS:
+        if name != JOIN and name not in catalog:
             raise ValueError(f"unknown tool {name!r}")
         if not isinstance(call.get("tool_args", {}), dict):
             raise ValueError(f"'tool_args' of {name} is not an object")
 
 
-def record_to_row(record_id: str, record: dict[str, Any]) -> dict[str, Any]:
+def checked_plan(text: str, catalog: Catalog):
+    """The parsed plan text when it is a valid plan over ``catalog`` with arguments of the right count
+    and types; raises ValueError with the reason (one per tool or category, so that reasons count up)."""
+    parsed = parse_plan(text, catalog)
+    for action in parsed.actions:
+        if action.tool not in catalog:
+            raise ValueError(f"unknown tool {action.tool!r}")
+        if argument_problem(action, catalog[action.tool]) is not None:
+            raise ValueError(f"wrong arguments for {action.tool}")
+    error, _ = plan_error(parsed, catalog)
+    if error is not None:
+        raise ValueError(f"invalid plan ({error})")
+    return parsed
+
+
+def record_to_row(record_id: str, record: dict[str, Any], catalog: Catalog | None = None) -> dict[str, Any]:
     """The fields training and evaluation use; `steps[i].args` is the call's arguments as JSON text."""
-    plan = first_plan_step(record)
+    catalog = default_catalog() if catalog is None else catalog
+    plan = first_plan_step(record, catalog)
+    checked_plan(plan["raw_output"], catalog)
     calls = [c for c in plan["parsed_output"] if c["tool_name"] != JOIN]
     return {
         "id": str(record_id),
@@ -181,36 +214,88 @@ def record_to_row(record_id: str, record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def iter_rows(path: str | Path, stats: LoadStats | None = None) -> Iterator[dict[str, Any]]:
-    """Stream usable rows from a TinyAgent file; unusable records are counted in `stats` and skipped."""
-    stats = stats if stats is not None else LoadStats()
+def plan_line_to_row(line: str, number: int, catalog: Catalog) -> dict[str, Any]:
+    """A row from a JSONL line `{"id"?, "query", "plan"}` (the id defaults to the line number)."""
     try:
-        for record_id, record in iter_json_object(path):
-            stats.read += 1
-            try:
-                yield record_to_row(record_id, record)
-            except ValueError as error:
-                stats.skip(str(error))
+        record = json.loads(line)
+    except ValueError:
+        raise ValueError("a line is not JSON") from None
+    if not isinstance(record, dict):
+        raise ValueError("a line is not a JSON object")
+    query, plan = record.get("query"), record.get("plan")
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("missing or empty 'query'")
+    if not isinstance(plan, str) or not plan.strip():
+        raise ValueError("missing or empty 'plan'")
+    record_id = record.get("id", number)
+    if not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
+        raise ValueError("'id' is not a string or an integer")
+    actions = checked_plan(plan, catalog).actions
+    return {
+        "id": str(record_id),
+        "query": query.strip(),
+        "plan": plan.strip(),
+        "tools": list(dict.fromkeys(a.tool for a in actions)),
+        "steps": [{"tool": a.tool, "args": json.dumps(dict(zip(catalog[a.tool].arg_names, a.args)), ensure_ascii=False)}
+                  for a in actions],
+    }
+
+
+def _iter_records(path: str | Path, catalog: Catalog, stats: LoadStats) -> Iterator[dict[str, Any]]:
+    if Path(path).suffix == JSONL:
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    stats.read += 1
+                    try:
+                        yield plan_line_to_row(line, number, catalog)
+                    except ValueError as error:
+                        stats.skip(str(error))
+        return
+    for record_id, record in iter_json_object(path):
+        stats.read += 1
+        try:
+            yield record_to_row(record_id, record, catalog)
+        except ValueError as error:
+            stats.skip(str(error))
+
+
+def iter_rows(path: str | Path, stats: LoadStats | None = None, catalog: Catalog | None = None) -> Iterator[dict[str, Any]]:
+    """Stream usable rows from a TinyAgent `.json` or a plan `.jsonl` file, checked against ``catalog``
+    (the built-in one by default); unusable records are counted in `stats` and skipped with one warning.
+    Raises NoUsableRecordError at the end when the file has records and none was usable."""
+    stats = stats if stats is not None else LoadStats()
+    catalog = default_catalog() if catalog is None else catalog
+    try:
+        yield from _iter_records(path, catalog, stats)
     except TruncatedFileError:
         # A download cut short keeps every complete record; the lost tail is reported, not fatal.
         stats.read += 1
         stats.skip("file ends inside a record")
-    finally:
-        _warn_skipped(path, stats)
+    if stats.read and stats.skipped == stats.read:
+        raise NoUsableRecordError(f"{path}: none of its {stats.read} records is usable ({_reasons(stats)})")
+    _warn_skipped(path, stats)
+
+
+def _reasons(stats: LoadStats, shown: int = 5) -> str:
+    ranked = sorted(stats.reasons.items(), key=lambda kv: -kv[1])
+    more = f"; {len(ranked) - shown} more reasons" if len(ranked) > shown else ""
+    return "; ".join(f"{n} x {reason}" for reason, n in ranked[:shown]) + more
 
 
 def _warn_skipped(path: str | Path, stats: LoadStats) -> None:
     if stats.skipped:
-        reasons = "; ".join(f"{n} x {reason}" for reason, n in sorted(stats.reasons.items(), key=lambda kv: -kv[1]))
-        warnings.warn(f"{path}: skipped {stats.skipped} of {stats.read} records ({reasons})", CorruptRecordWarning, stacklevel=3)
+        warnings.warn(f"{path}: skipped {stats.skipped} of {stats.read} records ({_reasons(stats)})",
+                      CorruptRecordWarning, stacklevel=3)
 
 
-def load_tinyagent_file(path: str | Path):
-    """A `datasets.Dataset` with columns id, query, plan, tools, steps from one TinyAgent file."""
+def load_tinyagent_file(path: str | Path, catalog: Catalog | None = None):
+    """A `datasets.Dataset` with columns id, query, plan, tools, steps from one TinyAgent `.json` or plan
+    `.jsonl` file; raises NoUsableRecordError when it has records and none of them is usable."""
     import datasets
 
     columns: dict[str, list] = {"id": [], "query": [], "plan": [], "tools": [], "steps": []}
-    for row in iter_rows(path):
+    for row in iter_rows(path, catalog=catalog):
         for name, column in columns.items():
             column.append(row[name])
     features = datasets.Features(
@@ -226,17 +311,24 @@ def load_tinyagent_file(path: str | Path):
 
 
 def split_path(data_dir: str | Path, split: str) -> Path:
+    """The split's file: TinyAgent's `.json` name, or the same name ending in `.jsonl`."""
     if split not in SPLIT_FILES:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_FILES)}")
     path = Path(data_dir) / SPLIT_FILES[split]
+    lines = path.with_suffix(JSONL)
+    if path.is_file() and lines.is_file():
+        raise ValueError(f"both {path} and {lines.name} exist in {data_dir}; keep one")
+    if lines.is_file():
+        return lines
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found (expected TinyAgent data files in {data_dir})")
+        raise FileNotFoundError(f"{path} not found (expected TinyAgent data files, or {lines.name}, in {data_dir})")
     return path
 
 
-def load_split(data_dir: str | Path, split: str):
-    """Load `train`, `validation` or `test` from a directory laid out like TinyAgent's release."""
-    return load_tinyagent_file(split_path(data_dir, split))
+def load_split(data_dir: str | Path, split: str, catalog: Catalog | None = None):
+    """Load `train`, `validation` or `test` from a directory laid out like TinyAgent's release (or with
+    `.jsonl` plan files), checked against ``catalog`` (the built-in one by default)."""
+    return load_tinyagent_file(split_path(data_dir, split), catalog)
 
 
 def read_records(path: str | Path) -> dict[str, Any]:

@@ -93,8 +93,8 @@ GENERATION_RESERVE = 256
 
 
 def data_max_length(prompt_lengths: list[int], completion_lengths: list[int], budget: int) -> int:
-    """The prompt budget a run needs: its longest training prompt plus room for the longest plan or
-    generation's default reserve, whichever is more, within ``budget``. Every training example fits
-    it, and so does an inference prompt as long as the longest training prompt."""
+    """The prompt budget a run needs: its longest prompt (training prompts, and the widest inference
+    prompt) plus room for the longest plan or generation's default reserve, whichever is more, within
+    ``budget``. Every training example fits it, and so does every such inference prompt."""
     room = max(GENERATION_RESERVE, max(completion_lengths))
     return min(budget, max(prompt_lengths) + room)

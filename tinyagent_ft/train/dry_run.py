@@ -151,9 +151,9 @@ def describe(facts: dict) -> str:
 
 
 def run_dry_run(config: TrainConfig, as_json: bool = False) -> int:
-    from tinyagent_ft.data import load_split
+    from tinyagent_ft.data.source import split_rows
 
-    facts = estimate(config, len(load_split(config.data, "train")))
+    facts = estimate(config, len(split_rows(config.data, "train")))
     if facts["fits"] is False:
         print(f"tinyagent train: warning: the estimated peak of {facts['peak_bytes'] / GIB:.2f} GiB exceeds the "
               f"device's {facts['device_memory_bytes'] / GIB:.2f} GiB: lower --per-device-batch-size or --max-length, "

@@ -89,6 +89,7 @@ class TrainConfig:
     svd_method: str | None = None  # subspace refresh, "full" or "randomized"; None: the optimizer's default
     lora_rank: int = 16
     tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
+    tools: Path | None = None  # a catalog file; None: the retriever's stored catalog (else the built-in one)
     report_to: str = "none"  # TrainingArguments.report_to: "tensorboard", "wandb" or "none"
     device: str = "auto"  # cuda, then mps, then cpu; "cpu" keeps a machine's GPU out of it
     extra: dict = field(default_factory=dict)  # Trainer arguments that override ours (tests, experiments)

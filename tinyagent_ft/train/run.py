@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 import time
 from collections.abc import Sequence
@@ -14,8 +15,11 @@ import torch
 from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from planner_eval.catalog import Catalog
+from planner_eval.catalog_io import resolve_catalog
 from tinyagent_ft.checkpoint import save_planner
 from tinyagent_ft.data.source import split_rows
+from tinyagent_ft.grammar import check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig, record_rng, system_text, training_tools
@@ -36,22 +40,25 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     """Train, keep the best evaluation's weights in ``config.out`` and return the run's facts."""
     from retriever import Retriever
 
+    catalog = training_catalog(config)
     retriever = Retriever.load(config.retriever)
-    rows, validation_rows = split_rows(config.data, "train"), split_rows(config.data, "validation")
+    rows = split_rows(config.data, "train", catalog)
+    validation_rows = split_rows(config.data, "validation", catalog)
     prompt_config = config.prompt_config()
     settings = config.device_settings()
     resume = resume_checkpoint(config)
-    model, tokenizer = make_model(config, rows, prompt_config, resume, settings)
+    model, tokenizer = make_model(config, rows, prompt_config, resume, settings, catalog)
     tokenizer.padding_side = "right"  # see CompletionCollator
-    builder = PromptBuilder(tokenizer, prompt_config)
+    builder = PromptBuilder(tokenizer, prompt_config, catalog)
 
     pairs, skipped = training_pairs(rows, builder, retriever, config.seed, config.query_noise)
     if not pairs:
         raise ValueError(f"no training record fits --max-length {prompt_config.max_length}")
     train_set = build_training_set(pairs, tokenizer)
     if config.max_length is None:  # the model's budget is a ceiling: cut it to what the data needs
+        prompts = [builder.count(p.prompt) for p in pairs] + [widest_prompt(builder, rows["query"])]
         prompt_config = replace(prompt_config, max_length=data_max_length(
-            [builder.count(p.prompt) for p in pairs], [builder.count(p.completion) for p in pairs], prompt_config.max_length))
+            prompts, [builder.count(p.completion) for p in pairs], prompt_config.max_length))
         builder = PromptBuilder(tokenizer, prompt_config)
     announce(settings, prompt_config)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
@@ -76,8 +83,16 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     facts["effective"] = {**settings.as_dict(), "max_length": prompt_config.max_length}
     if trainer.is_world_process_zero():
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
-        save_planner(config.out, final, tokenizer, prompt_config, facts)
+        save_planner(config.out, final, tokenizer, prompt_config, facts, catalog)
     return facts
+
+
+def training_catalog(config: TrainConfig) -> Catalog:
+    """``config.tools`` when given, else the retriever's stored catalog; they must agree, and every
+    argument must have a decoding grammar. Raises ValueError (one line) before anything is loaded."""
+    catalog = resolve_catalog(config.tools, [config.retriever])
+    check_catalog_grammar(catalog)
+    return catalog
 
 
 def resume_checkpoint(config: TrainConfig) -> str | None:
@@ -91,7 +106,8 @@ def resume_checkpoint(config: TrainConfig) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
-def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None, settings: DeviceSettings):
+def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None, settings: DeviceSettings,
+               catalog: Catalog | None = None):
     """(model, tokenizer). The tiny model's weights stay float32 (`--bf16` autocasts its compute), which
     AdamW's small updates need from scratch; a pretrained model takes the device's weight dtype."""
     if config.model != TINY:
@@ -99,16 +115,17 @@ def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: s
     if resume is not None and config.optimizer != "lora":
         # The checkpoint holds the tokenizer trained for this run; the Trainer reloads the weights.
         return load_pretrained(resume, dtype=torch.float32)
-    return build_tiny(tokenizer_corpus(rows, prompt_config, config.seed), config.tiny_shape, seed=config.seed)
+    return build_tiny(tokenizer_corpus(rows, prompt_config, config.seed, catalog), config.tiny_shape, seed=config.seed)
 
 
-def tokenizer_corpus(rows, prompt_config: PromptConfig, seed: int):
+def tokenizer_corpus(rows, prompt_config: PromptConfig, seed: int, catalog: Catalog | None = None):
     """Queries, plans and the tool listing each training prompt shows, so the tiny tokenizer learns
     merges for the catalog's signatures that every prompt repeats, not only for the data."""
     for record_id, query, plan, tools in zip(rows["id"], rows["query"], rows["plan"], rows["tools"]):
         yield query
         yield plan
-        yield system_text(training_tools(tools, prompt_config.negatives, record_rng(seed, record_id)), (), prompt_config.style)
+        shown = training_tools(tools, prompt_config.negatives, record_rng(seed, record_id), catalog)
+        yield system_text(shown, (), prompt_config.style, catalog)
 
 
 def with_lora(model, rank: int):
@@ -126,6 +143,14 @@ def training_steps(config: TrainConfig, n_examples: int, per_device: int, accumu
         return config.max_steps
     batches = math.ceil(math.ceil(n_examples / per_device) / world_size)
     return math.ceil(config.epochs * max(1, math.ceil(batches / accumulation)))
+
+
+def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
+    """Tokens of the longest query's prompt listing every tool of the catalog (``training_tools`` with
+    decoys without limit): the longest inference prompt without examples, whatever tools the
+    retriever predicts, so that the cut budget never refuses a query the model's budget took."""
+    every_tool = training_tools((), sys.maxsize, random.Random(0))
+    return builder.count(builder.render(max(queries, key=len), every_tool))
 
 
 def announce(settings: DeviceSettings, prompt_config: PromptConfig) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datasets import Dataset
 
+from planner_eval.catalog import default_catalog
 from planner_eval.report import summarize
 from planner_eval.score import score_plan
 from tinyagent_ft.planner import Planner
@@ -25,7 +26,7 @@ def validation_sample(rows: Dataset, n: int | None, seed: int) -> Dataset:
 class PlanValidation:
     def __init__(self, rows: Dataset, builder: PromptBuilder, retriever, constrain: bool = True, batch_size: int = 16):
         self.queries, self.gold = list(rows["query"]), list(rows["plan"])
-        self.prompt_config, self.retriever = builder.config, retriever
+        self.prompt_config, self.retriever, self.catalog = builder.config, retriever, builder.catalog
         self.max_new_tokens = max(builder.count(builder.completion(plan)) for plan in self.gold) + _SLACK_TOKENS
         self.constrain, self.batch_size = constrain, batch_size
 
@@ -33,8 +34,11 @@ class PlanValidation:
         return len(self.queries)
 
     def score(self, model, tokenizer) -> dict[str, float]:
-        planner = Planner(model, tokenizer, self.prompt_config, self.retriever)
+        planner = Planner(model, tokenizer, self.prompt_config, self.retriever, self.catalog)
         results = planner.plan(self.queries, constrain=self.constrain, max_new_tokens=self.max_new_tokens,
                                batch_size=self.batch_size)
-        summary = summarize(score_plan(gold, result.plan).as_dict() for gold, result in zip(self.gold, results))
+        # Another catalog's plans are held to its argument types too; the built-in one's are scored as always.
+        catalog = None if self.catalog is default_catalog() else self.catalog
+        summary = summarize(score_plan(gold, result.plan, catalog=catalog).as_dict()
+                            for gold, result in zip(self.gold, results))
         return {key: summary[key] for key in ("success_rate", "tool_set_accuracy", "valid_rate")}
