@@ -43,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     if args.endpoint is not None:
         return run_endpoint_eval(args)
-    from tinyagent_ft.planner import Planner
-
     if args.model is None or args.retriever is None:
         raise ValueError("eval needs --model and --retriever, or --endpoint")
+    from tinyagent_ft.planner import Planner
+
     args.model = Path(args.model)
     catalog = command_catalog(args.tools, [args.model, args.retriever], decodable=True)
     rows = load_rows(args.data, args.split, args.limit, catalog)
