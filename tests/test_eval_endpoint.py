@@ -243,6 +243,15 @@ def test_served_model_comes_from_the_models_list_else_default():
     assert served_model("http://h/v1/chat/completions", None, 5, missing) == "default"
 
 
+def test_an_address_where_nothing_listens_is_a_one_line_error_before_any_query(data, tmp_path, capsys):
+    from tests.serve_fixtures import free_port
+
+    out = tmp_path / "e"
+    assert main(["eval", "--endpoint", f"http://127.0.0.1:{free_port()}/v1", "--data", str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot connect to" in err and err.count("\n") == 1 and not out.exists()
+
+
 @pytest.mark.parametrize(("given", "url"), [
     ("http://h:8000/v1", "http://h:8000/v1/chat/completions"),
     ("http://h:8000/", "http://h:8000/v1/chat/completions"),

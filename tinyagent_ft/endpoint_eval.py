@@ -35,7 +35,7 @@ def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=None, metavar="KEY", help="with --endpoint: sent as 'Authorization: Bearer KEY'")
     parser.add_argument("--endpoint-model", default=None, metavar="NAME",
                         help="with --endpoint: the served model's name (--model means the same there; "
-                             "unset: the endpoint's first model from GET /models, else 'default')")
+                             "unset: the endpoint's first model from GET .../models, else 'default')")
     parser.add_argument("--concurrency", type=int, default=4, help="with --endpoint: requests in flight at once")
     parser.add_argument("--request-timeout", type=float, default=120.0, metavar="SECONDS",
                         help="with --endpoint: seconds one request may take before its query counts as failed")
@@ -200,12 +200,15 @@ def _rounded(value: float | None) -> float | None:
 
 
 def served_model(url: str, api_key: str | None, timeout: float, transport: httpx.BaseTransport | None = None) -> str:
-    """The endpoint's first listed model (GET .../models), else "default" (some servers list none)."""
+    """The endpoint's first listed model (GET .../models), else "default" (some servers list none).
+    Raises ValueError when nothing answers at that address, before any query is sent."""
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     models_url = url.removesuffix("/chat/completions") + "/models"
     try:
         with httpx.Client(headers=headers, timeout=timeout, transport=transport) as http:
             return str(http.get(models_url).raise_for_status().json()["data"][0]["id"])
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise ValueError(f"cannot connect to {models_url}: {exc}") from None
     except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError):
         return "default"
 
@@ -221,7 +224,8 @@ def run_endpoint_eval(args: argparse.Namespace) -> int:
     url = chat_completions_url(args.endpoint)
     catalog = command_catalog(args.tools)
     rows = load_rows(args.data, args.split, args.limit, catalog)
-    model = args.endpoint_model or args.model or served_model(url, args.api_key, args.request_timeout)
+    listed = served_model(url, args.api_key, args.request_timeout)  # also fails fast where nothing listens
+    model = args.endpoint_model or args.model or listed
     client = EndpointClient(url, model, to_openai_schemas(catalog), args.api_key, args.request_timeout,
                             args.max_retries)
     start = time.perf_counter()
