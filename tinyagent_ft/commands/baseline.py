@@ -48,17 +48,19 @@ def load_rows(data: Path, split: str, limit: int | None, catalog: Catalog | None
     return rows if limit is None else rows.select(range(min(limit, len(rows))))
 
 
-def write_scored(out: Path, ids: list[str], gold: list[str], predicted: list[str], args_mode: str,
+def write_scored(out: Path, ids: list[str], gold: list[str], predicted: list[str | dict], args_mode: str,
                  extra_summary: dict | None = None, catalog: Catalog | None = None) -> dict:
     """Write OUT/gold.jsonl, OUT/predictions.jsonl and OUT/report.json (with ``extra_summary`` merged
-    into the report's summary); returns the report. Plans over another catalog than the built-in one
-    are scored against it, argument types included."""
+    into the report's summary); returns the report. A prediction is plan text, or a whole prediction
+    row but its id (e.g. OpenAI `tool_calls` instead of "plan"). Plans over another catalog than the
+    built-in one are scored against it, argument types included."""
     from planner_eval.catalog import default_catalog
     from planner_eval.cli import format_report
     from planner_eval.report import score_files
 
     write_jsonl(out / "gold.jsonl", [{"id": i, "plan": p} for i, p in zip(ids, gold)])
-    write_jsonl(out / "predictions.jsonl", [{"id": i, "plan": p} for i, p in zip(ids, predicted)])
+    write_jsonl(out / "predictions.jsonl",
+                [{"id": i, **(p if isinstance(p, dict) else {"plan": p})} for i, p in zip(ids, predicted)])
     given = None if catalog is None or catalog is default_catalog() else catalog
     report = score_files(out / "gold.jsonl", out / "predictions.jsonl", args_mode, catalog=given)
     report["summary"].update(extra_summary or {})
