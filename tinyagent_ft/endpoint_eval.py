@@ -89,10 +89,12 @@ class EndpointClient:
         self._http.close()
 
     def plan(self, query: str) -> Answer:
+        # temperature 0: greedy, as `tinyagent eval` decodes. tool_choice is left to the server's default
+        # ("auto" in OpenAI's API when tools are given) rather than asking for what it may not support.
         body = {"model": self.model, "messages": [{"role": "user", "content": query}], "tools": self.tools,
-                "tool_choice": "auto", "temperature": 0}
+                "temperature": 0}
         start = time.perf_counter()
-        attempts, error, response = 0, None, None
+        attempts = 0
         while True:
             attempts += 1
             response, error, retry_after = self._post(body)
