@@ -220,7 +220,7 @@ def eval_part(out: Path, retriever: Path, data: Path, work: Path, args) -> dict:
 
     started = time.perf_counter()
     code = main(["eval", "--model", str(out), "--retriever", str(retriever), "--data", str(data), "--split", "test",
-                 "--limit", str(args.eval_queries), "--device", args.device, "--batch-size", str(args.eval_batch),
+                 "--limit", str(args.eval_queries), "--device", args.device, "--generation-batch-size", str(args.eval_batch),
                  "--max-new-tokens", str(args.max_new_tokens), "--out", str(work / "eval")])
     if code:
         raise RuntimeError(f"tinyagent eval exited with {code}")

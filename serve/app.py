@@ -136,14 +136,18 @@ def create_app(
     app.add_middleware(_BodyLimit)
     created = int(time.time())
 
-    def job(query: str, max_new_tokens: int | None, tools: list[str] | None = None, examples: int | None = None) -> PlanJob:
+    def job(query: str, max_new_tokens: int | None, tools: list[Any] | None = None, examples: int | None = None,
+            own: Any = None) -> PlanJob:
+        if tools is not None and own is None:
+            tools, own = openai_compat.request_tools(tools, catalog)
         restrict = None if tools is None else tuple(dict.fromkeys(tools))  # a repeated name would repeat in the prompt
-        return PlanJob(query, max_new_tokens or default_max_new_tokens, restrict, examples)
+        return PlanJob(query, max_new_tokens or default_max_new_tokens, restrict, examples, own)
 
     def plan_body(outcome: PlanOutcome, started: float) -> dict[str, Any]:
-        actions, valid = analyse_plan(outcome.plan, catalog)
+        written_in = outcome.catalog or catalog
+        actions, valid = analyse_plan(outcome.plan, written_in)
         return {
-            "plan": outcome.plan, "steps": plan_steps(actions, catalog), "tools": outcome.tools, "examples": outcome.examples,
+            "plan": outcome.plan, "steps": plan_steps(actions, written_in), "tools": outcome.tools, "examples": outcome.examples,
             "latency_ms": round((time.perf_counter() - started) * 1000, 1), "valid": valid,
         }
 
@@ -201,7 +205,7 @@ def create_app(
         if future.done() and future.exception() is not None:
             raise future.exception()
         return StreamingResponse(
-            _events(chunks, future, lambda outcome: plan_body(outcome, started), catalog),
+            _events(chunks, future, lambda outcome: plan_body(outcome, started), work.catalog or catalog),
             media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
@@ -223,9 +227,9 @@ def create_app(
         """OpenAI chat completions: the last user message is the query, the plan's actions come back
         as `tool_calls` (`call_N` is action N; a `"$N"` argument is call_N's result)."""
         openai_compat.check_chat_options(body)
-        query, tools = openai_compat.chat_query(body), openai_compat.chat_tools(body, catalog)
-        outcome = await batcher.submit(job(query, body.max_completion_tokens or body.max_tokens, tools))
-        return _chat_completion(body.model, outcome, catalog)
+        query, (tools, own) = openai_compat.chat_query(body), openai_compat.chat_tools(body, catalog)
+        outcome = await batcher.submit(job(query, body.max_completion_tokens or body.max_tokens, tools, own=own))
+        return _chat_completion(body.model, outcome, outcome.catalog or catalog)
 
     _install_error_handlers(app)
     _declare_errors_in_openapi(app)

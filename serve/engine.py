@@ -27,6 +27,9 @@ class PlanJob:
     max_new_tokens: int
     tools: tuple[str, ...] | None = None  # restricts the retriever's choice
     examples: int | None = None  # in-context examples (k); None: the checkpoint's setting
+    # The request's own catalog when it brought tools the planner never saw (then the plan uses exactly
+    # ``tools``); None: the served catalog.
+    catalog: Any = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class PlanOutcome:
     examples: list[dict[str, Any]]  # {"id", "query", "score"} of each example kept in the prompt
     prompt_tokens: int
     completion_tokens: int
+    catalog: Any = None  # the catalog the plan is written in, when not the served one (a request's own)
 
 
 class _CallbackStreamer(TextStreamer):
@@ -95,25 +99,26 @@ class PlannerEngine:
             requests = self.planner.prepare(
                 [j.query for j in jobs], tools=[None if j.tools is None else list(j.tools) for j in jobs],
                 examples=[default_k if j.examples is None else j.examples for j in jobs], max_new_tokens=budget,
+                catalogs=[j.catalog for j in jobs],
             )
         except ValueError as error:
             if len(jobs) == 1:
                 return [PlanRejected(str(error))]
             # One query that does not fit must not fail the others: find it one job at a time.
             return [self._prepare([job], budget)[0] for job in jobs]
-        return [_checked_budget(r, budget, self.catalog) for r in requests]
+        return [_checked_budget(r, budget, self.planner.catalog_of(r)) for r in requests]
 
     def _generate(self, requests: list, budget: int, streamer=None) -> list[PlanOutcome]:
         plans, stats = generate_plans_with_stats(
             self.planner.model, self.planner.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
-            catalog=self.catalog, constrain=True, max_new_tokens=budget, batch_size=len(requests), streamer=streamer,
+            catalog=[self.planner.catalog_of(r) for r in requests], constrain=True, max_new_tokens=budget, batch_size=len(requests), streamer=streamer,
         )
         return [self._outcome(r, plan, count) for r, plan, count in zip(requests, plans, stats.tokens_per_plan)]
 
     def _outcome(self, request, plan: str, new_tokens: int) -> PlanOutcome:
         examples = [{"id": e.id, "query": e.query, "score": round(float(e.score), 4)} for e in request.examples]
         prompt_tokens = len(self.planner.tokenizer(request.prompt, add_special_tokens=False)["input_ids"])
-        return PlanOutcome(plan, list(request.tools), examples, prompt_tokens, new_tokens)
+        return PlanOutcome(plan, list(request.tools), examples, prompt_tokens, new_tokens, request.catalog)
 
 
 def _checked_budget(request, budget: int, catalog):

@@ -28,9 +28,11 @@ class PlanRequest(BaseModel):
     max_new_tokens: int | None = Field(
         None, ge=1, le=MAX_NEW_TOKENS, description="generation budget; the server's default when absent"
     )
-    tools: list[Annotated[str, ToolName]] | None = Field(
+    tools: list[Annotated[str, ToolName] | dict[str, Any]] | None = Field(
         None, min_length=1, max_length=MAX_REQUEST_TOOLS,
-        description="restrict the tools the retriever may choose to these catalog names",
+        description="restrict the plan to these tools: catalog names (the retriever chooses among them), or "
+        "OpenAI function schemas, which may describe tools the planner never saw (the plan then uses exactly "
+        "the given tools)",
     )
     examples: int | None = Field(
         None, ge=0, le=MAX_EXAMPLES, description="in-context examples (k); the checkpoint's setting when absent"
@@ -136,7 +138,9 @@ class ChatCompletionRequest(BaseModel):
     model: str = Field(max_length=256, description="any name: one model is served")
     messages: list[ChatMessage] = Field(min_length=1, max_length=1_000)  # agents resend whole conversations
     tools: list[ToolSchema] | None = Field(
-        None, max_length=MAX_REQUEST_TOOLS, description="restrict the planner to these catalog tools (by name)"
+        None, max_length=MAX_REQUEST_TOOLS,
+        description="restrict the planner to these tools; catalog tools are matched by name, others are planned "
+        "from their schemas (the plan then uses exactly the given tools)",
     )
     max_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)
     max_completion_tokens: int | None = Field(None, ge=1, le=MAX_NEW_TOKENS)

@@ -5,7 +5,7 @@ left padding and the KV cache, constrained by default to each prompt's plan gram
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -85,7 +85,7 @@ def generate_plans_with_stats(
     prompts: Sequence[str],
     *,
     tools: Sequence[Sequence[str]] | None = None,
-    catalog: Catalog | None = None,
+    catalog: Catalog | Sequence[Catalog | None] | None = None,
     constrain: bool = True,
     max_new_tokens: int = 256,
     batch_size: int = 16,
@@ -94,10 +94,11 @@ def generate_plans_with_stats(
     generation_kwargs: dict | None = None,
 ) -> tuple[list[str], GenerationStats]:
     """`generate_plans` plus token counts and timing; ``generation_kwargs`` go to `model.generate` as
-    they are (sampling settings, say: the default is greedy)."""
-    _check_arguments(prompts, tools, catalog, constrain, streamer, max_new_tokens, batch_size)
+    they are (sampling settings, say: the default is greedy). ``catalog`` may also be one per prompt."""
+    catalogs = _row_catalogs(catalog, len(prompts))
+    _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size)
     grammars = _grammar_cache(model, tokenizer) if constrain else None
-    row_grammars = [grammars.get(row_tools, catalog) for row_tools in tools] if constrain else None
+    row_grammars = [grammars.get(row_tools, row_catalog) for row_tools, row_catalog in zip(tools, catalogs)] if constrain else None
     plans: list[str] = [""] * len(prompts)
     stats = GenerationStats(plans=len(prompts), constrained=constrain, tokens_per_plan=[0] * len(prompts))
     order = _length_order(tokenizer, prompts)
@@ -121,7 +122,16 @@ def generate_plans_with_stats(
     return plans, stats
 
 
-def _check_arguments(prompts, tools, catalog, constrain, streamer, max_new_tokens, batch_size) -> None:
+def _row_catalogs(catalog, n: int) -> list:
+    if catalog is None or isinstance(catalog, Mapping):
+        return [catalog] * n
+    catalogs = list(catalog)
+    if len(catalogs) != n:
+        raise ValueError(f"{n} prompts but {len(catalogs)} catalogs")
+    return catalogs
+
+
+def _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size) -> None:
     if constrain and (tools is None or len(tools) != len(prompts)):
         raise ValueError("constrained generation needs tools: one list of tool names per prompt")
     if streamer is not None and len(prompts) != 1:
@@ -131,7 +141,7 @@ def _check_arguments(prompts, tools, catalog, constrain, streamer, max_new_token
     if constrain:
         from tinyagent_ft.grammar import closing_reserve
 
-        needed = max(closing_reserve(row_tools, catalog) for row_tools in tools) if tools else 0
+        needed = max(closing_reserve(row_tools, row_catalog) for row_tools, row_catalog in zip(tools, catalogs)) if tools else 0
         if max_new_tokens < needed:
             raise ValueError(f"max_new_tokens={max_new_tokens} is below the {needed} tokens a constrained plan "
                              "over these tools may need to close; raise it")

@@ -27,6 +27,7 @@ class PlanRequest:
     tools: list[str]  # the tools the prompt lists (and the grammar allows)
     examples: list[Any]  # retriever Examples kept in the prompt: .id, .query, .plan, .score, .example (text)
     prompt: str
+    catalog: Catalog | None = None  # the request's own catalog (tools the planner never saw); None: the planner's
 
 
 @dataclass
@@ -83,7 +84,8 @@ class Planner:
         return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever, catalog)
 
     def prepare(self, queries: Sequence[str], tools: Sequence[Sequence[str] | None] | None = None,
-                examples: int | Sequence[int] | None = None, max_new_tokens: int = 256) -> list[PlanRequest]:
+                examples: int | Sequence[int] | None = None, max_new_tokens: int = 256,
+                catalogs: Sequence[Catalog | None] | None = None) -> list[PlanRequest]:
         """Tools, examples and prompt for each query.
 
         ``tools[i]`` restricts query i: the retriever's predicted tools that are in it, or ``tools[i]``
@@ -91,25 +93,33 @@ class Planner:
         Without a retriever ``tools[i]`` is used as given. A retriever predicting no tool at all falls
         back to the whole catalog, since a grammar over no tools could only write an empty plan.
         ``examples`` overrides the checkpoint's number of in-context examples (k), for all queries or
-        per query. Raises ValueError when a query does not fit the prompt budget.
+        per query. ``catalogs[i]``, when given, is query i's own catalog (the planner's tools plus tools it
+        never saw, from the request): query i's prompt and grammar then hold exactly ``tools[i]``.
+        Raises ValueError when a query does not fit the prompt budget.
         """
         queries = list(queries)
         restrictions = list(tools) if tools is not None else [None] * len(queries)
-        if len(restrictions) != len(queries):
-            raise ValueError(f"{len(queries)} queries but {len(restrictions)} tool restrictions")
+        own = list(catalogs) if catalogs is not None else [None] * len(queries)
+        if not len(restrictions) == len(own) == len(queries):
+            raise ValueError(f"{len(queries)} queries but {len(restrictions)} tool restrictions and {len(own)} catalogs")
         counts = self._example_counts(examples, len(queries))
-        unknown = next((t for r in restrictions if r is not None for t in r if t not in self.catalog), None)
-        if unknown is not None:
-            raise ValueError(f"tools: {unknown!r} is not in the planner's catalog of {len(self.catalog)} tools")
-        chosen, embeddings = self._choose_tools(queries, restrictions, need_embeddings=max(counts, default=0) > 0)
+        for restriction, catalog in zip(restrictions, own):
+            known = self.catalog if catalog is None else catalog
+            unknown = next((t for t in restriction or () if t not in known), None)
+            if unknown is not None:
+                raise ValueError(f"tools: {unknown!r} is not in the planner's catalog of {len(self.catalog)} tools")
+            if catalog is not None and not restriction:
+                raise ValueError("a query with its own catalog needs the tools it may use")
+        chosen, embeddings = self._choose_tools(queries, restrictions, own, need_embeddings=max(counts, default=0) > 0)
         found = self._retrieve(queries, chosen, counts, embeddings)
         requests = []
-        for query, query_tools, query_examples in zip(queries, chosen, found):
+        for query, query_tools, query_examples, catalog in zip(queries, chosen, found, own):
+            builder = self.builder if catalog is None else PromptBuilder(self.tokenizer, self.prompt_config, catalog)
             texts = [e.example for e in query_examples]
-            prompt = self.builder.inference_prompt(query, query_tools, texts, max_new_tokens=max_new_tokens)
+            prompt = builder.inference_prompt(query, query_tools, texts, max_new_tokens=max_new_tokens)
             # The builder drops the least similar examples to fit; report only the ones it kept.
             kept = [e for e, text in zip(query_examples, texts) if text.strip() in prompt]
-            requests.append(PlanRequest(query, query_tools, kept, prompt))
+            requests.append(PlanRequest(query, query_tools, kept, prompt, catalog))
         return requests
 
     @overload
@@ -137,10 +147,10 @@ class Planner:
         requests = self.prepare(queries, tools, examples, max_new_tokens)
         plans, stats = generate_plans_with_stats(
             self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
-            catalog=self.catalog, constrain=constrain, max_new_tokens=max_new_tokens, batch_size=batch_size,
-            progress=progress,
+            catalog=[self.catalog_of(r) for r in requests], constrain=constrain, max_new_tokens=max_new_tokens,
+            batch_size=batch_size, progress=progress,
         )
-        results = [result_for(request, plan, count, self.catalog)
+        results = [result_for(request, plan, count, self.catalog_of(request))
                    for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]
         return results, stats
 
@@ -152,8 +162,12 @@ class Planner:
             raise ValueError("examples must be a count >= 0, or one per query")
         return counts
 
+    def catalog_of(self, request: PlanRequest) -> Catalog:
+        """The catalog a request's plan is written and read in."""
+        return self.catalog if request.catalog is None else request.catalog
+
     def _choose_tools(self, queries: list[str], restrictions: list[Sequence[str] | None],
-                      need_embeddings: bool) -> tuple[list[list[str]], Any]:
+                      own: list[Catalog | None], need_embeddings: bool) -> tuple[list[list[str]], Any]:
         """Each query's tools, and the queries' embeddings when the classifier's pass gave them."""
         everything = list(self.catalog)
         if self.retriever is None:
@@ -163,7 +177,10 @@ class Planner:
         else:
             predictions, embeddings = self.retriever.predict_tools(queries), None
         chosen = []
-        for predicted, allowed in zip(predictions, restrictions):
+        for predicted, allowed, catalog in zip(predictions, restrictions, own):
+            if catalog is not None:  # the request's own tools, exactly: the classifier never saw some of them
+                chosen.append(list(allowed))
+                continue
             if allowed is not None:
                 kept = [t for t in predicted if t in set(allowed)]
                 predicted = kept or list(allowed)
@@ -173,7 +190,10 @@ class Planner:
     def _retrieve(self, queries: list[str], tools: list[list[str]], counts: list[int], embeddings) -> list[list[Any]]:
         if self.retriever is None or max(counts, default=0) == 0:
             return [[] for _ in queries]
-        # The classifier's pass already embedded the queries when the index shares its encoder.
+        # The classifier's pass already embedded the queries when the index shares its encoder. Examples
+        # are chosen by the tools the index knows (a request's unseen tools have none).
+        known = set(self.retriever.catalog)
+        tools = [[t for t in query_tools if t in known] for query_tools in tools]
         found = self.retriever.retrieve(queries, k=max(counts), tools=tools, embeddings=embeddings)
         return [hits[:k] for hits, k in zip(found, counts)]
 

@@ -93,7 +93,10 @@ def system_text(tools: Sequence[str], examples: Sequence[str], style: str, catal
 
 
 def guidelines(catalog: Catalog) -> str:
-    specific = _TINYAGENT_GUIDELINES if catalog is default_catalog() else ""
+    # A request's catalog extends the planner's: the built-in tools' advice stays while they are all there.
+    builtin = default_catalog()
+    kept = catalog is builtin or all(catalog.get(name) is tool for name, tool in builtin.items())
+    specific = _TINYAGENT_GUIDELINES if kept else ""
     return _GUIDELINES + specific + _END_GUIDELINE
 
 

@@ -59,7 +59,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
         prompts = [builder.count(p.prompt) for p in pairs] + [widest_prompt(builder, rows["query"])]
         prompt_config = replace(prompt_config, max_length=data_max_length(
             prompts, [builder.count(p.completion) for p in pairs], prompt_config.max_length))
-        builder = PromptBuilder(tokenizer, prompt_config)
+        builder = PromptBuilder(tokenizer, prompt_config, catalog)
     announce(settings, prompt_config)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
@@ -149,7 +149,7 @@ def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
     """Tokens of the longest query's prompt listing every tool of the catalog (``training_tools`` with
     decoys without limit): the longest inference prompt without examples, whatever tools the
     retriever predicts, so that the cut budget never refuses a query the model's budget took."""
-    every_tool = training_tools((), sys.maxsize, random.Random(0))
+    every_tool = training_tools((), sys.maxsize, random.Random(0), builder.catalog)
     return builder.count(builder.render(max(queries, key=len), every_tool))
 
 
