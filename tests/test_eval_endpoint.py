@@ -216,6 +216,14 @@ def test_garbage_answers_fail_with_their_reason(body, says):
     assert says in answer.error and answer.row["plan"] == ""
 
 
+def test_a_body_that_does_not_decode_fails_with_its_reason():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip"))
+
+    answer = client(handler).plan("q")
+    assert answer.error.startswith("bad answer: DecodingError") and answer.attempts == 1
+
+
 def test_a_message_without_tool_calls_or_text_is_an_empty_plan():
     answer = client(lambda request: httpx.Response(200, json=completion({"content": None}))).plan("q")
     assert answer.error is None and answer.row == {"tool_calls": []}

@@ -16,7 +16,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,10 +89,12 @@ class EndpointClient:
         self._http.close()
 
     def plan(self, query: str) -> Answer:
+        # temperature 0: greedy, as `tinyagent eval` decodes. tool_choice is left to the server's default
+        # ("auto" in OpenAI's API when tools are given) rather than asking for what it may not support.
         body = {"model": self.model, "messages": [{"role": "user", "content": query}], "tools": self.tools,
-                "tool_choice": "auto", "temperature": 0}
+                "temperature": 0}
         start = time.perf_counter()
-        attempts, error, response = 0, None, None
+        attempts = 0
         while True:
             attempts += 1
             response, error, retry_after = self._post(body)
@@ -118,6 +120,8 @@ class EndpointClient:
             return None, f"timed out after {self.timeout:g} s", None
         except httpx.TransportError as exc:
             return None, f"request failed: {exc.__class__.__name__}: {exc}", -1
+        except httpx.HTTPError as exc:  # e.g. a body that does not decode as its Content-Encoding says
+            return None, f"bad answer: {exc.__class__.__name__}: {exc}", None
         if response.status_code in RETRY_STATUSES:
             reason = f"HTTP {response.status_code}: {_snippet(response.text)}"
             return response, reason, _retry_after(response)
@@ -167,9 +171,15 @@ def plan_all(client: EndpointClient, queries: Sequence[str], concurrency: int, p
 
     if concurrency < 1:
         raise ValueError("--concurrency must be at least 1")
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        answers = pool.map(client.plan, queries)
-        return list(tqdm(answers, total=len(queries), desc="endpoint", unit="query", disable=not progress))
+    pool = ThreadPoolExecutor(max_workers=concurrency)
+    futures = [pool.submit(client.plan, query) for query in queries]
+    try:
+        # The bar counts answers as they come, not in query order, so one slow query does not stall it.
+        for _ in tqdm(as_completed(futures), total=len(futures), desc="endpoint", unit="query", disable=not progress):
+            pass
+    finally:
+        pool.shutdown(cancel_futures=True)  # Ctrl-C stops at the requests in flight
+    return [future.result() for future in futures]
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
