@@ -245,7 +245,8 @@ def run_endpoint_eval(args: argparse.Namespace) -> int:
         client.close()
     stats = endpoint_stats(client, answers, args.concurrency, time.perf_counter() - start)
     predictions = [{**a.row, "latency_s": round(a.seconds, 4)} for a in answers]
-    write_scored(args.out, rows["id"], rows["plan"], predictions, args.args_mode, {"endpoint": stats}, catalog)
+    write_scored(args.out, rows["id"], rows["plan"], predictions, args.args_mode, {"endpoint": stats}, catalog,
+                 queries=rows["query"], html=args.html)
     print(f"{stats['answered']}/{stats['queries']} answered by {url} ({stats['failed']} failed), "
           f"latency p50 {stats['latency_p50_s']} s, p95 {stats['latency_p95_s']} s")
     return 0

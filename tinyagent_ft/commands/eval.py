@@ -35,6 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help=ARGS_HELP)
     command.add_argument("--device", default="auto", help="torch device for the planner (auto: cuda, then mps, then cpu)")
     command.add_argument("--out", required=True, type=Path, help="output directory")
+    command.add_argument("--html", type=Path, metavar="REPORT.html", default=None,
+                         help="also write the evaluation as one self-contained HTML page (plan graphs, failed cases)")
     add_tools_option(command, default="the checkpoint's; with --endpoint, the built-in TinyAgent tools")
     add_endpoint_options(command)
     command.set_defaults(handler=run_eval)
@@ -57,7 +59,7 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     generation = stats.as_dict()
     write_scored(args.out, rows["id"], rows["plan"], [r.plan for r in results], args.args_mode,
-                 {"generation": generation}, planner.catalog)
+                 {"generation": generation}, planner.catalog, queries=rows["query"], html=args.html)
     print(f"generated {generation['new_tokens']} tokens in {generation['seconds']} s "
           f"({generation['tokens_per_second']} tokens/s, {'constrained' if stats.constrained else 'unconstrained'})")
     return 0
