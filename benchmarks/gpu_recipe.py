@@ -15,7 +15,8 @@ with a WordPiece vocabulary trained here, so nothing has to travel but the code.
     python benchmarks/gpu_recipe.py               # a GPU: full prompts with 3 examples, 20 steps of batch 32
     python benchmarks/gpu_recipe.py --smoke       # this CPU: 2 steps at micro-batch 1, compact 512-token prompts
 
-``--smoke`` checks the 1B code path without a GPU (peak RSS about 12 GiB, CPU float32 weights);
+``--smoke`` checks the 1B code path without a GPU (float32 weights on the CPU: peak RSS 13.8 GiB, 25 minutes
+on a loaded 2-core CPU, benchmarks/results/gpu_recipe_smoke_cpu.json);
 it refreshes the subspace with the randomized range finder, since a full SVD of TinyLlama's 154
 matrices takes hours on a 2-core CPU. Writes the JSON to ``$OUT/gpu_recipe.json`` when OUT is set.
 """
@@ -220,7 +221,7 @@ def eval_part(out: Path, retriever: Path, data: Path, work: Path, args) -> dict:
 
     started = time.perf_counter()
     code = main(["eval", "--model", str(out), "--retriever", str(retriever), "--data", str(data), "--split", "test",
-                 "--limit", str(args.eval_queries), "--device", args.device, "--batch-size", str(args.eval_batch),
+                 "--limit", str(args.eval_queries), "--device", args.device, "--generation-batch-size", str(args.eval_batch),
                  "--max-new-tokens", str(args.max_new_tokens), "--out", str(work / "eval")])
     if code:
         raise RuntimeError(f"tinyagent eval exited with {code}")

@@ -27,6 +27,7 @@ _EXPORTS = {
     "score_bfcl_files": "planner_eval.bfcl",
     "score_plans": "planner_eval.report",
     "read_plans": "planner_eval.report",
+    "write_html_report": "planner_eval.html_report",
     "TOOLS": "planner_eval.catalog",
     "Tool": "planner_eval.catalog",
     "ToolArg": "planner_eval.catalog",

@@ -70,8 +70,8 @@ def test_evaluate_returns_the_planner_eval_report(workspace, trained):
 
     _, data, retriever = workspace
     planner = Planner.load(trained[0], retriever)
-    report = evaluate(planner, str(data), split="test", limit=3, max_new_tokens=160)
-    assert report["summary"]["n"] == 3 and len(report["results"]) == 3
+    report = evaluate(planner, str(data), split="test", limit=2, max_new_tokens=160)
+    assert report["summary"]["n"] == 2 and len(report["results"]) == 2
     assert 0.0 <= report["summary"]["success_rate"] <= 1.0
     assert report["summary"]["generation"]["new_tokens"] > 0
 
@@ -79,20 +79,19 @@ def test_evaluate_returns_the_planner_eval_report(workspace, trained):
 def test_evaluate_takes_a_dataset_where_a_directory_goes(workspace, trained):
     import datasets
 
-    from planner_eval.catalog import TOOLS
     from tinyagent_ft import Planner, evaluate
     from tinyagent_ft.data import load_split
 
     _, data, retriever = workspace
-    gold = load_split(data, "test").select(range(2))
+    gold = load_split(data, "test").select(range(1))
     # A user's own Dataset: only query and plan; ids and tools are derived.
     own = datasets.Dataset.from_dict({"query": list(gold["query"]), "plan": list(gold["plan"])})
     planner = Planner.load(trained[0], retriever)
     report = evaluate(planner, own, max_new_tokens=160)
-    assert [r["id"] for r in report["results"]] == ["0", "1"]
+    assert [r["id"] for r in report["results"]] == ["0"]
     by_split = evaluate(planner, datasets.DatasetDict({"test": own}), split="test", max_new_tokens=160)
-    assert by_split["summary"]["n"] == 2
-    assert set(TOOLS)  # the built-in catalog is what the derived tool lists are read against
+    assert by_split["summary"]["n"] == 1
+    assert by_split["results"][0]["tool_set_match"] == report["results"][0]["tool_set_match"]
 
 
 def test_score_plans_matches_score_files(tmp_path):
@@ -139,3 +138,18 @@ def test_train_retriever_from_a_directory_saves_a_loadable_retriever(workspace, 
     loaded = Retriever.load(Path(out))
     assert len(loaded.index) == 64
     assert loaded.predict_tools(["Text Kai I'm late"])[0]
+
+
+def test_a_dataset_in_memory_gets_its_ids_and_tools_derived():
+    import datasets
+
+    from tinyagent_ft.data.source import split_rows
+
+    own = datasets.Dataset.from_dict({"query": ["text Kai"],
+                                      "plan": ['1. get_phone_number("Kai")\n2. send_sms(["$1"], "late")\n3. join()']})
+    rows = split_rows(own, "train")
+    assert list(rows["id"]) == ["0"] and [list(t) for t in rows["tools"]] == [["get_phone_number", "send_sms"]]
+    with pytest.raises(ValueError, match="lacks the column"):
+        split_rows(datasets.Dataset.from_dict({"query": ["q"]}), "test")
+    with pytest.raises(ValueError, match="'validation' split"):
+        split_rows(datasets.DatasetDict({"train": own}), "validation")

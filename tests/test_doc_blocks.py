@@ -26,7 +26,7 @@ RUN_LANGUAGES = {"python": "python", "bash": "shell", "shell": "shell", "sh": "s
 MARKER = re.compile(r"^<!--\s*not run:\s*(?P<reason>.+?)\s*-->\s*$")
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)\s*$")
 BLOCK_TIMEOUT_S = 180
-REPOSITORY_FILES = ("tests", "benchmarks")  # read by blocks, never written
+REPOSITORY_FILES = ("tests", "benchmarks", "examples")  # read by blocks, never written
 
 # (what it changes and why, language, pattern, replacement); {tiny_bert} is the random backbone's path.
 SUBSTITUTIONS = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 import pytest
@@ -120,7 +121,7 @@ def test_eval_writes_predictions_gold_and_report(workspace, tmp_path, capsys):
     out = tmp_path / "eval"
     args = ["eval", "--model", str(workspace / "ckpt"), "--retriever", str(workspace / "retriever"),
             "--data", str(workspace / "data"), "--split", "test", "--limit", "5", "--max-new-tokens", "120", "--out", str(out)]
-    assert tinyagent(args) == 0
+    assert tinyagent([*args, "--html", str(out / "report.html")]) == 0
     assert "tokens/s" in capsys.readouterr().out
     predictions = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     gold = [json.loads(line) for line in (out / "gold.jsonl").read_text().splitlines()]
@@ -128,6 +129,13 @@ def test_eval_writes_predictions_gold_and_report(workspace, tmp_path, capsys):
     summary = json.loads((out / "report.json").read_text())["summary"]
     assert summary["n"] == 5 and summary["valid_rate"] == 1.0  # constrained: every plan is a valid DAG
     assert summary["generation"]["constrained"] and summary["generation"]["new_tokens"] > 0
+    # The HTML report shows each case's query, which gold.jsonl now carries.
+    queries = load_split(workspace / "data", "test")["query"][:5]
+    assert [g["query"] for g in gold] == queries
+    page = (out / "report.html").read_text()
+    assert page.lower().startswith("<!doctype html>") and "<svg" in page
+    failed = [r["id"] for r in json.loads((out / "report.json").read_text())["results"] if not r["success"]]
+    assert all(html.escape(queries[[g["id"] for g in gold].index(i)]) in page for i in failed)
 
     assert tinyagent(args[:-1] + [str(tmp_path / "free"), "--no-constrain", "--max-new-tokens", "30"]) == 0
     free = json.loads((tmp_path / "free" / "report.json").read_text())["summary"]
