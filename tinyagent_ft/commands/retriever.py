@@ -111,11 +111,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
+    from planner_eval.catalog_io import stored_catalog
     from retriever import Retriever, tool_set_metrics
     from retriever.queryfile import read_queries
 
+    # The query file is checked against the stored catalog before any model loads: a bad line costs no wait.
+    queries, gold = read_queries(args.queries, stored_catalog(args.retriever))
     retriever = Retriever.load(args.retriever)
-    queries, gold = read_queries(args.queries, retriever.catalog)
     predicted = retriever.predict_tools(queries)
     report = tool_set_metrics(predicted, gold)
     report["backbone"] = retriever.classifier.backbone.get("name", "unknown")
