@@ -15,6 +15,7 @@ from planner_eval.catalog_io import read_catalog
 from planner_eval.cli import main as planner_eval_main
 from planner_eval.parse import parse_plan
 from smart_home_fixtures import CATALOG_FILE, generate
+from tests.serve_fixtures import one_torch_thread  # noqa: F401  (a fixture, used by _one_torch_thread)
 from tinyagent_ft.cli import main as tinyagent
 
 BUDGET = 160  # new tokens per plan: room for a first action of the longest tool, then join
@@ -22,14 +23,8 @@ N_TEST = 6
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # As in the server tests: tiny matrices gain nothing from a second thread on a shared CPU.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 def _write_retriever(data: Path, directory: Path) -> Path:

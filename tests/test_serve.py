@@ -27,7 +27,7 @@ from serve.app import MAX_BODY_BYTES, create_app
 from serve.engine import PlannerEngine
 from serve.process import served
 from serve.schemas import MAX_QUERY_CHARS
-from tests.serve_fixtures import live_server, save_tiny_checkpoint, save_tiny_retriever
+from tests.serve_fixtures import live_server, one_torch_thread, save_tiny_checkpoint, save_tiny_retriever  # noqa: F401 (fixture)
 
 KEY = "s3cret-key"
 # max_new_tokens: random weights ramble until the grammar closes the plan, so a request costs about its
@@ -37,15 +37,8 @@ BUDGET = 160
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    # Tiny matrices gain nothing from a second thread, and on a CPU shared with other jobs the
-    # threads' synchronisation made generation several times slower.
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
     yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
