@@ -82,7 +82,6 @@ EMAIL = ["get_email_address", "compose_new_email"]
     '1. get_email_address("Sid")\n2. compose_new_email(["$1"], [], "Budget", "Send it", [])\n3. join()<END_OF_PLAN>',
     '1. get_email_address("Sid")\n2. get_email_address("Nick")\n3. compose_new_email(["$1", "$2"], ["$2"], "$1", "", [])\n4. join()<END_OF_PLAN>',
     '1. get_email_address("José \\"Pepe\\" Núñez\\n\\t\\\\")\n2. join()<END_OF_PLAN>',
-    '1. get_email_address("$")\n2. get_email_address("$12 dollars")\n3. get_email_address("$$1")\n4. join()<END_OF_PLAN>',
     '1. get_email_address("costs \\u00242")\n2. join()<END_OF_PLAN>',  # the writers' escaped $
 ])
 def test_grammar_accepts_valid_plans(tiny, plan):
@@ -110,6 +109,16 @@ def test_grammar_accepts_valid_plans(tiny, plan):
 ])
 def test_grammar_rejects_invalid_plans(tiny, tools, plan):
     assert not accepts(tiny[1], tools, plan)
+
+
+# LLMCompiler's executor reads `$N` and `${N}` anywhere in an argument as a dependency; a raw `$` in a
+# plain string is refused so that no accepted plan hides one (a dollar is written \u0024).
+@pytest.mark.parametrize("text", ["I owe you $2", "$2 coffee", " $1 ", "${1}", "$", "costs $", "$1<"])
+def test_plain_strings_hold_no_raw_dollar(tiny, text):
+    plan = f'1. get_email_address("Sid")\n2. get_email_address("{text}")\n3. join()<END_OF_PLAN>'
+    assert not accepts(tiny[1], EMAIL, plan)
+    escaped = text.replace("$", "\\u0024")
+    assert accepts(tiny[1], EMAIL, plan.replace(text, escaped))
 
 
 def test_strings_never_hold_the_end_marker(tiny):

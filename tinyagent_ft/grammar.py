@@ -13,7 +13,7 @@ What the grammar accepts (and so what a constrained model can write):
 - each tool of the prompt, arguments positional in catalog order, separated by ", ", required ones
   first, then optional ones that may stop after any of them; each argument of its JSON-schema type:
   string -> a double-quoted string (no control characters, no line separators, never `<END_OF_PLAN>`,
-  escapes limited to \\" \\\\ \\n \\t \\u0024, never spelling a reference), integer -> at most ``INT_DIGITS``
+  escapes limited to \\" \\\\ \\n \\t \\u0024, no raw `$`, so never a reference), integer -> at most ``INT_DIGITS``
   digits without leading zeros, number -> an integer or a decimal fraction, boolean -> True/False, an
   enum -> exactly its values, arrays of these -> at most ``LIST_ITEMS`` items, `None` only where the
   catalog says ``nullable`` (or stands for an optional argument without a default, left out before a
@@ -73,22 +73,23 @@ _ACTION_PREFIX = len(f"{MAX_ACTIONS}. ")
 # String characters leave out control characters and the line separators Python's str.splitlines()
 # breaks on (parse_plan reads a plan line by line), and "<" may not start "<END_OF_PLAN>" (so it is
 # followed by a character other than "E", "<" or an escape, or closes the string). Escapes: \" \\ \n \t,
-# and \u0024, the `$` planner_eval's writers escape outside references.
-# A string that starts with "$" and digits goes on with a printable ASCII non-digit (not an escape):
-# planner_eval reads "$12\n" and "$1" plus an Arabic-Indic digit as references.
+# and \u0024 for `$`.
+#
+# A raw `$` is never part of a plain string: LLMCompiler's executor takes a dependency from `$N` or `${N}`
+# anywhere in an argument's text, and planner_eval reads "$12\n" as a reference, so only the whole-string
+# references of the action's rule may hold one; a dollar amount is written `\u0024`, as planner_eval's
+# writers (and so the training targets) write it.
 #
 # Every part of a string is a character class, alone or under a star. xgrammar then decides a token
 # from masks it computed once; a rule per character, an alternative of a class and an escape after the
 # digits, or a bounded repetition send it through its parser for most of the vocabulary at every step:
 # along 48 gold plans with SmolLM2's 49,152 tokens, 10.6 ms per mask with `unit{0,127}`, 0.017 ms now
-# (benchmarks/constrained_generation.py --smollm2). For the same reason a `$` inside a string is a plain
-# character: keeping it from a digit or "{" there (LLMCompiler's executor reads "$N" and "${N}" anywhere
-# in a string as a dependency) took one more alternative in the string's loop, and masks along the same
-# plans went from 0.17 ms to 4.4 ms each on a busy 2-core machine (benchmarks/catalog_grammar.py).
-# So strings are unbounded here; the processor bounds lines instead (MAX_LINE_BYTES).
-_NEVER = r"\x00-\x1f\x7f\x85\u2028\u2029"
+# (benchmarks/constrained_generation.py --smollm2). Keeping `$` from only a digit or "{" took one more
+# alternative in the string's loop and 4.4 ms per mask along the same plans (benchmarks/catalog_grammar.py),
+# which is why `$` is left out of the class instead. Strings are unbounded here; the processor bounds
+# lines instead (MAX_LINE_BYTES).
+_NEVER = r"\x00-\x1f\x7f\x85\u2028\u2029$"
 _PLAIN = rf"[^\"\\{_NEVER}<]"
-_AFTER_DIGITS = r"[\x20-\x21\x23-\x2f\x3a-\x3b\x3d-\x5b\x5d-\x7e]"
 _BODY = rf'{_PLAIN}* ((escape | "<" after_lt) {_PLAIN}*)* "<"?'
 _EBNF_HEADER = rf"""
 escape ::= "\\" (["\\nt] | "u0024")
@@ -96,7 +97,7 @@ after_lt ::= [^"\\{_NEVER}<E]
 int ::= "0" | "-"? [1-9] [0-9]{{0,{INT_DIGITS - 1}}}
 number ::= "-"? ("0" | [1-9] [0-9]{{0,{INT_DIGITS - 1}}}) ("." [0-9]{{1,{FRACTION_DIGITS}}})?
 bool ::= "True" | "False"
-string ::= "\"" ([^"\\{_NEVER}<$] {_BODY} | escape {_BODY} | "<" (after_lt {_BODY})? | "$" ([0-9]* {_AFTER_DIGITS} {_BODY})?)? "\""
+string ::= "\"" ({_PLAIN} {_BODY} | escape {_BODY} | "<" (after_lt {_BODY})?)? "\""
 """
 # Type names of planner_eval.argtypes -> the header's rule for a literal of that type.
 _SCALAR_RULES = {"str": "string", "int": "int", "float": "number", "bool": "bool", "None": '"None"'}
