@@ -40,6 +40,24 @@ def test_the_cpu_and_the_tiny_model_keep_float32_weights(tmp_path):
     assert (tiny.weights_dtype, tiny.gradient_checkpointing, tiny.micro_batch) == ("float32", False, 32)
 
 
+@pytest.mark.parametrize("flags, native", [
+    ("fpu sse avx2 avx512f avx512bw", False),  # AVX-512 without its BF16 extension emulates bf16
+    ("fpu avx2 avx512f avx512_bf16", True),
+    ("fpu avx2 amx_bf16 amx_tile", True),
+])
+def test_a_cpu_autocasts_to_bf16_by_default_only_where_it_computes_bf16(tmp_path, monkeypatch, flags, native):
+    from tinyagent_ft.train import device_defaults
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert device_defaults.cpu_has_native_bf16(cpuinfo) is native
+    assert device_defaults.cpu_has_native_bf16(tmp_path / "absent") is False
+    monkeypatch.setattr(device_defaults, "cpu_has_native_bf16", lambda: native)
+    assert settings(tmp_path, model=TINY, device="cpu").autocast_bf16 is native
+    assert settings(tmp_path, model=TINY, device="cpu", bf16=False).autocast_bf16 is False
+    assert settings(tmp_path, model=TINY, device="cpu", bf16=True).autocast_bf16 is True
+
+
 def test_an_unknown_device_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--device"):
         settings(tmp_path, device="tpu")

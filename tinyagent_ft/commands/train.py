@@ -86,8 +86,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="recompute activations in the backward pass (default: on for a pretrained model on a GPU)")
     train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                        help="a pretrained model on a GPU: bf16 weights and gradients, no float32 copy (the default where the "
-                       "GPU has bf16). Elsewhere: bf16 autocast over float32 weights, for CPUs with AVX-512 BF16 or AMX "
-                       "(steps 1.5-1.9x faster on a 2-core EPYC)")
+                       "GPU has bf16). Elsewhere: bf16 autocast over float32 weights, the default on CPUs whose flags show "
+                       "AVX-512 BF16 or AMX (steps 1.5-1.9x faster on a 2-core EPYC); --no-bf16 turns it off")
     train.add_argument("--dry-run", action="store_true",
                        help="print steps, batch layout and the estimated peak memory for --device, then exit (no weights needed)")
     train.add_argument("--json", action="store_true", help="--dry-run: one JSON object on stdout")

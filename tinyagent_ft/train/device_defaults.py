@@ -10,6 +10,7 @@ micro-batches of 4 x 1,024 tokens, an H100 measured peaks of 10.3 GiB (torch Ada
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -56,6 +57,22 @@ def bf16_supported(device: str) -> bool:
     return not torch.cuda.is_available() or torch.cuda.is_bf16_supported()
 
 
+# CPU flags of native bf16 arithmetic. Without them torch emulates bf16 through float32, and autocast
+# costs time instead of saving it.
+NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), read from the kernel's CPU flags
+    rather than assumed from the vendor; False where they cannot be read (not Linux)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = {flag for line in text.splitlines() if line.startswith("flags") for flag in line.split(":", 1)[-1].split()}
+    return any(flag in flags for flag in NATIVE_BF16_CPU_FLAGS)
+
+
 def pretrained_on_gpu(model: str, device: str) -> bool:
     """The tiny model trains from scratch at a large learning rate, where float32 weights matter, and
     fits any device: only pretrained models get the GPU defaults."""
@@ -70,10 +87,14 @@ def micro_batch_cap(model: str, device: str, model_cap: int | None) -> int | Non
 def precision(model: str, device: str, bf16: bool | None) -> tuple[str, bool]:
     """(weights dtype, autocast). On a GPU with bf16, a pretrained model trains in bf16 throughout
     (``bf16`` None or True), as the H100 and H200 measurements ran; ``bf16=False`` keeps float32.
-    Elsewhere ``bf16=True`` autocasts over float32 weights, which a model trained from scratch needs."""
+    Elsewhere ``bf16=True`` autocasts over float32 weights, which a model trained from scratch needs;
+    on a CPU that computes bf16 natively that is also the default (the tiny model's forward and backward
+    ran 1.55x faster on AVX-512 BF16), on other CPUs float32 is."""
     if pretrained_on_gpu(model, device) and bf16 is not False and bf16_supported(device):
         return "bfloat16", False
-    return "float32", bool(bf16)
+    if bf16 is None:
+        return "float32", device == "cpu" and cpu_has_native_bf16()
+    return "float32", bf16
 
 
 def device_settings(model: str, device: str, bf16: bool | None, gradient_checkpointing: bool | None,
