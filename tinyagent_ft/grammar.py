@@ -72,8 +72,9 @@ MAX_LINE_BYTES = MAX_LINE_CHARS // 2
 INT_DIGITS = 9
 FRACTION_DIGITS = 6
 
-# Shortest completion of one argument by the closing walk: ', ' plus the longest of `""`, `[]`, `1`, `True`,
-# `"$1"` (a reference opened by the walk's quote where a string cannot stand), or of the arg's enum literals.
+# Shortest completion of one argument (or object member, its key aside) by the closing walk: ', ' plus the
+# longest of `""`, `[]`, `1`, `True`, `"$1"` (a reference opened by the walk's quote where a string cannot
+# stand), or of the arg's enum literals; an object's members come on top (`_object_close`).
 _ARG_CLOSE = 2 + 4
 # Finishing the literal being written: True/False/None's letters (at most 4 after the first), or a pending
 # escape (`u0024` at most) plus the quote, or a number's missing fraction digit; then "]" (or the rest of
@@ -347,7 +348,7 @@ def _call_close(tool: Tool) -> int:
     longest = _longest_enum_literal(tool.args)
     everywhere = _with_properties(tool.args)
     nested = max((a.type_hint.count("list[") - 1 for a in everywhere), default=0)  # a "]" per inner list
-    arguments = sum(2 + max(4, longest) + _object_close(a) for a in tool.args)
+    arguments = sum(max(_ARG_CLOSE, 2 + longest) + _object_close(a) for a in tool.args)
     return (len(tool.name) + 1 + arguments + 1
             + max(_LITERAL_CLOSE, _longest_enum_literal(everywhere) + 1) + max(0, nested))
 
@@ -368,7 +369,7 @@ def _object_close(arg: ToolArg) -> int:
 def _member_close(prop: ToolArg) -> int:
     """`, "key": ` and the value's shortest form (as for an argument, an object's own members included)."""
     key = len(format_string(prop.name, reference=False).encode()) + 2
-    return 2 + key + max(4, _longest_enum_literal([prop])) + _object_close(prop)
+    return key + max(_ARG_CLOSE, 2 + _longest_enum_literal([prop])) + _object_close(prop)
 
 
 def closing_reserve(tools: Sequence[str], catalog: Catalog | None = None) -> int:
