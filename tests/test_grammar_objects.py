@@ -72,6 +72,7 @@ GOLD = [
               ("set_preferences", ["bo", {"copy": "$1"}])),
     plan_text(("book_room", [{}, 2]), ("book_room", [{"view": "sea", "note": None}, 2.5]),
               ("book_room", [{"floor": 3}, "$1"])),
+    plan_text(("book_room", [{"floor": 1, "note": "x"}, 1]), ("book_room", [{"floor": 3, "view": "city", "note": "n"}, 2])),
 ]
 
 
@@ -125,6 +126,8 @@ def forecast(options: str, action: int = 1) -> str:
     '1. set_preferences("a", {1: 1})\n2. join()<END_OF_PLAN>',
     '1. book_room({"view": "sea"})\n2. join()<END_OF_PLAN>',  # a required argument left out
     '1. book_room(None, 2)\n2. join()<END_OF_PLAN>',
+    '1. book_room({"view": "sea", "floor": 3}, 2)\n2. join()<END_OF_PLAN>',  # optional keys in catalog order too
+    '1. book_room({"floor": 3, "floor": 3}, 2)\n2. join()<END_OF_PLAN>',
 ])
 def test_the_grammar_rejects_objects_outside_their_schema(tiny, plan):
     assert not accepts(tiny[1], plan), plan

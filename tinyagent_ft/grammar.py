@@ -206,36 +206,26 @@ def _object(properties: tuple[ToolArg, ...] | None, reference: str, depth: int) 
     if properties is None:
         member = f'string ": " ({" | ".join([*_FREE_VALUES, *references])})'
         return f'("{{}}" | "{{" {member} (", " {member}){{0,{LIST_ITEMS - 1}}} "}}")'
-    members = [(f"{_literal(format_string(prop.name, reference=False) + ': ')} "
-                f"({' | '.join(_arg_alternatives(prop, reference, depth + 1) + references)})", prop.required)
-               for prop in _grammar_order(properties)]
-    return _members(members)
+    def member(prop: ToolArg) -> str:
+        values = " | ".join(_arg_alternatives(prop, reference, depth + 1) + references)
+        return f"{_literal(format_string(prop.name, reference=False) + ': ')} ({values})"
+
+    return _members([member(p) for p in properties if p.required], [member(p) for p in properties if not p.required])
 
 
-def _grammar_order(properties: tuple[ToolArg, ...]) -> list[ToolArg]:
-    """The order an object's keys are written in: required ones first, then optional ones, each in
-    catalog order. planner_eval compares keys as a set, so any order would do; this one keeps the
-    grammar linear in the number of keys and lets the closing walk stop after the required ones."""
-    return [p for p in properties if p.required] + [p for p in properties if not p.required]
-
-
-def _members(members: list[tuple[str, bool]]) -> str:
-    """`{...}` over ``members`` (expression, required) in order, separated by ", ", each optional one
-    free to be left out. Each expression appears at most twice, so the rule stays linear in size."""
-    body, empty_allowed = "", True  # body: the members so far, at least one of them written
-    for expression, required in members:
-        if not body:
-            body = expression
-        elif not empty_allowed:
-            body = f'{body} ", " {expression}' if required else f'{body} (", " {expression})?'
-        elif required:
-            body = f'({body} ", ")? {expression}'
-        else:
-            body = f'({body} (", " {expression})? | {expression})'
-        empty_allowed = empty_allowed and not required
-    if not body:
+def _members(required: list[str], optional: list[str]) -> str:
+    """`{...}` over an object's members, separated by ", ": every required one, then any of the optional
+    ones, each group in catalog order. planner_eval compares keys as a set, so a fixed order costs no
+    plan its meaning; it keeps the rule linear in size (a member appears at most twice) and lets the
+    closing walk end an object after its required members."""
+    if required:
+        return '"{" ' + ' ", " '.join(required) + "".join(f' (", " {m})?' for m in optional) + ' "}"'
+    if not optional:
         return '"{}"'
-    return f'("{{}}" | "{{" {body} "}}")' if empty_allowed else f'"{{" {body} "}}"'
+    body = optional[0]  # at least one optional member, in order
+    for member in optional[1:]:
+        body = f'({body} (", " {member})? | {member})'
+    return f'("{{}}" | "{{" {body} "}}")'
 
 
 def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str) -> str:
