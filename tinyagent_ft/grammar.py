@@ -35,9 +35,10 @@ Closing within ``max_new_tokens``: every token carries at least one byte, so the
 row, the worst-case number of tokens needed to close the plan from any point (finish the current literal,
 write the required members of each open object and close it, give the remaining arguments their
 shortest values, end the line, write the join line, then the end-of-sequence token): for the prompt's
-longest tool until a line names its tool, then for that tool (``PlanGrammar.reserve_for``). Once the tokens left reach the reserve, the row is *closing*: each step
-it is forced to the one token that ends the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a
-random model still ends with a complete plan and `<END_OF_PLAN>`.
+longest tool until a line names its tool, then for that tool (``PlanGrammar.reserve_for``). Once the
+tokens left reach the reserve, the row is *closing*: each step it is forced to the one token that ends
+the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a random model still ends with a
+complete plan and `<END_OF_PLAN>`.
 
 Lines: strings are unbounded in the grammar (see `_EBNF_HEADER` for why), so the processor bounds lines
 instead. A row whose unfinished line could pass ``MAX_LINE_BYTES`` with its next token is forced along
@@ -206,6 +207,7 @@ def _object(properties: tuple[ToolArg, ...] | None, reference: str, depth: int) 
     if properties is None:
         member = f'string ": " ({" | ".join([*_FREE_VALUES, *references])})'
         return f'("{{}}" | "{{" {member} (", " {member}){{0,{LIST_ITEMS - 1}}} "}}")'
+
     def member(prop: ToolArg) -> str:
         values = " | ".join(_arg_alternatives(prop, reference, depth + 1) + references)
         return f"{_literal(format_string(prop.name, reference=False) + ': ')} ({values})"
