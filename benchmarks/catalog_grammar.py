@@ -1,7 +1,9 @@
 """Plan grammars over a large catalog: compile time of one grammar over all of a seeded 50-tool catalog
 (distinct signatures with every grammar type: string, integer, number, boolean, enum, arrays, nullable,
-optional arguments), cached lookups, and the mask cost along plans over it and along the built-in
-catalog's gold plans, with the tiny tokenizer and (``--smollm2``) SmolLM2's 49,152 tokens.
+optional arguments), cached lookups, and the mask cost along plans over it, along the built-in
+catalog's gold plans, and along plans over a seeded 20-tool catalog of object arguments (required and
+optional keys, nested objects, free-form objects), with the tiny tokenizer and (``--smollm2``)
+SmolLM2's 49,152 tokens.
 
     python benchmarks/catalog_grammar.py [--smollm2] [--out benchmarks/results/catalog_grammar.json]
 """
@@ -20,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from planner_eval.catalog import TOOLS  # noqa: E402
 from planner_eval.catalog_io import from_openai_schemas  # noqa: E402
-from planner_eval.plan import format_literal  # noqa: E402
+from planner_eval.plan import Action, format_literal, format_plan  # noqa: E402
 from tinyagent_ft.data import generate_splits  # noqa: E402
 from tinyagent_ft.grammar import PlanGrammars  # noqa: E402
 from tinyagent_ft.models import TinyShape, build_tiny  # noqa: E402
@@ -58,6 +60,41 @@ def plan_over(catalog: dict, rng: random.Random) -> str:
             values.append('"$1"' if i > 1 and rng.random() < 0.3 else value.replace('"$1"', '"a"') if i == 1 else value)
         lines.append(f"{i}. {name}({', '.join(values)})")
     return "\n".join(lines + ["4. join()<END_OF_PLAN>"])
+
+
+_PY_VALUES = {"str": "x", "int": 3, "float": 2.5, "bool": True, "list[str]": ["a", "$1"], "list[int]": [1, 2], "dict": {"k": 1}}
+
+
+def object_catalog_of(n: int, seed: int = 0) -> dict:
+    """Tools of a string and an object argument whose properties are of every kind, one of them an object."""
+    rng = random.Random(seed)
+    schemas = []
+    for t in range(n):
+        properties = {f"key{a}": dict(rng.choice(_KINDS)) for a in range(rng.randint(1, 5))}
+        properties["inner"] = {"type": "object", "properties": {"start": {"type": "string"}, "hours": _KINDS[5]}, "required": ["start"]}
+        properties["free"] = {"type": "object"}
+        required = [name for name in properties if rng.random() < 0.5]
+        schemas.append({"name": f"tool_{t}", "description": "benchmark tool", "parameters": {"type": "object", "properties": {
+            "name": {"type": "string"}, "options": {"type": "object", "properties": properties, "required": required}},
+            "required": ["name", "options"]}})
+    return from_openai_schemas(schemas)
+
+
+def object_plan_over(catalog: dict, rng: random.Random) -> str:
+    """A valid plan of 3 actions over random tools of the catalog, with every required key and some optional ones."""
+    actions = []
+    for i, name in enumerate(rng.sample(list(catalog), 3), start=1):
+        options = {}
+        for prop in catalog[name].args[1].properties:
+            if prop.required or rng.random() < 0.5:
+                value = {"start": "9", "hours": [1]} if prop.name == "inner" else _PY_VALUES[prop.type]
+                options[prop.name] = "$1" if i > 1 and rng.random() < 0.3 else value if i > 1 else _without_references(value)
+        actions.append(Action(i, name, ["a b", options]))
+    return format_plan(actions)
+
+
+def _without_references(value):
+    return [v for v in value if v != "$1"] if isinstance(value, list) else value
 
 
 def compile_ms(tokenizer, catalog: dict, repeats: int) -> dict:
@@ -109,7 +146,9 @@ def main() -> None:
     rng = random.Random(1)
     plans = [plan_over(catalog, rng) for _ in range(24)]
     gold, gold_tools = gold_plans(48)
-    texts = [t.signature() for t in catalog.values()] + gold + plans
+    objects = object_catalog_of(20)
+    object_plans = [object_plan_over(objects, rng) for _ in range(24)]
+    texts = [t.signature() for t in catalog.values()] + gold + plans + object_plans
     _, tiny = build_tiny(texts, TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                           num_attention_heads=2, num_key_value_heads=1, vocab_size=500))
     tokenizers = {"tiny": tiny}
@@ -125,6 +164,7 @@ def main() -> None:
             "compile_50_tools": compile_ms(tokenizer, catalog, args.repeats),
             "masks_50_tool_plans": mask_ms(tokenizer, plans, [list(catalog)] * len(plans), catalog),
             "masks_builtin_gold_plans": mask_ms(tokenizer, gold, gold_tools, TOOLS),
+            "masks_object_plans": mask_ms(tokenizer, object_plans, [list(objects)] * len(object_plans), objects),
         }
     text = json.dumps(report, indent=2)
     print(text)

@@ -48,11 +48,35 @@ def test_data_whose_every_record_fails_the_catalog_is_an_error(tmp_path, capsys)
 
 def test_catalogs_without_a_grammar_are_refused_by_serve_naming_tool_and_argument(tmp_path, capsys):
     catalog = write_json(tmp_path / "obj.json", [{"name": "book", "parameters": {
-        "properties": {"when": {"type": "string"}, "extra": {"type": "object"}}, "required": ["when", "extra"]}}])
+        "properties": {"when": {"type": "string"}, "extra": {"description": "any value"}}, "required": ["when", "extra"]}}])
     for directory in ("model", "retriever"):
         write_catalog(read_catalog(catalog), tmp_path / directory)
     code = main(["serve", "--model", str(tmp_path / "model"), "--retriever", str(tmp_path / "retriever"), "--port", "0"])
     assert "tool 'book', argument 'extra'" in one_line_error(capsys, code)
+
+
+def test_train_takes_a_catalog_with_object_arguments_and_refuses_untyped_ones(tmp_path, monkeypatch, capsys):
+    from tinyagent_ft.train.run import training_catalog
+
+    seen = {}
+
+    def fake_train(config):
+        seen["catalog"] = training_catalog(config)
+        return {}
+
+    monkeypatch.setattr("tinyagent_ft.train.train", fake_train)
+    weather = {"city": {"type": "string"}, "options": {"type": "object", "required": ["unit"], "properties": {
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}, "days": {"type": "integer"}}}}
+
+    def train_with(name: str) -> int:
+        tools = write_json(tmp_path / f"{name}.json", [{"name": "forecast", "parameters": {"properties": weather, "required": ["city", "options"]}}])
+        write_catalog(read_catalog(tools), tmp_path / name)  # the retriever's stored catalog
+        return main(["train", "--data", str(tmp_path), "--retriever", str(tmp_path / name), "--out", str(tmp_path / "out"), "--tools", str(tools)])
+
+    assert train_with("objects") == 0
+    assert [p.name for p in seen["catalog"]["forecast"].args[1].properties] == ["unit", "days"]
+    weather["options"]["properties"]["days"] = {"description": "any value"}
+    assert "tool 'forecast', argument 'options'" in one_line_error(capsys, train_with("untyped"))
 
 
 def test_demo_with_tools_needs_data(tmp_path, capsys):

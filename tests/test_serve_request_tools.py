@@ -58,6 +58,22 @@ def test_a_tool_never_trained_on_is_called_with_values_its_schema_allows(client)
                 assert isinstance(value, str)
 
 
+def test_a_tool_with_an_object_argument_is_called_with_objects_its_schema_allows(client):
+    options = {"type": "object", "required": ["unit"], "properties": {
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}, "days": {"type": "integer"}}}
+    schema = {"type": "function", "function": {"name": "get_forecast", "description": "the weather in a city", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}, "options": options}, "required": ["city", "options"]}}}
+    response = chat(client, [schema], "the weather in Oslo in celsius")
+    assert response.status_code == 200, response.text
+    calls = response.json()["choices"][0]["message"]["tool_calls"]
+    assert calls and all(c["function"]["name"] == "get_forecast" for c in calls)
+    for call in calls:
+        value = json.loads(call["function"]["arguments"])["options"]
+        if reference_id(value) is None:
+            assert "unit" in value and set(value) <= {"unit", "days"}, value
+            assert value["unit"] in ("celsius", "fahrenheit") or reference_id(value["unit"]) is not None, value
+
+
 def test_request_tools_are_exactly_the_prompts_tools_known_ones_matched_by_name(client):
     body = client.post("/v1/plan", json={"query": "text Ava that the music is on",
                                          "tools": ["send_sms", SCHEMAS["play_music"]]}).json()
@@ -72,7 +88,7 @@ def test_request_tools_are_exactly_the_prompts_tools_known_ones_matched_by_name(
 @pytest.mark.parametrize("tools, says", [
     ([{"type": "function", "function": {"name": "fax_bob"}}], "'fax_bob' is not in the planner's catalog"),
     ([{"type": "function", "function": {"name": "book", "parameters": {"type": "object", "properties": {
-        "extra": {"type": "object"}}}}}], "tool 'book', argument 'extra'"),
+        "extra": {"description": "any value"}}}}}], "tool 'book', argument 'extra'"),
     ([{"type": "function", "function": {"name": "join", "parameters": {"type": "object", "properties": {}}}}], "reserved"),
 ])
 def test_unusable_request_tools_are_400(client, tools, says):

@@ -17,18 +17,28 @@ What the grammar accepts (and so what a constrained model can write):
   digits without leading zeros, number -> an integer or a decimal fraction, boolean -> True/False, an
   enum -> exactly its values, arrays of these -> at most ``LIST_ITEMS`` items, `None` only where the
   catalog says ``nullable`` (or stands for an optional argument without a default, left out before a
-  later one); `object` and `any` have no grammar (``check_catalog_grammar`` names them);
-- a reference `"$N"` names only an earlier action, and fills any slot (of any type or enum, or a list
-  element): its value comes at run time. Action i's rule lists $1..$(i-1); a plain string can never
+  later one); `any` and untyped arrays have no grammar (``check_catalog_grammar`` names them);
+- object -> a dict literal as planner_eval writes it, `{"unit": "celsius", "days": 3}`: the schema's
+  `properties`, each value of its own type (enums, arrays and objects included), the `required` keys
+  always, the optional ones when the model wants them; keys in a fixed order, required ones first, then
+  optional ones, each in catalog order (planner_eval compares keys as a set, so the order costs no plan
+  its meaning, and it keeps the rule linear in size and the closing walk short). An object whose schema
+  lists no `properties` takes up to ``LIST_ITEMS`` string keys of scalar values (string, number,
+  bool, None). Lists and objects nest at most ``MAX_DEPTH`` deep, an argument counting as 1, as the
+  parser reads them;
+- a reference `"$N"` names only an earlier action, and fills any slot (of any type or enum, a list
+  element or an object's value): its value comes at run time. Not inside a list within a list, where
+  planner_eval does not count it. Action i's rule lists $1..$(i-1); a plain string (or key) can never
   spell a reference.
 
 Closing within ``max_new_tokens``: every token carries at least one byte, so the processor reserves, per
 row, the worst-case number of tokens needed to close the plan from any point (finish the current literal,
-give the remaining arguments their shortest values, end the line, write the join line, then the
-end-of-sequence token): for the prompt's longest tool until a line names its tool, then for that tool
-(``PlanGrammar.reserve_for``). Once the tokens left reach the reserve, the row is *closing*: each step
-it is forced to the one token that ends the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a
-random model still ends with a complete plan and `<END_OF_PLAN>`.
+write the required members of each open object and close it, give the remaining arguments their
+shortest values, end the line, write the join line, then the end-of-sequence token): for the prompt's
+longest tool until a line names its tool, then for that tool (``PlanGrammar.reserve_for``). Once the
+tokens left reach the reserve, the row is *closing*: each step it is forced to the one token that ends
+the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a random model still ends with a
+complete plan and `<END_OF_PLAN>`.
 
 Lines: strings are unbounded in the grammar (see `_EBNF_HEADER` for why), so the processor bounds lines
 instead. A row whose unfinished line could pass ``MAX_LINE_BYTES`` with its next token is forced along
@@ -49,11 +59,13 @@ from transformers import LogitsProcessor
 
 from planner_eval.argtypes import parse_type
 from planner_eval.catalog import JOIN, Catalog, Tool, ToolArg, default_catalog
-from planner_eval.parse import MAX_LINE_CHARS
-from planner_eval.plan import END_OF_PLAN, format_literal
+from planner_eval.parse import MAX_LINE_CHARS, MAX_LIST_DEPTH
+from planner_eval.plan import END_OF_PLAN, format_literal, format_string
 
 MAX_ACTIONS = 20
-LIST_ITEMS = 8
+LIST_ITEMS = 8  # also the most keys of an object whose schema lists no properties
+# Lists and objects inside one another, an argument's own counting as 1: planner_eval's parser reads no deeper.
+MAX_DEPTH = MAX_LIST_DEPTH
 # A line may grow to this many bytes before its row is forced to end it. The walk that ends it adds a few
 # bytes per token of a tool's closing reserve (under 400), and a character is at least a byte, so every
 # line stays well under planner_eval's limit.
@@ -61,8 +73,9 @@ MAX_LINE_BYTES = MAX_LINE_CHARS // 2
 INT_DIGITS = 9
 FRACTION_DIGITS = 6
 
-# Shortest completion of one argument by the closing walk: ', ' plus the longest of `""`, `[]`, `1`, `True`,
-# `"$1"` (a reference opened by the walk's quote where a string cannot stand), or of the arg's enum literals.
+# Shortest completion of one argument (or object member, its key aside) by the closing walk: ', ' plus the
+# longest of `""`, `[]`, `1`, `True`, `"$1"` (a reference opened by the walk's quote where a string cannot
+# stand), or of the arg's enum literals; an object's members come on top (`_object_close`).
 _ARG_CLOSE = 2 + 4
 # Finishing the literal being written: True/False/None's letters (at most 4 after the first), or a pending
 # escape (`u0024` at most) plus the quote, or a number's missing fraction digit; then "]" (or the rest of
@@ -101,6 +114,8 @@ string ::= "\"" ({_PLAIN} {_BODY} | escape {_BODY} | "<" (after_lt {_BODY})?)? "
 """
 # Type names of planner_eval.argtypes -> the header's rule for a literal of that type.
 _SCALAR_RULES = {"str": "string", "int": "int", "float": "number", "bool": "bool", "None": '"None"'}
+# The values of an object whose schema lists no properties: any scalar (`number` covers integers).
+_FREE_VALUES = ("string", "number", "bool", '"None"')
 
 
 def _literal(text: str) -> str:
@@ -115,8 +130,9 @@ def join_line(action_id: int) -> str:
 def grammar_problem(tool: Tool) -> str | None:
     """Why no plan grammar can constrain this tool's arguments (`tool 'x', argument 'y': ...`), or None.
 
-    A constrained argument is never left unconstrained: `object` (dict), `any` and untyped lists have no
-    plan-literal grammar yet, so a catalog holding one cannot be trained on or served."""
+    A constrained argument is never left unconstrained: `any`, untyped lists and lists or objects nested
+    deeper than ``MAX_DEPTH`` have no plan-literal grammar, so a catalog holding one cannot be trained
+    on or served."""
     for arg in tool.args:
         try:
             _value_expression(arg, "")
@@ -136,11 +152,7 @@ def check_catalog_grammar(catalog: Catalog) -> None:
 def _value_expression(arg: ToolArg, reference: str) -> str:
     """The EBNF alternatives of one argument slot; ``reference`` is the rule of the action's allowed
     `"$N"` references ("" when there are none)."""
-    if arg.enum is not None:
-        alternatives = [_literal(format_literal(value)) for value in arg.enum]
-        alternatives += ['"None"'] if arg.nullable else []
-    else:
-        alternatives = _type_alternatives(parse_type(arg.type_hint), reference, depth=1)
+    alternatives = _arg_alternatives(arg, reference, depth=1)
     if not arg.required and not arg.has_default and '"None"' not in alternatives:
         alternatives.append('"None"')  # stands for an optional argument left out before a later one
     if reference:
@@ -148,9 +160,23 @@ def _value_expression(arg: ToolArg, reference: str) -> str:
     return " | ".join(alternatives)
 
 
-def _type_alternatives(spec, reference: str, depth: int) -> list[str]:
+def _arg_alternatives(arg: ToolArg, reference: str, depth: int) -> list[str]:
+    """The alternatives of a value of ``arg`` (an argument or an object's property), a reference to the
+    whole value aside; ``reference`` still serves the lists and objects inside it."""
+    if arg.enum is not None:
+        return [_literal(format_literal(value)) for value in arg.enum] + (['"None"'] if arg.nullable else [])
+    return _type_alternatives(parse_type(arg.type_hint), reference, depth, arg.properties)
+
+
+def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolArg, ...] | None = None,
+                       in_list: bool = False) -> list[str]:
+    """``depth`` counts the lists and objects around a value (an argument is at 1); ``in_list``: the
+    value is an element of a list."""
     alternatives = []
     for alternative in spec:
+        if alternative == "dict":
+            alternatives.append(_object(properties, reference, depth))
+            continue
         if isinstance(alternative, str):
             if alternative not in _SCALAR_RULES:
                 raise ValueError(f"type {alternative} has no plan grammar")
@@ -159,14 +185,49 @@ def _type_alternatives(spec, reference: str, depth: int) -> list[str]:
         item = alternative[1]
         if item is None:
             raise ValueError("a list without an item type has no plan grammar")
-        if depth > 3:
-            raise ValueError("lists nested more than three deep have no plan grammar")
-        # A reference counts as an argument or an element of a list argument, not deeper (planner_eval's
-        # `references`, LLMCompiler's executor): nested lists hold no reference.
-        inner = reference if depth == 1 else ""
-        element = " | ".join(_type_alternatives(item, "", depth + 1) + ([inner] if inner else []))
+        _check_depth(depth)
+        # A reference counts as an argument, an element of a list, a value of an object, but not as an
+        # element of a list within a list (planner_eval's `references`, LLMCompiler's executor).
+        inner = "" if in_list else reference
+        element = " | ".join(_type_alternatives(item, inner, depth + 1, in_list=True) + ([inner] if inner else []))
         alternatives.append(f'("[]" | "[" ({element}) (", " ({element})){{0,{LIST_ITEMS - 1}}} "]")')
     return alternatives
+
+
+def _check_depth(depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise ValueError(f"lists and objects nested more than {MAX_DEPTH} deep have no plan grammar")
+
+
+def _object(properties: tuple[ToolArg, ...] | None, reference: str, depth: int) -> str:
+    """A dict literal as `format_literal` writes it: its schema's properties, required ones first, or
+    (no properties) up to ``LIST_ITEMS`` string keys of scalar values. A reference fills any value."""
+    _check_depth(depth)
+    references = [reference] if reference else []
+    if properties is None:
+        member = f'string ": " ({" | ".join([*_FREE_VALUES, *references])})'
+        return f'("{{}}" | "{{" {member} (", " {member}){{0,{LIST_ITEMS - 1}}} "}}")'
+
+    def member(prop: ToolArg) -> str:
+        values = " | ".join(_arg_alternatives(prop, reference, depth + 1) + references)
+        return f"{_literal(format_string(prop.name, reference=False) + ': ')} ({values})"
+
+    return _members([member(p) for p in properties if p.required], [member(p) for p in properties if not p.required])
+
+
+def _members(required: list[str], optional: list[str]) -> str:
+    """`{...}` over an object's members, separated by ", ": every required one, then any of the optional
+    ones, each group in catalog order. planner_eval compares keys as a set, so a fixed order costs no
+    plan its meaning; it keeps the rule linear in size (a member appears at most twice) and lets the
+    closing walk end an object after its required members."""
+    if required:
+        return '"{" ' + ' ", " '.join(required) + "".join(f' (", " {m})?' for m in optional) + ' "}"'
+    if not optional:
+        return '"{}"'
+    body = optional[0]  # at least one optional member, in order
+    for member in optional[1:]:
+        body = f'({body} (", " {member})? | {member})'
+    return f'("{{}}" | "{{" {body} "}}")'
 
 
 def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str) -> str:
@@ -265,16 +326,42 @@ def _catalog_tools(tools: Sequence[str], catalog: Catalog | None) -> list[Tool]:
     return known
 
 
-def _longest_enum_literal(tool: Tool) -> int:
-    return max((len(format_literal(v).encode()) for a in tool.args for v in (a.enum or ())), default=0)
+def _longest_enum_literal(args: Sequence[ToolArg]) -> int:
+    return max((len(format_literal(v).encode()) for a in args for v in (a.enum or ())), default=0)
+
+
+def _with_properties(args: Sequence[ToolArg]) -> list[ToolArg]:
+    """``args`` and, recursively, the properties of their objects."""
+    return [inner for arg in args for inner in (arg, *_with_properties(arg.properties or ()))]
 
 
 def _call_close(tool: Tool) -> int:
     """Bytes the walk may write to finish a line calling ``tool`` from any point inside it."""
-    longest = _longest_enum_literal(tool)
-    nested = max((a.type_hint.count("list[") - 1 for a in tool.args), default=0)  # a "]" per inner list
-    return (len(tool.name) + 1 + (2 + max(4, longest)) * len(tool.args) + 1
-            + max(_LITERAL_CLOSE, longest + 1) + max(0, nested))
+    longest = _longest_enum_literal(tool.args)
+    everywhere = _with_properties(tool.args)
+    nested = max((a.type_hint.count("list[") - 1 for a in everywhere), default=0)  # a "]" per inner list
+    arguments = sum(max(_ARG_CLOSE, 2 + longest) + _object_close(a) for a in tool.args)
+    return (len(tool.name) + 1 + arguments + 1
+            + max(_LITERAL_CLOSE, _longest_enum_literal(everywhere) + 1) + max(0, nested))
+
+
+def _object_close(arg: ToolArg) -> int:
+    """Bytes the walk may write for an object value of ``arg``, from its start or from inside it to its
+    `}`, besides finishing the literal it is in: the braces, every required member and one optional one
+    (the one being written, or the one a quote after `{` opens when none is required)."""
+    if "dict" not in parse_type(arg.type_hint):
+        return 0
+    if arg.properties is None:
+        return len('{"": ""}')  # `""` for a key and for its value
+    members = [(_member_close(prop), prop.required) for prop in arg.properties]
+    optional = max((cost for cost, required in members if not required), default=0)
+    return 2 + sum(cost for cost, required in members if required) + optional
+
+
+def _member_close(prop: ToolArg) -> int:
+    """`, "key": ` and the value's shortest form (as for an argument, an object's own members included)."""
+    key = len(format_string(prop.name, reference=False).encode()) + 2
+    return key + max(_ARG_CLOSE, 2 + _longest_enum_literal([prop])) + _object_close(prop)
 
 
 def closing_reserve(tools: Sequence[str], catalog: Catalog | None = None) -> int:
@@ -302,10 +389,12 @@ class PlanGrammar:
 
 
 # The order the closing walk prefers bytes in. A quote first: it ends an open string (or, at an argument
-# start, opens the shortest one); then closers and separators; 'j' picks join() at a line start; 'T' the
-# shortest bool; '1' the shortest int (also after a '-'). Where none of these is allowed the walk takes
-# the shortest allowed token (the forced letters of a tool name, True/False/None, the join line, EOS).
-_CLOSING_BYTES = (b'"', b")", b"]", b",", b"[", b"\n", b"j", b"T", b"1", b" ", b".")
+# start, opens the shortest one; after `{`, a key); then closers and separators, "}" before ",", so an
+# object ends once its required members are written; "[" and "{" open the shortest list or object where
+# no quote may; 'j' picks join() at a line start; 'T' the shortest bool; '1' the shortest int (also after
+# a '-'). Where none of these is allowed the walk takes the shortest allowed token (the forced letters of
+# a tool name or an object's key, True/False/None, the join line, EOS).
+_CLOSING_BYTES = (b'"', b")", b"]", b"}", b",", b"[", b"{", b"\n", b"j", b"T", b"1", b" ", b".")
 
 
 class PlanGrammars:
@@ -352,7 +441,8 @@ def _schema_key(names: tuple[str, ...], catalog: Catalog | None) -> tuple | None
     unknown = next((name for name in names if name not in catalog), None)
     if unknown is not None:
         raise ValueError(f"unknown tool {unknown!r}: a plan grammar takes catalog tools only")
-    return tuple((name, tuple((a.type_hint, a.required, a.has_default, repr(a.enum)) for a in catalog[name].args))
+    return tuple((name, tuple((a.type_hint, a.required, a.has_default, repr(a.enum), repr(a.properties))
+                              for a in catalog[name].args))
                  for name in names)
 
 
