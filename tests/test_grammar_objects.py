@@ -265,3 +265,31 @@ def test_reserves_grow_with_the_required_members_of_objects():
     bigger = from_openai_schemas([function("f", {"o": {"type": "object", "required": ["a", "bb"], "properties": {
         "a": {"type": "string"}, "bb": {"type": "object", "required": ["c"], "properties": {"c": {"type": "integer"}}}}}}, ["o"])])
     assert closing_reserve(["f"], bigger) > closing_reserve(["f"], small)
+
+
+
+class LovesDollars(LogitsProcessor):
+    """A model drawn to the text LLMCompiler's executor reads as a dependency: `$`, digits and `{`."""
+
+    def __init__(self, tokenizer):
+        texts = [tokenizer.decode([i]) for i in range(len(tokenizer))]
+        self.bonus = torch.tensor([4.0 if any(c in "${0123456789" for c in t) else 0.0 for t in texts])
+
+    def __call__(self, input_ids, scores):
+        return scores + self.bonus[: scores.shape[1]]
+
+
+def test_sampled_plans_mean_the_same_to_llmcompilers_executor(tiny):
+    from test_planner_eval_llmcompiler import _as_data, executor_reading, planner_eval_reading
+
+    model, tokenizer = tiny
+    tool_sets = [TOOLS] * 32 + [["set_preferences", "get_forecast"]] * 32
+    torch.manual_seed(0)
+    plans = generate_plans(model, tokenizer, prompts(tokenizer, tool_sets), tools=tool_sets, catalog=CATALOG,
+                           max_new_tokens=240, batch_size=16,
+                           generation_kwargs={"do_sample": True, "logits_processor": [LovesDollars(tokenizer)]})
+    readings = [(executor_reading(plan), planner_eval_reading(plan)) for plan in plans]
+    for plan, (executor, ours) in zip(plans, readings):
+        assert _as_data(executor) == _as_data(ours), plan
+    assert all(ours for _, ours in readings)  # every plan has actions to compare
+    assert sum(len(ours) > 1 for _, ours in readings) >= 8  # and enough of them with earlier actions to depend on
