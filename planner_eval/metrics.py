@@ -37,10 +37,11 @@ def _precision_recall_f1(gold: Iterable[Hashable], pred: Iterable[Hashable]) -> 
     return precision, recall, f1
 
 
-def labelled_edges(actions: list[Action]) -> list[tuple[str, str]]:
-    """Dependency edges named by the tools at their ends, so they compare across numberings."""
+def labelled_edges(actions: list[Action], refs: Sequence[Sequence[int]] | None = None) -> list[tuple[str, str]]:
+    """Dependency edges named by the tools at their ends, so they compare across numberings.
+    `refs` as in `dependency_edges`."""
     tool = {a.id: a.tool for a in actions}
-    return [(tool[src], tool[dst]) for src, dst in dependency_edges(actions)]
+    return [(tool[src], tool[dst]) for src, dst in dependency_edges(actions, refs)]
 
 
 def partial_credit(

@@ -10,8 +10,8 @@ from planner_eval.arguments import fill_defaults, has_defaults, has_numbers, wid
 from planner_eval.catalog import TOOLS, Catalog
 from planner_eval.match import check_args_mode, plans_match
 from planner_eval.metrics import Edge, labelled_edges, partial_credit
-from planner_eval.parse import LAYOUTS, LENIENT, ParsedPlan, parse_plan
-from planner_eval.plan import Action
+from planner_eval.parse import LAYOUTS, LENIENT, ParsedPlan, shared_parse
+from planner_eval.plan import Action, references_by_action
 from planner_eval.validate import GOLD_INVALID, MISSING, plan_error
 
 
@@ -47,16 +47,18 @@ class Analyser:
         return self._cached(plan) if len(plan) <= _CACHED_TEXT_CHARS else self._text(plan)
 
     def _text(self, text: str) -> Analysis:
-        return self._parsed(parse_plan(text, layout=self.layout))
+        # Defaults and widening change the arguments, so only then must they be the plan's own.
+        return self._parsed(shared_parse(text, self.layout, copy_args=self._fill or self._widen))
 
     def _parsed(self, plan: ParsedPlan) -> Analysis:
         if self._fill:
             fill_defaults(plan.actions, self.catalog)
         if self._widen:
             widen_numbers(plan.actions, self.catalog)
-        error, detail = plan_error(plan, self.catalog, self.check_args)
+        refs = references_by_action(plan.actions)  # once, for both the validity check and the edges
+        error, detail = plan_error(plan, self.catalog, self.check_args, refs)
         tools = tuple(a.tool for a in plan.actions)
-        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions)))
+        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions, refs)))
 
 
 def _copied(plan: ParsedPlan) -> ParsedPlan:
