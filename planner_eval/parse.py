@@ -81,25 +81,27 @@ def parse_plan(text: str, catalog: Catalog | None = None, layout: str = LENIENT)
     `layout="llmcompiler"` also reports, as malformed lines, what LLMCompiler's executor would read
     otherwise (see `executor_layout_problems`).
     """
-    plan = shared_parse(text, layout, copy_args=True)
+    plan, _ = shared_parse(text, layout, copy_args=True)
     if catalog is not None:
         fill_defaults(plan.actions, catalog)
     return plan
 
 
-def shared_parse(text: str, layout: str = LENIENT, copy_args: bool = False) -> ParsedPlan:
-    """`parse_plan` without a catalog, whose actions' arguments may be the line cache's own
-    objects unless `copy_args`: several times cheaper, for callers that never change a plan."""
+def shared_parse(text: str, layout: str = LENIENT, copy_args: bool = False) -> tuple[ParsedPlan, list[tuple[int, ...]]]:
+    """`parse_plan` without a catalog, and the `references` of each action (as they stand before any
+    change to the arguments). Unless `copy_args`, the arguments are the line cache's own objects:
+    cheaper, for callers that never change a plan."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
-    plan = _parse(text, copy_args)
+    plan, refs = _parse(text, copy_args)
     if layout == LLMCOMPILER:
         plan.problems.extend(executor_layout_problems(text))
-    return plan
+    return plan, refs
 
 
-def _parse(text: str, copy_args: bool) -> ParsedPlan:
+def _parse(text: str, copy_args: bool) -> tuple[ParsedPlan, list[tuple[int, ...]]]:
     plan = ParsedPlan()
+    refs: list[tuple[int, ...]] = []
     if len(text) > MAX_TEXT_CHARS:
         plan.problems.append(Problem(1, TOO_LARGE, f"plan longer than {MAX_TEXT_CHARS} characters"))
         text = text[:MAX_TEXT_CHARS]
@@ -111,9 +113,10 @@ def _parse(text: str, copy_args: bool) -> ParsedPlan:
             line = line.partition(END_OF_PLAN)[0].strip()
         if line:
             classify = _classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify
-            kind, action_id, tool, payload = classify(line)
+            kind, action_id, tool, payload, action_refs = classify(line)
             if kind == _ACTION:
                 plan.actions.append(Action(action_id, tool, _copy_lists(payload) if copy_args else payload, thought))
+                refs.append(action_refs)
             elif kind == _JOIN_LINE:
                 plan.has_join, plan.join_id = True, action_id
                 break  # whatever follows join() is outside the plan
@@ -126,10 +129,11 @@ def _parse(text: str, copy_args: bool) -> ParsedPlan:
         if len(plan.actions) > MAX_ACTIONS:
             plan.problems.append(Problem(number, TOO_LARGE, f"more than {MAX_ACTIONS} actions"))
             break
-    return plan
+    return plan, refs
 
 
 _ACTION, _JOIN_LINE, _THOUGHT_LINE, _PROSE = "action", "join", "thought", "prose"
+_PROSE_LINE = (_PROSE, None, None, None, ())  # `_classify` of prose; an empty line counts as prose too
 
 
 def _thought_before_action(raw: str, lines: list[str], number: int) -> bool:
@@ -144,8 +148,8 @@ def _executor_dependencies(line: str, action_id: int) -> set[int]:
     return {int(n) for n in _EXECUTOR_REFERENCE.findall(text) if 0 < int(n) < action_id}
 
 
-def _own_dependencies(args: list[Any], action_id: int) -> set[int]:
-    return {ref for ref in references(args) if 0 < ref < action_id}
+def _own_dependencies(refs: tuple[int, ...], action_id: int) -> set[int]:
+    return {ref for ref in refs if 0 < ref < action_id}
 
 
 def executor_layout_problems(text: str) -> list[Problem]:
@@ -164,11 +168,11 @@ def executor_layout_problems(text: str) -> list[Problem]:
             problems.append(Problem(number, MALFORMED, f"layout: a line break {foreign.group(0)!r} the executor does not split at"))
             break
         line = raw.partition(END_OF_PLAN)[0].strip()
-        kind, action_id, _, args = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else (_PROSE, None, None, None)
+        kind, action_id, _, _, refs = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else _PROSE_LINE
         if kind in (_ACTION, _JOIN_LINE, MALFORMED):
             if not _EXECUTOR_ACTION.match(line):
                 problems.append(Problem(number, MALFORMED, "layout: the executor reads only actions written `N. name(`"))
-            elif kind == _ACTION and _executor_dependencies(line, action_id) != _own_dependencies(args, action_id):
+            elif kind == _ACTION and _executor_dependencies(line, action_id) != _own_dependencies(refs, action_id):
                 problems.append(Problem(number, MALFORMED, "layout: a `$N` in plain text, which the executor reads as a dependency"))
         elif _EXECUTOR_ACTION.search(line) and not _thought_before_action(raw, lines, number):
             problems.append(Problem(number, MALFORMED, "layout: the executor would read an action in this line"))
@@ -177,24 +181,25 @@ def executor_layout_problems(text: str) -> list[Problem]:
     return problems
 
 
-def _classify(line: str) -> tuple[str, int | None, str | None, Any]:
-    """(kind, id, tool, payload) of a stripped, non-empty line; payload is the arguments of an
-    action, the text of a thought, or the reason a numbered line is malformed."""
+def _classify(line: str) -> tuple[str, int | None, str | None, Any, tuple[int, ...]]:
+    """(kind, id, tool, payload, references) of a stripped, non-empty line; payload is the
+    arguments of an action, the text of a thought, or the reason a numbered line is malformed;
+    references are those of an action's arguments, found here once for every use of the line."""
     thought = _THOUGHT.match(line)
     if thought:
-        return _THOUGHT_LINE, None, None, thought.group(1).strip() or None
+        return _THOUGHT_LINE, None, None, thought.group(1).strip() or None, ()
     numbered = _NUMBERED.fullmatch(line)
     action_id = int(numbered.group(1)) if numbered else None
     body = numbered.group(2) if numbered else line
     if _JOIN_CALL.match(body):
-        return _JOIN_LINE, action_id, None, None  # join's own arguments do not matter
+        return _JOIN_LINE, action_id, None, None, ()  # join's own arguments do not matter
     if not numbered:
-        return _PROSE, None, None, None
+        return _PROSE_LINE
     try:
         tool, args = parse_call(body)
     except ValueError as exc:
-        return MALFORMED, action_id, None, str(exc)
-    return _ACTION, action_id, tool, args
+        return MALFORMED, action_id, None, str(exc), ()
+    return _ACTION, action_id, tool, args, tuple(references(args))
 
 
 # Lines recur across plans (the same lookups, predictions equal to gold) and compiling them is most

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
@@ -47,15 +48,19 @@ class Analyser:
         return self._cached(plan) if len(plan) <= _CACHED_TEXT_CHARS else self._text(plan)
 
     def _text(self, text: str) -> Analysis:
-        # Defaults and widening change the arguments, so only then must they be the plan's own.
-        return self._parsed(shared_parse(text, self.layout, copy_args=self._fill or self._widen))
+        # Defaults and widening change the arguments: only then must they be the plan's own, and
+        # their references be found again.
+        changes = self._fill or self._widen
+        plan, refs = shared_parse(text, self.layout, copy_args=changes)
+        return self._parsed(plan, None if changes else refs)
 
-    def _parsed(self, plan: ParsedPlan) -> Analysis:
+    def _parsed(self, plan: ParsedPlan, refs: Sequence[Sequence[int]] | None = None) -> Analysis:
         if self._fill:
             fill_defaults(plan.actions, self.catalog)
         if self._widen:
             widen_numbers(plan.actions, self.catalog)
-        refs = references_by_action(plan.actions)  # once, for both the validity check and the edges
+        if refs is None:
+            refs = references_by_action(plan.actions)  # once, for both the validity check and the edges
         error, detail = plan_error(plan, self.catalog, self.check_args, refs)
         tools = tuple(a.tool for a in plan.actions)
         return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions, refs)))
