@@ -12,6 +12,7 @@ from planner_eval.bfcl import BFCLError, score_bfcl_files
 from planner_eval.catalog import TOOLS, Catalog, describe_tools
 from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, print_warnings_on_one_line, read_catalog
 from planner_eval.match import ARGS_MODES
+from planner_eval.parallel import available_processes
 from planner_eval.parse import LAYOUTS
 from planner_eval.report import score_files
 
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
             report = score_bfcl_files(args.gold, args.questions, args.pred, args.args_mode, layout=args.layout)
         else:
             report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None,
-                                 layout=args.layout)
+                                 layout=args.layout, processes=available_processes())
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
     except BFCLError as exc:

@@ -241,19 +241,32 @@ def _json_call(text: str) -> tuple[str, list[Any]] | None:
     if call is None or not text.endswith(")") or keyword.iskeyword(call.group(1)):
         return None
     inner = text[call.end() : -1]
-    if "\\/" in inner or "\\u" in inner or _JSON_CONSTANT.search(inner):
+    # Substring tests first: they rule out most lines far faster than the word-bounded patterns.
+    if "\\/" in inner or "\\u" in inner or (_holds_any(inner, _JSON_WORDS) and _JSON_CONSTANT.search(inner)):
         return None
-    inner, respelled = _PYTHON_CONSTANT.subn(_respell, inner)
+    respelled = 0
+    if _holds_any(inner, _PYTHON_WORDS):
+        inner, respelled = _PYTHON_CONSTANT.subn(_respell, inner)
     try:
         values = _DECODER.decode(f"[{inner}]")
     except (ValueError, RecursionError):
         return None
-    # Every constant in the result comes from a respelling; fewer means one was inside a string.
-    if len(values) > MAX_ARGS or _count_constants(values, depth=0) != respelled:
+    if len(values) > MAX_ARGS:
         return None
+    # Every constant in the result comes from a respelling; fewer means one was inside a string.
+    # With nothing respelled there is no constant (JSON's own are refused above), and with few
+    # brackets no deep nesting: then the values need no walk.
+    if respelled or inner.count("[") + inner.count("{") > MAX_LIST_DEPTH:
+        if _count_constants(values, depth=0) != respelled:
+            return None
     return call.group(1), values
 
 
+def _holds_any(text: str, words: tuple[str, ...]) -> bool:
+    return any(word in text for word in words)
+
+
+_JSON_WORDS, _PYTHON_WORDS = ("true", "false", "null"), ("True", "False", "None")
 _JSON_CONSTANT = re.compile(r"\b(?:true|false|null)\b")
 _PYTHON_CONSTANT = re.compile(r"\b(?:True|False|None)\b")
 _RESPELLING = {"True": "true", "False": "false", "None": "null"}
