@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 from planner_eval.plan import Action, reference_id, references
@@ -53,7 +54,9 @@ def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
         ref = reference_id(value) if value[:1] == "$" else None  # cheap test first: this is hot
         if ref is not None:
             return ("ref", ref_map(ref))
-        return ("str", normalize_text(value) if mode == "normalized" else value)
+        if mode != "normalized":
+            return ("str", value)
+        return _normalized_key(value) if len(value) <= _REMEMBERED_CHARS else ("str", normalize_text(value))
     if isinstance(value, bool):  # before int: bool is a subclass of int in Python
         return ("bool", value)
     if isinstance(value, int):
@@ -74,11 +77,21 @@ def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
     return ("other", repr(value))
 
 
+# Names, subjects and file names recur across plans; short strings' keys are remembered, which
+# bounds the memory that takes.
+_REMEMBERED_CHARS = 200
+
+
+@lru_cache(maxsize=16_384)
+def _normalized_key(text: str) -> Hashable:
+    return ("str", normalize_text(text))
+
+
 def action_key(action: Action, mode: str, ref_map: RefMap) -> Hashable:
     """What must be equal for two actions to match, given where references point."""
     if mode == "ignore":
         return (action.tool, tuple(sorted({ref_map(ref) for ref in references(action.args)})))
-    return (action.tool, tuple(value_key(arg, mode, ref_map) for arg in action.args))
+    return (action.tool, tuple([value_key(arg, mode, ref_map) for arg in action.args]))
 
 
 class _NotingPlaceholder:
