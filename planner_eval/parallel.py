@@ -9,7 +9,7 @@ where starting workers costs more than it saves, the work runs in this process.
 
 from __future__ import annotations
 
-import multiprocessing
+import gc
 import os
 import sys
 from collections.abc import Callable
@@ -41,15 +41,26 @@ def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
     if processes < 2 or count < MIN_PARALLEL_ITEMS or not sys.platform.startswith("linux"):
         return work(0, count)
     bounds = [(start, min(start + CHUNK_ITEMS, count)) for start in range(0, count, CHUNK_ITEMS)]
-    # Forked, the workers get `work` (and the data it closes over) from memory, not by pickling.
-    with multiprocessing.get_context("fork").Pool(processes, initializer=_install, initargs=(work,)) as pool:
-        parts = pool.starmap(_run, bounds, chunksize=1)
+    import multiprocessing  # here: small inputs, the most common, do not pay for importing it
+
+    # What exists now is only read by the workers: frozen, their collections leave its pages shared.
+    gc.freeze()
+    try:
+        # Forked, the workers get `work` (and the data it closes over) from memory, not by pickling.
+        with multiprocessing.get_context("fork").Pool(processes, initializer=_install, initargs=(work,)) as pool:
+            parts = pool.starmap(_run, bounds, chunksize=1)
+    finally:
+        gc.unfreeze()
     return [item for part in parts for item in part]
 
 
 def _install(work: Work) -> None:
     global _work
     _work = work
+    # Work such as scoring makes many small containers and almost no cycles: collecting the young
+    # generation 20 times less often saves about a tenth of its time, in a process that ends soon.
+    threshold, *older = gc.get_threshold()
+    gc.set_threshold(threshold * 20, *older)
 
 
 def _run(start: int, stop: int) -> list[Any]:

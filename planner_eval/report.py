@@ -18,7 +18,7 @@ from planner_eval.catalog import Catalog
 from planner_eval.match import check_args_mode
 from planner_eval.parallel import chunked_map
 from planner_eval.parse import ParsedPlan
-from planner_eval.score import checks_arguments, score_plan
+from planner_eval.score import checks_arguments, plan_scorer
 from planner_eval.tinyagent_format import load_tinyagent_json, tinyagent_plans
 from planner_eval.tool_calls import parse_tool_calls
 from planner_eval.validate import ERROR_CATEGORIES
@@ -140,12 +140,13 @@ def score_plans(
     gold, pred = _keyed(golds), _keyed(preds)
     pairs = [(record_id, gold_plan, pred.get(record_id)) for record_id, gold_plan in gold.items()]
 
+    score_pair = plan_scorer(args_mode, catalog, checking, layout)
+
     def score_range(start: int, stop: int) -> list[dict]:
-        results = []
-        for record_id, gold_plan, pred_plan in pairs[start:stop]:
-            score = score_plan(gold_plan, pred_plan, args_mode, catalog, checking, layout)
-            results.append({"id": record_id, **score.as_dict()})
-        return results
+        return [
+            {"id": record_id, **score_pair(gold_plan, pred_plan).as_dict()}
+            for record_id, gold_plan, pred_plan in pairs[start:stop]
+        ]
 
     results = chunked_map(score_range, len(pairs), processes)
     summary = summarize(results)

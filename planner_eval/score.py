@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from planner_eval.arguments import fill_defaults, has_defaults, has_numbers, widen_numbers
 from planner_eval.catalog import TOOLS, Catalog
@@ -137,9 +137,24 @@ def score_plan(
     plans may also be given already parsed, as `parse_tool_calls` returns them. `layout`
     ("lenient" or "llmcompiler") is how strictly plan text must be laid out (see `parse_plan`).
     """
+    return plan_scorer(args_mode, catalog, check_args, layout)(gold_text, pred_text)
+
+
+PairScorer = Callable[["str | ParsedPlan", "str | ParsedPlan | None"], PlanScore]
+
+
+def plan_scorer(
+    args_mode: str = "normalized", catalog: Catalog | None = None, check_args: bool | None = None, layout: str = LENIENT
+) -> PairScorer:
+    """`score_plan` with these settings, checked and looked up once: for scoring many pairs."""
     check_args_mode(args_mode)
     check_layout(layout)
-    analyse_plan = analyser_for(catalog, checks_arguments(args_mode, catalog, check_args), layout)
+    return partial(_score_pair, analyser_for(catalog, checks_arguments(args_mode, catalog, check_args), layout), args_mode)
+
+
+def _score_pair(
+    analyse_plan: Analyser, args_mode: str, gold_text: str | ParsedPlan, pred_text: str | ParsedPlan | None
+) -> PlanScore:
     gold = analyse_plan(gold_text)
     if gold.error is not None:
         return PlanScore(False, False, GOLD_INVALID, f"gold plan: {gold.error}: {gold.detail}")
