@@ -3,8 +3,9 @@
 Scoring is pure Python, so threads would not run it in parallel; processes do. Workers are forked,
 so they inherit the plans already read instead of receiving them: only chunk bounds go to them and
 only their results come back (through multiprocessing's pipes, between processes of this run).
-Forking is used only where it is the platform's default (Linux): elsewhere, and for small inputs
-where starting workers costs more than it saves, the work runs in this process.
+Workers are forked only on Linux (macOS and Windows start them by spawning, which would have to
+send everything): elsewhere, and for small inputs where starting workers costs more than it saves,
+the work runs in this process.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 # Below this many items a worker pool does not pay for its start-up and teardown (about 20 ms
 # on a 2-core machine, against about 0.2 ms per scored pair).
 MIN_PARALLEL_ITEMS = 2_000
-CHUNK_ITEMS = 500  # small enough to balance the workers, large enough that the pipes stay idle
+CHUNK_ITEMS = 500  # small enough to keep the workers evenly busy (40 chunks for 20,000 pairs)
 MAX_PROCESSES = 8
 
 Work = Callable[[int, int], list[Any]]
