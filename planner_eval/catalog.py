@@ -106,6 +106,7 @@ def _shown_value(value: Any) -> str:
 # Tool name -> tool. The evaluator takes any such mapping; treat it as read-only once in use,
 # since scoring caches results per catalog.
 Catalog = Mapping[str, Tool]
+FORMATS: tuple[str, ...] = ("openai", "native")  # the JSON forms `planner_eval.catalog_io` reads and writes
 
 
 def _tool(name: str, description: str, returns: str, *args: tuple) -> Tool:

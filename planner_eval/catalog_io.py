@@ -35,10 +35,9 @@ from typing import Any
 
 from planner_eval.arguments import enum_allows, same_value
 from planner_eval.argtypes import MAX_TYPE_DEPTH, parse_type, type_checker, type_from_schema, type_to_schema
-from planner_eval.catalog import JOIN, NO_DEFAULT, TOOLS, Catalog, Tool, ToolArg
+from planner_eval.catalog import FORMATS, JOIN, NO_DEFAULT, TOOLS, Catalog, Tool, ToolArg
 from planner_eval.parse import MAX_LIST_DEPTH
 
-FORMATS: tuple[str, ...] = ("openai", "native")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+")
 _UNKNOWN_RETURNS = "any"

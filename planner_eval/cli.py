@@ -8,10 +8,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from planner_eval.bfcl import BFCLError, score_bfcl_files
-from planner_eval.catalog import TOOLS, Catalog, describe_tools
-from planner_eval.catalog_io import FORMATS, CatalogError, export_catalog, print_warnings_on_one_line, read_catalog
+from planner_eval.catalog import FORMATS, TOOLS, Catalog, describe_tools
 from planner_eval.match import ARGS_MODES
+from planner_eval.parallel import available_processes
 from planner_eval.parse import LAYOUTS
 from planner_eval.report import score_files
 
@@ -111,12 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Execute parsed `score` or `tools` arguments; returns the exit status."""
-    print_warnings_on_one_line()
+    if args.command != "score" or args.tools is not None or args.questions is not None:
+        # Only catalogs and BFCL files need catalog_io (and warn); plain scoring starts sooner without it.
+        from planner_eval.catalog_io import print_warnings_on_one_line
+
+        print_warnings_on_one_line()
     try:
-        catalog = None if args.tools is None else read_catalog(args.tools)
+        catalog = None if args.tools is None else _read_catalog(args.tools)
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or args.tools}: {exc.strerror or exc}")
-    except CatalogError as exc:
+    except _InputError as exc:
         return _fail(f"{args.tools}: {exc}")
     if args.command != "score":
         if args.format is not None and not args.export:
@@ -126,13 +129,13 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--questions brings each entry's catalog: it does not go with --tools or --html")
     try:
         if args.questions is not None:
-            report = score_bfcl_files(args.gold, args.questions, args.pred, args.args_mode, layout=args.layout)
+            report = _bfcl_report(args)
         else:
             report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None,
-                                 layout=args.layout)
+                                 layout=args.layout, processes=available_processes())
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
-    except BFCLError as exc:
+    except _InputError as exc:
         return _fail(str(exc))
     if args.tools is not None:
         report["summary"]["catalog"] = args.tools
@@ -147,8 +150,32 @@ def run(args: argparse.Namespace) -> int:
     return status
 
 
+class _InputError(ValueError):
+    """Input that cannot be scored; the message is one line."""
+
+
+def _read_catalog(path: str) -> Catalog:
+    from planner_eval.catalog_io import CatalogError, read_catalog
+
+    try:
+        return read_catalog(path)
+    except CatalogError as exc:
+        raise _InputError(str(exc)) from None
+
+
+def _bfcl_report(args: argparse.Namespace) -> dict:
+    from planner_eval.bfcl import BFCLError, score_bfcl_files
+
+    try:
+        return score_bfcl_files(args.gold, args.questions, args.pred, args.args_mode, layout=args.layout)
+    except BFCLError as exc:
+        raise _InputError(str(exc)) from None
+
+
 def _catalog_text(catalog: Catalog | None, export: bool, fmt: str) -> str:
     if export:
+        from planner_eval.catalog_io import export_catalog
+
         return json.dumps(export_catalog(catalog, fmt), indent=2, ensure_ascii=False)
     tools = describe_tools(list(TOOLS if catalog is None else catalog), catalog)
     return "\n".join(tools[:-1])  # without the join() line: it is not a tool of the catalog

@@ -6,20 +6,22 @@ functions here also work on invalid plans (for partial credit).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from planner_eval.plan import Action, references
+from planner_eval.plan import Action, references_by_action
 
 if TYPE_CHECKING:
     import networkx as nx
 
 
-def dependency_edges(actions: list[Action]) -> list[tuple[int, int]]:
-    """Distinct (source id, target id) pairs, in plan order."""
+def dependency_edges(actions: list[Action], refs: Sequence[Sequence[int]] | None = None) -> list[tuple[int, int]]:
+    """Distinct (source id, target id) pairs, in plan order. `refs`, the `references` of each
+    action, spares a caller that has them already another walk through the arguments."""
     ids = {a.id for a in actions}
     edges: dict[tuple[int, int], None] = {}
-    for action in actions:
-        for ref in references(action.args):
+    for action, action_refs in zip(actions, references_by_action(actions) if refs is None else refs):
+        for ref in action_refs:
             if ref in ids:
                 edges[(ref, action.id)] = None
     return list(edges)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 from planner_eval.plan import Action, reference_id, references
@@ -53,7 +54,9 @@ def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
         ref = reference_id(value) if value[:1] == "$" else None  # cheap test first: this is hot
         if ref is not None:
             return ("ref", ref_map(ref))
-        return ("str", normalize_text(value) if mode == "normalized" else value)
+        if mode != "normalized":
+            return ("str", value)
+        return _normalized_key(value) if len(value) <= _REMEMBERED_CHARS else ("str", normalize_text(value))
     if isinstance(value, bool):  # before int: bool is a subclass of int in Python
         return ("bool", value)
     if isinstance(value, int):
@@ -74,15 +77,43 @@ def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
     return ("other", repr(value))
 
 
+# Names, subjects and file names recur across plans; short strings' keys are remembered, which
+# bounds the memory that takes.
+_REMEMBERED_CHARS = 200
+
+
+@lru_cache(maxsize=16_384)
+def _normalized_key(text: str) -> Hashable:
+    return ("str", normalize_text(text))
+
+
 def action_key(action: Action, mode: str, ref_map: RefMap) -> Hashable:
     """What must be equal for two actions to match, given where references point."""
     if mode == "ignore":
         return (action.tool, tuple(sorted({ref_map(ref) for ref in references(action.args)})))
-    return (action.tool, tuple(value_key(arg, mode, ref_map) for arg in action.args))
+    return (action.tool, tuple([value_key(arg, mode, ref_map) for arg in action.args]))
 
 
-def _placeholder(_ref: int) -> int:
-    return _ANY_TARGET
+class _NotingPlaceholder:
+    """Maps every reference to `_ANY_TARGET`, and notes whether it was asked: a key made without
+    asking holds no reference, so it is the same under every mapping."""
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def __call__(self, _ref: int) -> int:
+        self.used = True
+        return _ANY_TARGET
+
+
+def _base_keys(plan: list[Action], mode: str) -> tuple[list[Hashable], list[bool]]:
+    """Each action's key with reference targets hidden, and whether that key holds a reference."""
+    keys, has_reference = [], []
+    for action in plan:
+        placeholder = _NotingPlaceholder()
+        keys.append(action_key(action, mode, placeholder))
+        has_reference.append(placeholder.used)
+    return keys, has_reference
 
 
 Neighbours = tuple[list[list[int]], list[list[int]]]  # (incoming, outgoing) by position in the plan
@@ -139,11 +170,12 @@ def plans_match(gold: list[Action], pred: list[Action], mode: str = "normalized"
         return False
     if not gold:
         return True
-    base = [[action_key(a, mode, _placeholder) for a in plan] for plan in (gold, pred)]
-    if Counter(base[0]) != Counter(base[1]):
+    (gold_base, _), (pred_base, pred_has_reference) = _base_keys(gold, mode), _base_keys(pred, mode)
+    base = [gold_base, pred_base]
+    if Counter(gold_base) != Counter(pred_base):
         return False  # cheap rejection of most mismatches, before any graph work
-    if len(set(base[0])) == len(gold):
-        return _forced_match(gold, pred, base[0], base[1], mode)
+    if len(set(gold_base)) == len(gold):
+        return _forced_match(gold, pred, gold_base, pred_base, pred_has_reference, mode)
     neighbours = [_neighbour_lists(gold), _neighbour_lists(pred)]
     colours = _colours(base, neighbours)
     if Counter(colours[0]) != Counter(colours[1]):
@@ -152,15 +184,23 @@ def plans_match(gold: list[Action], pred: list[Action], mode: str = "normalized"
 
 
 def _forced_match(
-    gold: list[Action], pred: list[Action], gold_base: list[Hashable], pred_base: list[Hashable], mode: str
+    gold: list[Action],
+    pred: list[Action],
+    gold_base: list[Hashable],
+    pred_base: list[Hashable],
+    pred_has_reference: list[bool],
+    mode: str,
 ) -> bool:
-    """When every gold key is unique the only candidate mapping pairs equal keys; just check it."""
+    """When every gold key is unique the only candidate mapping pairs equal keys; just check it.
+    Pairs whose keys hold no reference are equal already (their base keys are)."""
     gold_of_key = {key: a.id for key, a in zip(gold_base, gold)}
     pred_to_gold = {a.id: gold_of_key[key] for key, a in zip(pred_base, pred)}
     gold_by_id = {a.id: a for a in gold}
     mapped = _mapper(pred_to_gold)
     return all(
-        action_key(a, mode, mapped) == action_key(gold_by_id[pred_to_gold[a.id]], mode, _identity) for a in pred
+        action_key(a, mode, mapped) == action_key(gold_by_id[pred_to_gold[a.id]], mode, _identity)
+        for a, has_reference in zip(pred, pred_has_reference)
+        if has_reference
     )
 
 

@@ -81,18 +81,27 @@ def parse_plan(text: str, catalog: Catalog | None = None, layout: str = LENIENT)
     `layout="llmcompiler"` also reports, as malformed lines, what LLMCompiler's executor would read
     otherwise (see `executor_layout_problems`).
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
-    plan = _parse(text)
-    if layout == LLMCOMPILER:
-        plan.problems.extend(executor_layout_problems(text))
+    plan, _ = shared_parse(text, layout, copy_args=True)
     if catalog is not None:
         fill_defaults(plan.actions, catalog)
     return plan
 
 
-def _parse(text: str) -> ParsedPlan:
+def shared_parse(text: str, layout: str = LENIENT, copy_args: bool = False) -> tuple[ParsedPlan, list[tuple[int, ...]]]:
+    """`parse_plan` without a catalog, and the `references` of each action (as they stand before any
+    change to the arguments). Unless `copy_args`, the arguments are the line cache's own objects:
+    cheaper, for callers that never change a plan."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
+    plan, refs = _parse(text, copy_args)
+    if layout == LLMCOMPILER:
+        plan.problems.extend(executor_layout_problems(text))
+    return plan, refs
+
+
+def _parse(text: str, copy_args: bool) -> tuple[ParsedPlan, list[tuple[int, ...]]]:
     plan = ParsedPlan()
+    refs: list[tuple[int, ...]] = []
     if len(text) > MAX_TEXT_CHARS:
         plan.problems.append(Problem(1, TOO_LARGE, f"plan longer than {MAX_TEXT_CHARS} characters"))
         text = text[:MAX_TEXT_CHARS]
@@ -104,9 +113,10 @@ def _parse(text: str) -> ParsedPlan:
             line = line.partition(END_OF_PLAN)[0].strip()
         if line:
             classify = _classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify
-            kind, action_id, tool, payload = classify(line)
+            kind, action_id, tool, payload, action_refs = classify(line)
             if kind == _ACTION:
-                plan.actions.append(Action(action_id, tool, _copy_lists(payload), thought))
+                plan.actions.append(Action(action_id, tool, _copy_lists(payload) if copy_args else payload, thought))
+                refs.append(action_refs)
             elif kind == _JOIN_LINE:
                 plan.has_join, plan.join_id = True, action_id
                 break  # whatever follows join() is outside the plan
@@ -119,10 +129,11 @@ def _parse(text: str) -> ParsedPlan:
         if len(plan.actions) > MAX_ACTIONS:
             plan.problems.append(Problem(number, TOO_LARGE, f"more than {MAX_ACTIONS} actions"))
             break
-    return plan
+    return plan, refs
 
 
 _ACTION, _JOIN_LINE, _THOUGHT_LINE, _PROSE = "action", "join", "thought", "prose"
+_PROSE_LINE = (_PROSE, None, None, None, ())  # `_classify` of prose; an empty line counts as prose too
 
 
 def _thought_before_action(raw: str, lines: list[str], number: int) -> bool:
@@ -137,8 +148,8 @@ def _executor_dependencies(line: str, action_id: int) -> set[int]:
     return {int(n) for n in _EXECUTOR_REFERENCE.findall(text) if 0 < int(n) < action_id}
 
 
-def _own_dependencies(args: list[Any], action_id: int) -> set[int]:
-    return {ref for ref in references(args) if 0 < ref < action_id}
+def _own_dependencies(refs: tuple[int, ...], action_id: int) -> set[int]:
+    return {ref for ref in refs if 0 < ref < action_id}
 
 
 def executor_layout_problems(text: str) -> list[Problem]:
@@ -157,11 +168,11 @@ def executor_layout_problems(text: str) -> list[Problem]:
             problems.append(Problem(number, MALFORMED, f"layout: a line break {foreign.group(0)!r} the executor does not split at"))
             break
         line = raw.partition(END_OF_PLAN)[0].strip()
-        kind, action_id, _, args = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else (_PROSE, None, None, None)
+        kind, action_id, _, _, refs = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else _PROSE_LINE
         if kind in (_ACTION, _JOIN_LINE, MALFORMED):
             if not _EXECUTOR_ACTION.match(line):
                 problems.append(Problem(number, MALFORMED, "layout: the executor reads only actions written `N. name(`"))
-            elif kind == _ACTION and _executor_dependencies(line, action_id) != _own_dependencies(args, action_id):
+            elif kind == _ACTION and _executor_dependencies(line, action_id) != _own_dependencies(refs, action_id):
                 problems.append(Problem(number, MALFORMED, "layout: a `$N` in plain text, which the executor reads as a dependency"))
         elif _EXECUTOR_ACTION.search(line) and not _thought_before_action(raw, lines, number):
             problems.append(Problem(number, MALFORMED, "layout: the executor would read an action in this line"))
@@ -170,24 +181,25 @@ def executor_layout_problems(text: str) -> list[Problem]:
     return problems
 
 
-def _classify(line: str) -> tuple[str, int | None, str | None, Any]:
-    """(kind, id, tool, payload) of a stripped, non-empty line; payload is the arguments of an
-    action, the text of a thought, or the reason a numbered line is malformed."""
+def _classify(line: str) -> tuple[str, int | None, str | None, Any, tuple[int, ...]]:
+    """(kind, id, tool, payload, references) of a stripped, non-empty line; payload is the
+    arguments of an action, the text of a thought, or the reason a numbered line is malformed;
+    references are those of an action's arguments, found here once for every use of the line."""
     thought = _THOUGHT.match(line)
     if thought:
-        return _THOUGHT_LINE, None, None, thought.group(1).strip() or None
+        return _THOUGHT_LINE, None, None, thought.group(1).strip() or None, ()
     numbered = _NUMBERED.fullmatch(line)
     action_id = int(numbered.group(1)) if numbered else None
     body = numbered.group(2) if numbered else line
     if _JOIN_CALL.match(body):
-        return _JOIN_LINE, action_id, None, None  # join's own arguments do not matter
+        return _JOIN_LINE, action_id, None, None, ()  # join's own arguments do not matter
     if not numbered:
-        return _PROSE, None, None, None
+        return _PROSE_LINE
     try:
         tool, args = parse_call(body)
     except ValueError as exc:
-        return MALFORMED, action_id, None, str(exc)
-    return _ACTION, action_id, tool, args
+        return MALFORMED, action_id, None, str(exc), ()
+    return _ACTION, action_id, tool, args, tuple(references(args))
 
 
 # Lines recur across plans (the same lookups, predictions equal to gold) and compiling them is most
@@ -229,19 +241,32 @@ def _json_call(text: str) -> tuple[str, list[Any]] | None:
     if call is None or not text.endswith(")") or keyword.iskeyword(call.group(1)):
         return None
     inner = text[call.end() : -1]
-    if "\\/" in inner or "\\u" in inner or _JSON_CONSTANT.search(inner):
+    # Substring tests first: they rule out most lines far faster than the word-bounded patterns.
+    if "\\/" in inner or "\\u" in inner or (_holds_any(inner, _JSON_WORDS) and _JSON_CONSTANT.search(inner)):
         return None
-    inner, respelled = _PYTHON_CONSTANT.subn(_respell, inner)
+    respelled = 0
+    if _holds_any(inner, _PYTHON_WORDS):
+        inner, respelled = _PYTHON_CONSTANT.subn(_respell, inner)
     try:
         values = _DECODER.decode(f"[{inner}]")
     except (ValueError, RecursionError):
         return None
-    # Every constant in the result comes from a respelling; fewer means one was inside a string.
-    if len(values) > MAX_ARGS or _count_constants(values, depth=0) != respelled:
+    if len(values) > MAX_ARGS:
         return None
+    # Every constant in the result comes from a respelling; fewer means one was inside a string.
+    # With nothing respelled there is no constant (JSON's own are refused above), and with few
+    # brackets no deep nesting: then the values need no walk.
+    if respelled or inner.count("[") + inner.count("{") > MAX_LIST_DEPTH:
+        if _count_constants(values, depth=0) != respelled:
+            return None
     return call.group(1), values
 
 
+def _holds_any(text: str, words: tuple[str, ...]) -> bool:
+    return any(word in text for word in words)
+
+
+_JSON_WORDS, _PYTHON_WORDS = ("true", "false", "null"), ("True", "False", "None")
 _JSON_CONSTANT = re.compile(r"\b(?:true|false|null)\b")
 _PYTHON_CONSTANT = re.compile(r"\b(?:True|False|None)\b")
 _RESPELLING = {"True": "true", "False": "false", "None": "null"}

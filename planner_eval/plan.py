@@ -59,6 +59,11 @@ def references(args: list[Any]) -> list[int]:
     return found
 
 
+def references_by_action(actions: list[Action]) -> list[list[int]]:
+    """`references` of each action's arguments: walked once, for the several checks that use them."""
+    return [references(action.args) for action in actions]
+
+
 def _collect(value: Any, found: list[int], in_list: bool) -> None:
     if isinstance(value, str):
         match = REFERENCE.match(value)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from planner_eval.catalog import Catalog
 from planner_eval.match import check_args_mode
+from planner_eval.parallel import chunked_map
 from planner_eval.parse import ParsedPlan
-from planner_eval.score import checks_arguments, score_plan
+from planner_eval.score import checks_arguments, plan_scorer
 from planner_eval.tinyagent_format import load_tinyagent_json, tinyagent_plans
 from planner_eval.tool_calls import parse_tool_calls
 from planner_eval.validate import ERROR_CATEGORIES
@@ -97,16 +98,19 @@ def score_files(
     catalog: Catalog | None = None,
     check_args: bool | None = None,
     layout: str = "lenient",
+    processes: int = 1,
 ) -> dict:
     """The report dict: {"summary": {...}, "results": [...]} in gold file order.
 
     `catalog` and `check_args` as in `score_plan`: the built-in tools without argument checks by
-    default. Raises OSError when a file cannot be read and ValueError for an unknown args_mode.
+    default; `processes` as in `score_plans`. Raises OSError when a file cannot be read and
+    ValueError for an unknown args_mode.
     """
     check_args_mode(args_mode)
     gold, gold_skipped = read_plans(gold_path, warn, catalog)
     pred, pred_skipped = read_plans(pred_path, warn, catalog)
-    report = score_plans(gold, pred, catalog=catalog, args_mode=args_mode, check_args=check_args, layout=layout)
+    report = score_plans(gold, pred, catalog=catalog, args_mode=args_mode, check_args=check_args, layout=layout,
+                         processes=processes)
     report["summary"]["skipped_lines"] = {"gold": gold_skipped, "pred": pred_skipped}
     return report
 
@@ -122,19 +126,29 @@ def score_plans(
     args_mode: str = "normalized",
     check_args: bool | None = None,
     layout: str = "lenient",
+    processes: int = 1,
 ) -> dict:
     """The same report as `score_files`, for plans held in memory.
 
     Each side is {id: plan} or a list of plans (ids "0", "1", ...); a plan is its text or a
     `ParsedPlan` (e.g. from `parse_tool_calls`). A gold id without a prediction counts as missing.
+    `processes` > 1 lets a large input be scored in that many forked processes (see
+    `planner_eval.parallel`); the report is the same.
     """
     check_args_mode(args_mode)
     checking = checks_arguments(args_mode, catalog, check_args)
     gold, pred = _keyed(golds), _keyed(preds)
-    results = []
-    for record_id, gold_plan in gold.items():
-        score = score_plan(gold_plan, pred.get(record_id), args_mode, catalog, checking, layout)
-        results.append({"id": record_id, **score.as_dict()})
+    pairs = [(record_id, gold_plan, pred.get(record_id)) for record_id, gold_plan in gold.items()]
+
+    score_pair = plan_scorer(args_mode, catalog, checking, layout)
+
+    def score_range(start: int, stop: int) -> list[dict]:
+        return [
+            {"id": record_id, **score_pair(gold_plan, pred_plan).as_dict()}
+            for record_id, gold_plan, pred_plan in pairs[start:stop]
+        ]
+
+    results = chunked_map(score_range, len(pairs), processes)
     summary = summarize(results)
     summary.update(
         args_mode=args_mode,

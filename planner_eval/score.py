@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from planner_eval.arguments import fill_defaults, has_defaults, has_numbers, widen_numbers
 from planner_eval.catalog import TOOLS, Catalog
 from planner_eval.match import check_args_mode, plans_match
 from planner_eval.metrics import Edge, labelled_edges, partial_credit
-from planner_eval.parse import LAYOUTS, LENIENT, ParsedPlan, parse_plan
-from planner_eval.plan import Action
+from planner_eval.parse import LAYOUTS, LENIENT, ParsedPlan, shared_parse
+from planner_eval.plan import Action, references_by_action
 from planner_eval.validate import GOLD_INVALID, MISSING, plan_error
 
 
@@ -47,16 +48,22 @@ class Analyser:
         return self._cached(plan) if len(plan) <= _CACHED_TEXT_CHARS else self._text(plan)
 
     def _text(self, text: str) -> Analysis:
-        return self._parsed(parse_plan(text, layout=self.layout))
+        # Defaults and widening change the arguments: only then must they be the plan's own, and
+        # their references be found again.
+        changes = self._fill or self._widen
+        plan, refs = shared_parse(text, self.layout, copy_args=changes)
+        return self._parsed(plan, None if changes else refs)
 
-    def _parsed(self, plan: ParsedPlan) -> Analysis:
+    def _parsed(self, plan: ParsedPlan, refs: Sequence[Sequence[int]] | None = None) -> Analysis:
         if self._fill:
             fill_defaults(plan.actions, self.catalog)
         if self._widen:
             widen_numbers(plan.actions, self.catalog)
-        error, detail = plan_error(plan, self.catalog, self.check_args)
+        if refs is None:
+            refs = references_by_action(plan.actions)  # once, for both the validity check and the edges
+        error, detail = plan_error(plan, self.catalog, self.check_args, refs)
         tools = tuple(a.tool for a in plan.actions)
-        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions)))
+        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions, refs)))
 
 
 def _copied(plan: ParsedPlan) -> ParsedPlan:
@@ -130,9 +137,24 @@ def score_plan(
     plans may also be given already parsed, as `parse_tool_calls` returns them. `layout`
     ("lenient" or "llmcompiler") is how strictly plan text must be laid out (see `parse_plan`).
     """
+    return plan_scorer(args_mode, catalog, check_args, layout)(gold_text, pred_text)
+
+
+PairScorer = Callable[["str | ParsedPlan", "str | ParsedPlan | None"], PlanScore]
+
+
+def plan_scorer(
+    args_mode: str = "normalized", catalog: Catalog | None = None, check_args: bool | None = None, layout: str = LENIENT
+) -> PairScorer:
+    """`score_plan` with these settings, checked and looked up once: for scoring many pairs."""
     check_args_mode(args_mode)
     check_layout(layout)
-    analyse_plan = analyser_for(catalog, checks_arguments(args_mode, catalog, check_args), layout)
+    return partial(_score_pair, analyser_for(catalog, checks_arguments(args_mode, catalog, check_args), layout), args_mode)
+
+
+def _score_pair(
+    analyse_plan: Analyser, args_mode: str, gold_text: str | ParsedPlan, pred_text: str | ParsedPlan | None
+) -> PlanScore:
     gold = analyse_plan(gold_text)
     if gold.error is not None:
         return PlanScore(False, False, GOLD_INVALID, f"gold plan: {gold.error}: {gold.detail}")

@@ -11,10 +11,12 @@ broken plan into a success. The detail names which of the two it was.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from planner_eval.arguments import argument_problem
 from planner_eval.catalog import TOOLS, Catalog
 from planner_eval.parse import MALFORMED, TOO_LARGE, ParsedPlan
-from planner_eval.plan import references
+from planner_eval.plan import references_by_action
 
 MISSING = "missing"
 PARSE = "parse"
@@ -37,11 +39,16 @@ ERROR_CATEGORIES: tuple[str, ...] = PREDICTION_ERRORS + (GOLD_INVALID,)
 
 
 def plan_error(
-    plan: ParsedPlan, catalog: Catalog | None = None, check_args: bool = False
+    plan: ParsedPlan,
+    catalog: Catalog | None = None,
+    check_args: bool = False,
+    refs: Sequence[Sequence[int]] | None = None,
 ) -> tuple[str | None, str | None]:
     """(category, human-readable detail) of the first problem that applies, or (None, None).
 
     `catalog` defaults to the built-in TinyAgent tools; `check_args` adds the `bad_arguments` check.
+    `refs`, the `references` of each action, spares a caller that has them already another walk
+    through the arguments.
     """
     tools = TOOLS if catalog is None else catalog
     if plan.empty:
@@ -63,8 +70,8 @@ def plan_error(
         if after <= before:
             return DUPLICATE_ID, f"id {after} follows id {before}; ids must increase"
     earlier: set[int] = set()
-    for action in plan.actions:
-        for ref in references(action.args):
+    for action, action_refs in zip(plan.actions, references_by_action(plan.actions) if refs is None else refs):
+        for ref in action_refs:
             if ref not in earlier:
                 return BAD_REFERENCE, f"action {action.id}: ${ref} is not an earlier action"
         earlier.add(action.id)

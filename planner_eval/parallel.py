@@ -1,0 +1,71 @@
+"""Work split over forked worker processes, results in input order.
+
+Scoring is pure Python, so threads would not run it in parallel; processes do. Workers are forked,
+so they inherit the plans already read instead of receiving them: only chunk bounds go to them and
+only their results come back (through multiprocessing's pipes, between processes of this run).
+Workers are forked only on Linux (macOS and Windows start them by spawning, which would have to
+send everything): elsewhere, and for small inputs where starting workers costs more than it saves,
+the work runs in this process.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+# Below this many items a worker pool does not pay for its start-up and teardown (about 20 ms
+# on a 2-core machine, against about 0.2 ms per scored pair).
+MIN_PARALLEL_ITEMS = 2_000
+CHUNK_ITEMS = 500  # small enough to keep the workers evenly busy (40 chunks for 20,000 pairs)
+MAX_PROCESSES = 8
+
+Work = Callable[[int, int], list[Any]]
+_work: Work | None = None  # set in each worker by `_install`
+
+
+def available_processes() -> int:
+    """CPUs this process may run on, at most MAX_PROCESSES."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        count = os.cpu_count() or 1
+    return max(1, min(count, MAX_PROCESSES))
+
+
+def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
+    """`work(0, count)`, computed as `work(start, stop)` over chunks in up to `processes` forked
+    workers when that can pay off, and joined in order. `work` must not depend on side effects of
+    earlier chunks: each worker has its own copy of the process."""
+    processes = min(processes, -(-count // CHUNK_ITEMS))
+    if processes < 2 or count < MIN_PARALLEL_ITEMS or not sys.platform.startswith("linux"):
+        return work(0, count)
+    bounds = [(start, min(start + CHUNK_ITEMS, count)) for start in range(0, count, CHUNK_ITEMS)]
+    import multiprocessing  # here: small inputs, the most common, do not pay for importing it
+
+    # What exists now is only read by the workers: frozen, their collections leave its pages shared.
+    gc.freeze()
+    try:
+        # Forked, the workers get `work` (and the data it closes over) from memory, not by pickling.
+        with multiprocessing.get_context("fork").Pool(processes, initializer=_install, initargs=(work,)) as pool:
+            parts = pool.starmap(_run, bounds, chunksize=1)
+    finally:
+        gc.unfreeze()
+    return [item for part in parts for item in part]
+
+
+def _install(work: Work) -> None:
+    global _work
+    _work = work
+    # Work such as scoring makes many small containers and almost no cycles (with collection off,
+    # scoring took about a tenth less CPU time): collect the young generation 20 times less often,
+    # in a process that ends soon.
+    threshold, *older = gc.get_threshold()
+    gc.set_threshold(threshold * 20, *older)
+
+
+def _run(start: int, stop: int) -> list[Any]:
+    assert _work is not None, "called outside a worker"
+    return _work(start, stop)
