@@ -214,9 +214,9 @@ def test_openai_tools_restrict_the_catalog_and_undecodable_ones_are_400(openai_c
         model="m", messages=[{"role": "user", "content": "note: buy milk"}], tools=schemas)
     assert all(c.function.name == "create_note" for c in completion.choices[0].message.tool_calls or [])
     # A tool never trained on is planned from its schema (tests/test_serve_request_tools.py); one whose
-    # argument no grammar can decode is refused.
+    # argument no grammar can decode (an untyped one) is refused.
     unknown = [{"type": "function", "function": {"name": "launch_rocket", "parameters": {
-        "type": "object", "properties": {"payload": {"type": "object"}}}}}]
+        "type": "object", "properties": {"payload": {}}}}}]
     with pytest.raises(openai.BadRequestError, match="launch_rocket"):
         openai_client.chat.completions.create(model="m", messages=[{"role": "user", "content": "go"}], tools=unknown)
     with pytest.raises(openai.BadRequestError, match="stream"):
