@@ -199,11 +199,16 @@ def check_plan(plan: str, tools: list[str]) -> None:
 
 
 class Prefer(LogitsProcessor):
-    """A model with a mind of its own: step k strongly prefers the k-th token of ``text``."""
+    """A model with a mind of its own: step k strongly prefers the k-th of ``tokens``."""
 
-    def __init__(self, tokenizer, text: str):
-        self.tokens = tokenizer(text + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
+    def __init__(self, tokens: list[int]):
+        self.tokens = tokens
         self.prompt_length = None
+
+    @classmethod
+    def text(cls, tokenizer, text: str) -> Prefer:
+        """Prefer ``text``, then the end of the sequence."""
+        return cls(tokenizer(text + tokenizer.eos_token, add_special_tokens=False)["input_ids"])
 
     def __call__(self, input_ids, scores):
         self.prompt_length = self.prompt_length or input_ids.shape[1]
@@ -216,7 +221,7 @@ class Prefer(LogitsProcessor):
 def plan_preferring(tiny, text: str, tools: list[str]) -> str:
     model, tokenizer = tiny
     return generate_plans_with_stats(model, tokenizer, prompts_for(tokenizer, [tools]), tools=[tools],
-                                     max_new_tokens=200, generation_kwargs={"logits_processor": [Prefer(tokenizer, text)]})[0][0]
+                                     max_new_tokens=200, generation_kwargs={"logits_processor": [Prefer.text(tokenizer, text)]})[0][0]
 
 
 def test_a_model_writing_valid_references_is_left_alone(tiny):
@@ -261,7 +266,7 @@ def test_a_plan_that_fits_the_budget_is_not_cut_short(tiny):
     budget = count(named) + closing_reserve(tools) + 1
     assert budget <= count(plan) + closing_reserve(tools)  # one reserve for all would cut the last line
     got = generate_plans_with_stats(model, tokenizer, prompts_for(tokenizer, [tools]), tools=[tools], max_new_tokens=budget,
-                                    generation_kwargs={"logits_processor": [Prefer(tokenizer, plan)]})[0][0]
+                                    generation_kwargs={"logits_processor": [Prefer.text(tokenizer, plan)]})[0][0]
     assert got == plan
 
 
@@ -281,7 +286,7 @@ def test_a_string_that_never_ends_is_cut_at_the_line_bound_and_the_plan_parses(t
     monkeypatch.setattr(grammar, "MAX_LINE_BYTES", 120)
     endless = '1. compose_new_email([], [], "' + "x" * 2000
     plan = generate_plans_with_stats(model, tokenizer, prompts_for(tokenizer, [EMAIL]), tools=[EMAIL], max_new_tokens=1000,
-                                     generation_kwargs={"logits_processor": [Prefer(tokenizer, endless)]})[0][0]
+                                     generation_kwargs={"logits_processor": [Prefer.text(tokenizer, endless)]})[0][0]
     first = plan.splitlines()[0].encode()
     longest_piece = max(len(piece) for piece in plan_grammars(tokenizer, len(tokenizer)).pieces)
     assert 120 - longest_piece < len(first) <= 120 + closing_bytes(EMAIL), plan

@@ -20,6 +20,7 @@ from tinyagent_ft.generation import generate_plans, generate_plans_with_stats
 from tinyagent_ft.grammar import MAX_LINE_BYTES, closing_reserve, plan_grammars
 from tinyagent_ft.models import TinyShape, build_tiny
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
+from test_generation import Prefer
 
 
 def function(name: str, properties: dict, required: list[str]) -> dict:
@@ -209,21 +210,6 @@ def test_plans_close_within_a_tight_budget_over_an_object_catalog(tiny):
     assert stats.forced_tokens > 0 and max(stats.tokens_per_plan) <= budget
     for plan in plans:
         assert_valid(plan, TOOLS)
-
-
-class Prefer(LogitsProcessor):
-    """A model with a mind of its own: step k strongly prefers the k-th token of ``text``."""
-
-    def __init__(self, tokens: list[int]):
-        self.tokens = tokens
-        self.prompt_length = None
-
-    def __call__(self, input_ids, scores):
-        self.prompt_length = self.prompt_length or input_ids.shape[1]
-        step = input_ids.shape[1] - self.prompt_length
-        if step < len(self.tokens):
-            scores[:, self.tokens[step]] += 100.0
-        return scores
 
 
 @pytest.mark.parametrize("cut", [
