@@ -12,7 +12,7 @@ from planner_eval.catalog import FORMATS, TOOLS, Catalog, describe_tools
 from planner_eval.match import ARGS_MODES
 from planner_eval.parallel import available_processes
 from planner_eval.parse import LAYOUTS
-from planner_eval.report import score_files
+from planner_eval.report import score_files_json
 
 
 class _Parser(argparse.ArgumentParser):
@@ -130,17 +130,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.questions is not None:
             report = _bfcl_report(args)
+            summary, results = report["summary"], _results_json(report["results"])
         else:
-            report = score_files(args.gold, args.pred, args.args_mode, catalog=catalog, check_args=args.check_args or None,
-                                 layout=args.layout, processes=available_processes())
+            # The results come back as JSON text, written in the worker processes that scored them.
+            summary, results = score_files_json(args.gold, args.pred, args.args_mode, catalog=catalog,
+                                                check_args=args.check_args or None, layout=args.layout,
+                                                processes=available_processes())
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
     except _InputError as exc:
         return _fail(str(exc))
     if args.tools is not None:
-        report["summary"]["catalog"] = args.tools
-    status = _emit(format_report(report), args.out)
+        summary["catalog"] = args.tools
+    status = _emit(_report_text(summary, results), args.out)
     if status == 0 and args.html is not None:
+        report = {"summary": summary, "results": json.loads(f"[{results}]")}
         from planner_eval.html_report import write_html_report_for_files
 
         try:
@@ -200,9 +204,16 @@ def _emit(text: str, out: str | None) -> int:
 
 def format_report(report: dict) -> str:
     """JSON with an indented summary and one result per line: readable, and fast to encode."""
-    results = ",\n  ".join(json.dumps(r) for r in report["results"])
-    summary = json.dumps(report["summary"], indent=2).replace("\n", "\n  ")
-    return f'{{\n  "summary": {summary},\n  "results": [\n  {results}\n  ]\n}}'
+    return _report_text(report["summary"], _results_json(report["results"]))
+
+
+def _results_json(results: list[dict]) -> str:
+    return ",\n  ".join(json.dumps(r) for r in results)
+
+
+def _report_text(summary: dict, results_json: str) -> str:
+    summary_json = json.dumps(summary, indent=2).replace("\n", "\n  ")
+    return f'{{\n  "summary": {summary_json},\n  "results": [\n  {results_json}\n  ]\n}}'
 
 
 def _fail(message: str) -> int:

@@ -38,7 +38,8 @@ def available_processes() -> int:
 def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
     """`work(0, count)`, computed as `work(start, stop)` over chunks in up to `processes` forked
     workers when that can pay off, and joined in order. `work` must not depend on side effects of
-    earlier chunks: each worker has its own copy of the process."""
+    earlier chunks: each worker has its own copy of the process. An exception `work` raises
+    reaches the caller (from a worker, it must pickle)."""
     processes = min(processes, -(-count // CHUNK_ITEMS))
     if processes < 2 or count < MIN_PARALLEL_ITEMS or not sys.platform.startswith("linux"):
         return work(0, count)
@@ -50,7 +51,9 @@ def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
     try:
         # Forked, the workers get `work` (and the data it closes over) from memory, not by pickling.
         with multiprocessing.get_context("fork").Pool(processes, initializer=_install, initargs=(work,)) as pool:
-            parts = pool.starmap(_run, bounds, chunksize=1)
+            # In order; an exception that `work` raises comes as soon as its chunk's turn does, and
+            # leaving the pool stops the chunks still running.
+            parts = list(pool.imap(_run, bounds))
     finally:
         gc.unfreeze()
     return [item for part in parts for item in part]
@@ -66,6 +69,6 @@ def _install(work: Work) -> None:
     gc.set_threshold(threshold * 20, *older)
 
 
-def _run(start: int, stop: int) -> list[Any]:
+def _run(bounds: tuple[int, int]) -> list[Any]:
     assert _work is not None, "called outside a worker"
-    return _work(start, stop)
+    return _work(*bounds)

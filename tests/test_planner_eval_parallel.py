@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 
@@ -10,7 +11,7 @@ import pytest
 from planner_eval.cli import format_report
 from planner_eval.parallel import MIN_PARALLEL_ITEMS, chunked_map
 from planner_eval.plan import Action, format_plan
-from planner_eval.report import score_plans
+from planner_eval.report import read_plans, score_files_json, score_plans
 from planner_eval.score import score_plan
 
 NAMES = ["Sid", "Nick", "Amir", "Kurt", "Nora"]
@@ -75,3 +76,44 @@ def test_a_reference_in_a_nested_list_still_counts_in_a_forced_match():
     assert not score_plan(gold, gold.replace('"$1"', '"$2"')).success
     swapped = '1. get_email_address("b")\n2. get_email_address("a")\n3. send_sms([["$2"]], "x")'
     assert score_plan(gold, swapped).success
+
+
+def _reports_agree(tmp_path, gold_lines: list[str], pred_lines: list[str]) -> dict:
+    """Scores the files as the command does (lines read ahead, in workers) and line by line in
+    one process; the reports and the warnings must be the same. Returns the report."""
+    gold_path, pred_path = tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+    gold_path.write_text("".join(f"{line}\n" for line in gold_lines))
+    pred_path.write_text("".join(f"{line}\n" for line in pred_lines))
+    warned: list[str] = []
+    summary, results = score_files_json(gold_path, pred_path, warn=warned.append, processes=2)
+    expected_warnings: list[str] = []
+    gold, gold_skipped = read_plans(gold_path, expected_warnings.append)
+    pred, pred_skipped = read_plans(pred_path, expected_warnings.append)
+    expected = score_plans(gold, pred)
+    expected["summary"]["skipped_lines"] = {"gold": gold_skipped, "pred": pred_skipped}
+    assert format_report({"summary": summary, "results": json.loads(f"[{results}]")}) == format_report(expected)
+    assert warned == expected_warnings
+    return expected
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda gold, pred: pred.__setitem__(-5, pred[-5][:30]),  # truncated, late: a worker finds it
+        lambda gold, pred: gold.__setitem__(3, gold[3].replace('{"id": "3"', '{"id": "3", "id": "x"')),
+        lambda gold, pred: pred.append('{"id": "extra", "plan": 5}'),  # an extra id, found in this process
+        lambda gold, pred: pred.__setitem__(7, '{"id": "7", "tool_calls": "x"}'),
+        lambda gold, pred: gold.__setitem__(-1, gold[-1].replace('"plan"', '"plan": NaN, "other"')),
+        lambda gold, pred: pred.__setitem__(9, pred[9] + " trailing"),
+        lambda gold, pred: pred.__setitem__(11, '{"id": "1\t1", "plan": "1. join()"}'),
+        lambda gold, pred: pred.__setitem__(12, pred[0]),  # a repeated id
+        lambda gold, pred: pred.extend(["", "   ", '{"id": "extra", "plan": "1. join()"}']),  # still plain
+    ],
+)
+def test_lines_read_ahead_give_the_report_of_lines_read_one_by_one(tmp_path, pairs, spoil):
+    golds, preds = pairs
+    gold = [json.dumps({"id": str(i), "plan": plan}) for i, plan in enumerate(golds)]
+    pred = [json.dumps({"id": str(i), "plan": plan}) for i, plan in enumerate(preds)]
+    spoil(gold, pred)
+    report = _reports_agree(tmp_path, gold, pred)
+    assert report["summary"]["n"] >= len(golds) - 1
