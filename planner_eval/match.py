@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
-from planner_eval.plan import Action, reference_id, references
+from planner_eval.plan import REFERENCE, Action, reference_id, references
 
 ArgsMode = Literal["normalized", "strict", "ignore"]
 ARGS_MODES: tuple[str, ...] = ("normalized", "strict", "ignore")
@@ -50,8 +50,34 @@ def normalize_text(text: str) -> str:
 
 def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
     """A hashable form of a value under an args mode, tagged by type, references mapped by `ref_map`."""
+    kind = type(value)  # exact types first: this is hot, and parsed values are never subclasses
+    if kind is str:
+        if value[:1] == "$":
+            ref = REFERENCE.match(value)
+            if ref is not None:
+                return ("ref", ref_map(int(ref.group(1))))
+        if mode != "normalized":
+            return ("str", value)
+        return _normalized_key(value) if len(value) <= _REMEMBERED_CHARS else ("str", normalize_text(value))
+    if kind is list:
+        items = [value_key(item, mode, ref_map) for item in value]
+        if mode == "normalized":
+            # Keys start with a type tag and equal tags carry values of one type, so they sort.
+            items.sort()
+        return ("list", tuple(items))
+    if kind is int:
+        return ("int", value)
+    if kind is bool:
+        return ("bool", value)
+    if value is None:
+        return ("none",)
+    return _other_key(value, mode, ref_map)
+
+
+def _other_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
+    """`value_key` of any other value: floats, dicts, and subclasses of the types above."""
     if isinstance(value, str):
-        ref = reference_id(value) if value[:1] == "$" else None  # cheap test first: this is hot
+        ref = reference_id(value) if value[:1] == "$" else None
         if ref is not None:
             return ("ref", ref_map(ref))
         if mode != "normalized":
@@ -68,7 +94,6 @@ def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
     if isinstance(value, list):
         items = [value_key(item, mode, ref_map) for item in value]
         if mode == "normalized":
-            # Keys start with a type tag and equal tags carry values of one type, so they sort.
             items.sort()
         return ("list", tuple(items))
     if isinstance(value, dict):

@@ -230,15 +230,15 @@ def _scored_json(
     gold_lines, pred_lines = lines
 
     def score_range(start: int, stop: int) -> list[tuple[str, list[list]]]:
-        texts, columns = [], [[] for _ in _COLUMNS]
-        for record_id, gold_plan, pred_plan in pairs[start:stop]:
-            gold_plan = _confirmed(gold_plan, gold_lines, record_id, catalog)
-            score = score_pair(gold_plan, _confirmed(pred_plan, pred_lines, record_id, catalog))
-            result = {"id": record_id, **score.as_dict()}
-            texts.append(json.dumps(result))
-            for column, name in zip(columns, _COLUMNS):
-                column.append(result[name])
-        return [(",\n  ".join(texts), columns)]
+        results = [
+            {"id": record_id, **score_pair(_confirmed(gold_plan, gold_lines, record_id, catalog),
+                                           _confirmed(pred_plan, pred_lines, record_id, catalog)).as_dict()}
+            for record_id, gold_plan, pred_plan in pairs[start:stop]
+        ]
+        # One dumps for the chunk, then a line for each result: its values are plain, so `}, {"`
+        # occurs only between results (a quote inside a string is escaped).
+        text = json.dumps(results)[1:-1].replace('}, {"', '},\n  {"')
+        return [(text, [[result[name] for result in results] for name in _COLUMNS])]
 
     parts = chunked_map(score_range, len(pairs), processes)
     summary = _summary([[value for _, columns in parts for value in columns[i]] for i in range(len(_COLUMNS))])

@@ -108,6 +108,7 @@ def _reports_agree(tmp_path, gold_lines: list[str], pred_lines: list[str]) -> di
         lambda gold, pred: pred.__setitem__(11, '{"id": "1\t1", "plan": "1. join()"}'),
         lambda gold, pred: pred.__setitem__(12, pred[0]),  # a repeated id
         lambda gold, pred: pred.extend(["", "   ", '{"id": "extra", "plan": "1. join()"}']),  # still plain
+        lambda gold, pred: gold.append(json.dumps({"id": '}, {"id": "x', "plan": "1. join()"})),  # not a plain id
     ],
 )
 def test_lines_read_ahead_give_the_report_of_lines_read_one_by_one(tmp_path, pairs, spoil):
