@@ -89,8 +89,8 @@ def parse_plan(text: str, catalog: Catalog | None = None, layout: str = LENIENT)
 
 def shared_parse(text: str, layout: str = LENIENT, copy_args: bool = False) -> tuple[ParsedPlan, list[tuple[int, ...]]]:
     """`parse_plan` without a catalog, and the `references` of each action (as they stand before any
-    change to the arguments). Unless `copy_args`, the arguments are the line cache's own objects:
-    cheaper, for callers that never change a plan."""
+    change to the arguments). Unless `copy_args`, the actions and their arguments are the line
+    cache's own objects: cheaper, for callers that never change a plan."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {layout!r}")
     plan, refs = _parse(text, copy_args)
@@ -106,6 +106,7 @@ def _parse(text: str, copy_args: bool) -> tuple[ParsedPlan, list[tuple[int, ...]
         plan.problems.append(Problem(1, TOO_LARGE, f"plan longer than {MAX_TEXT_CHARS} characters"))
         text = text[:MAX_TEXT_CHARS]
     thought: str | None = None
+    actions = plan.actions
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         ends_plan = END_OF_PLAN in line
@@ -113,10 +114,16 @@ def _parse(text: str, copy_args: bool) -> tuple[ParsedPlan, list[tuple[int, ...]
             line = line.partition(END_OF_PLAN)[0].strip()
         if line:
             classify = _classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify
-            kind, action_id, tool, payload, action_refs = classify(line)
+            kind, action_id, tool, payload, action_refs, shared = classify(line)
             if kind == _ACTION:
-                plan.actions.append(Action(action_id, tool, _copy_lists(payload) if copy_args else payload, thought))
+                if copy_args:
+                    actions.append(Action(action_id, tool, _copy_lists(payload), thought))
+                else:  # the line's own action, unless a thought makes this one different
+                    actions.append(shared if thought is None else Action(action_id, tool, payload, thought))
                 refs.append(action_refs)
+                if len(actions) > MAX_ACTIONS and not ends_plan:
+                    plan.problems.append(Problem(number, TOO_LARGE, f"more than {MAX_ACTIONS} actions"))
+                    break
             elif kind == _JOIN_LINE:
                 plan.has_join, plan.join_id = True, action_id
                 break  # whatever follows join() is outside the plan
@@ -126,14 +133,11 @@ def _parse(text: str, copy_args: bool) -> tuple[ParsedPlan, list[tuple[int, ...]
             thought = payload if kind == _THOUGHT_LINE else None
         if ends_plan:
             break
-        if len(plan.actions) > MAX_ACTIONS:
-            plan.problems.append(Problem(number, TOO_LARGE, f"more than {MAX_ACTIONS} actions"))
-            break
     return plan, refs
 
 
 _ACTION, _JOIN_LINE, _THOUGHT_LINE, _PROSE = "action", "join", "thought", "prose"
-_PROSE_LINE = (_PROSE, None, None, None, ())  # `_classify` of prose; an empty line counts as prose too
+_PROSE_LINE = (_PROSE, None, None, None, (), None)  # `_classify` of prose; an empty line counts as prose too
 
 
 def _thought_before_action(raw: str, lines: list[str], number: int) -> bool:
@@ -168,7 +172,7 @@ def executor_layout_problems(text: str) -> list[Problem]:
             problems.append(Problem(number, MALFORMED, f"layout: a line break {foreign.group(0)!r} the executor does not split at"))
             break
         line = raw.partition(END_OF_PLAN)[0].strip()
-        kind, action_id, _, _, refs = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else _PROSE_LINE
+        kind, action_id, _, _, refs, _ = (_classify_cached if len(line) <= _CACHED_LINE_CHARS else _classify)(line) if line else _PROSE_LINE
         if kind in (_ACTION, _JOIN_LINE, MALFORMED):
             if not _EXECUTOR_ACTION.match(line):
                 problems.append(Problem(number, MALFORMED, "layout: the executor reads only actions written `N. name(`"))
@@ -181,25 +185,26 @@ def executor_layout_problems(text: str) -> list[Problem]:
     return problems
 
 
-def _classify(line: str) -> tuple[str, int | None, str | None, Any, tuple[int, ...]]:
-    """(kind, id, tool, payload, references) of a stripped, non-empty line; payload is the
+def _classify(line: str) -> tuple[str, int | None, str | None, Any, tuple[int, ...], Action | None]:
+    """(kind, id, tool, payload, references, action) of a stripped, non-empty line; payload is the
     arguments of an action, the text of a thought, or the reason a numbered line is malformed;
-    references are those of an action's arguments, found here once for every use of the line."""
+    references are those of an action's arguments, found here once for every use of the line;
+    action is the line's action (without a thought), shared by every plan that has the line."""
     thought = _THOUGHT.match(line)
     if thought:
-        return _THOUGHT_LINE, None, None, thought.group(1).strip() or None, ()
+        return _THOUGHT_LINE, None, None, thought.group(1).strip() or None, (), None
     numbered = _NUMBERED.fullmatch(line)
     action_id = int(numbered.group(1)) if numbered else None
     body = numbered.group(2) if numbered else line
     if _JOIN_CALL.match(body):
-        return _JOIN_LINE, action_id, None, None, ()  # join's own arguments do not matter
+        return _JOIN_LINE, action_id, None, None, (), None  # join's own arguments do not matter
     if not numbered:
         return _PROSE_LINE
     try:
         tool, args = parse_call(body)
     except ValueError as exc:
-        return MALFORMED, action_id, None, str(exc), ()
-    return _ACTION, action_id, tool, args, tuple(references(args))
+        return MALFORMED, action_id, None, str(exc), (), None
+    return _ACTION, action_id, tool, args, tuple(references(args)), Action(action_id, tool, args)
 
 
 # Lines recur across plans (the same lookups, predictions equal to gold) and compiling them is most
