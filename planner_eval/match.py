@@ -131,14 +131,29 @@ class _NotingPlaceholder:
         return _ANY_TARGET
 
 
-def _base_keys(plan: list[Action], mode: str) -> tuple[list[Hashable], list[bool]]:
-    """Each action's key with reference targets hidden, and whether that key holds a reference."""
+def _base_keys(plan: list[Action], mode: str, unchanging: bool) -> tuple[list[Hashable], list[bool]]:
+    """Each action's key with reference targets hidden, and whether that key holds a reference;
+    remembered for `unchanging` actions."""
     keys, has_reference = [], []
+    kept = _KEPT_BASE_KEYS[mode] if unchanging else None
     for action in plan:
-        placeholder = _NotingPlaceholder()
-        keys.append(action_key(action, mode, placeholder))
-        has_reference.append(placeholder.used)
+        found = kept.get(id(action)) if kept is not None else None
+        if found is None:
+            placeholder = _NotingPlaceholder()
+            found = (action, action_key(action, mode, placeholder), placeholder.used)
+            if kept is not None:
+                if len(kept) >= _MAX_KEPT:
+                    kept.clear()
+                kept[id(action)] = found  # holding the action, so that its id is not reused meanwhile
+        keys.append(found[1])
+        has_reference.append(found[2])
     return keys, has_reference
+
+
+# Base keys of unchanging actions by the action's id: lines recur across plans, and a parsed line's
+# action is shared by every plan that has it (see `shared_parse`).
+_KEPT_BASE_KEYS: dict[str, dict[int, tuple[Action, Hashable, bool]]] = {mode: {} for mode in ARGS_MODES}
+_MAX_KEPT = 65_536
 
 
 Neighbours = tuple[list[list[int]], list[list[int]]]  # (incoming, outgoing) by position in the plan
@@ -185,17 +200,19 @@ def _neighbour_lists(plan: list[Action]) -> Neighbours:
     return ins, outs
 
 
-def plans_match(gold: list[Action], pred: list[Action], mode: str = "normalized") -> bool:
+def plans_match(gold: list[Action], pred: list[Action], mode: str = "normalized", *, unchanging: bool = False) -> bool:
     """True when two valid plans are isomorphic as argument-labelled DAGs (see module doc).
 
     Both plans must be valid (unique ids, references to earlier actions); `validate` checks that.
+    `unchanging` says that no action of either plan will ever change (as with the actions
+    `shared_parse` gives): then what is worked out for an action is remembered for later calls.
     """
     check_args_mode(mode)
     if len(gold) != len(pred):
         return False
     if not gold:
         return True
-    (gold_base, _), (pred_base, pred_has_reference) = _base_keys(gold, mode), _base_keys(pred, mode)
+    (gold_base, _), (pred_base, pred_has_reference) = _base_keys(gold, mode, unchanging), _base_keys(pred, mode, unchanging)
     base = [gold_base, pred_base]
     if Counter(gold_base) != Counter(pred_base):
         return False  # cheap rejection of most mismatches, before any graph work

@@ -25,6 +25,7 @@ class Analysis:
     detail: str | None
     tools: tuple[str, ...]  # tool of every parsed action, in plan order
     edges: tuple[Edge, ...]  # labelled dependency edges, for partial credit
+    shared: bool = False  # the actions are the parser's shared ones (see `shared_parse`)
 
 
 class Analyser:
@@ -52,9 +53,9 @@ class Analyser:
         # their references be found again.
         changes = self._fill or self._widen
         plan, refs = shared_parse(text, self.layout, copy_args=changes)
-        return self._parsed(plan, None if changes else refs)
+        return self._parsed(plan, None if changes else refs, shared=not changes)
 
-    def _parsed(self, plan: ParsedPlan, refs: Sequence[Sequence[int]] | None = None) -> Analysis:
+    def _parsed(self, plan: ParsedPlan, refs: Sequence[Sequence[int]] | None = None, shared: bool = False) -> Analysis:
         if self._fill:
             fill_defaults(plan.actions, self.catalog)
         if self._widen:
@@ -63,7 +64,7 @@ class Analyser:
             refs = references_by_action(plan.actions)  # once, for both the validity check and the edges
         error, detail = plan_error(plan, self.catalog, self.check_args, refs)
         tools = tuple(a.tool for a in plan.actions)
-        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions, refs)))
+        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions, refs)), shared)
 
 
 def _copied(plan: ParsedPlan) -> ParsedPlan:
@@ -165,7 +166,9 @@ def _score_pair(
         # (a good planner reproduces most gold plans verbatim) to be worth skipping the work.
         return PlanScore(True, True, None, None, 1.0, 1.0, 1.0, 1.0, 0)
     pred = analyse_plan(pred_text)
-    success = pred.error is None and plans_match(gold.plan.actions, pred.plan.actions, args_mode)
+    success = pred.error is None and plans_match(
+        gold.plan.actions, pred.plan.actions, args_mode, unchanging=gold.shared and pred.shared
+    )
     credit = partial_credit(gold.tools, pred.tools, gold.edges, pred.edges)
     return PlanScore(
         success,
