@@ -247,10 +247,12 @@ def _json_call(text: str) -> tuple[str, list[Any]] | None:
         return None
     inner = text[call.end() : -1]
     # Substring tests first: they rule out most lines far faster than the word-bounded patterns.
-    if "\\/" in inner or "\\u" in inner or (_holds_any(inner, _JSON_WORDS) and _JSON_CONSTANT.search(inner)):
+    if "\\/" in inner or "\\u" in inner:
+        return None
+    if ("true" in inner or "false" in inner or "null" in inner) and _JSON_CONSTANT.search(inner):
         return None
     respelled = 0
-    if _holds_any(inner, _PYTHON_WORDS):
+    if "True" in inner or "False" in inner or "None" in inner:
         inner, respelled = _PYTHON_CONSTANT.subn(_respell, inner)
     try:
         values = _DECODER.decode(f"[{inner}]")
@@ -267,11 +269,6 @@ def _json_call(text: str) -> tuple[str, list[Any]] | None:
     return call.group(1), values
 
 
-def _holds_any(text: str, words: tuple[str, ...]) -> bool:
-    return any(word in text for word in words)
-
-
-_JSON_WORDS, _PYTHON_WORDS = ("true", "false", "null"), ("True", "False", "None")
 _JSON_CONSTANT = re.compile(r"\b(?:true|false|null)\b")
 _PYTHON_CONSTANT = re.compile(r"\b(?:True|False|None)\b")
 _RESPELLING = {"True": "true", "False": "false", "None": "null"}
