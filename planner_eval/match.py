@@ -21,7 +21,7 @@ from collections.abc import Callable, Hashable, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
-from planner_eval.plan import REFERENCE, Action, reference_id, references
+from planner_eval.plan import REFERENCE, Action, references
 
 ArgsMode = Literal["normalized", "strict", "ignore"]
 ARGS_MODES: tuple[str, ...] = ("normalized", "strict", "ignore")
@@ -76,26 +76,13 @@ def value_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
 
 def _other_key(value: Any, mode: str, ref_map: RefMap) -> Hashable:
     """`value_key` of any other value: floats, dicts, and subclasses of the types above."""
-    if isinstance(value, str):
-        ref = reference_id(value) if value[:1] == "$" else None
-        if ref is not None:
-            return ("ref", ref_map(ref))
-        if mode != "normalized":
-            return ("str", value)
-        return _normalized_key(value) if len(value) <= _REMEMBERED_CHARS else ("str", normalize_text(value))
     if isinstance(value, bool):  # before int: bool is a subclass of int in Python
         return ("bool", value)
-    if isinstance(value, int):
-        return ("int", value)
+    for base in (str, int, list):
+        if isinstance(value, base):
+            return value_key(base(value), mode, ref_map)
     if isinstance(value, float):
         return ("float", value)
-    if value is None:
-        return ("none",)
-    if isinstance(value, list):
-        items = [value_key(item, mode, ref_map) for item in value]
-        if mode == "normalized":
-            items.sort()
-        return ("list", tuple(items))
     if isinstance(value, dict):
         # Keys as a set (they are unique strings, so sorting by them is total); values recursively.
         return ("dict", tuple(sorted((key, value_key(item, mode, ref_map)) for key, item in value.items())))
