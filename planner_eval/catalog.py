@@ -92,10 +92,15 @@ def _parameter(arg: ToolArg) -> str:
 
 
 def _shown_type(arg: ToolArg) -> str:
-    if arg.enum is None:
+    if arg.enum is not None:
+        shown = " | ".join(_shown_value(v) for v in arg.enum)
+    elif arg.properties and arg.type == "dict":
+        # The keys a planner must write, as the dict literal it writes them in; `?` marks an optional one.
+        shown = "{" + ", ".join(f"{_shown_value(p.name)}{'' if p.required else '?'}: {_shown_type(p)}"
+                                for p in arg.properties) + "}"
+    else:
         return arg.type_hint
-    values = " | ".join(_shown_value(v) for v in arg.enum)
-    return f"{values} | None" if arg.nullable else values
+    return f"{shown} | None" if arg.nullable else shown
 
 
 def _shown_value(value: Any) -> str:

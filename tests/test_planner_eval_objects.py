@@ -90,3 +90,8 @@ def test_objects_go_to_tool_calls_and_back():
 def test_single_quoted_keys_and_the_json_shortcut_read_alike():
     pred = GOLD.replace('{"view": "sea", "breakfast": True}', "{'view': 'sea', 'breakfast': True}")
     assert parse_plan(pred).actions == parse_plan(GOLD).actions
+
+
+def test_a_signature_shows_an_objects_keys_and_which_are_optional():
+    assert CATALOG["hotel_book"].signature().startswith(
+        'hotel_book(location: str, nights: int, preferences: {"view": "sea" | "city" | "garden", "breakfast"?: bool} = ...')
