@@ -13,7 +13,16 @@ object and writes it to --json.
 Each finished (optimizer, seed) run saves its result next to its checkpoint, and a later invocation
 with the same budget reuses it instead of training again: --full (about 7 hours on 2 cores) can be
 run in pieces, e.g. `--full --optimizers natural_galore --seeds 1` at a time; the whole command,
-run last, reuses every finished run and reports them all. On a GPU the planners also generate there
+run last, reuses every finished run and reports them all.
+
+`--model smollm2` (or a model's path) fine-tunes a pretrained model instead of training the tiny one
+from scratch, each optimizer at `tinyagent train`'s defaults for that model (LoRA: rank 16, alpha 32,
+every attention and MLP projection). A SmolLM2 step of batch 16 takes 5-9 s on a CPU with native bf16
+and 50-70 s on one without (benchmarks/RESULTS.md), so the comparison below is hours to days there:
+
+    python benchmarks/finetune.py --model smollm2 --steps 250 --seeds 0 1 --retriever R
+
+On a GPU the planners also generate there
 (`--device`), and `--eval-batch 64` suits it: on one H200 shared by four optimizers at once, two
 seeds each were trained and scored in 9 minutes (benchmarks/results/finetune_full_h200.json).
 """
@@ -37,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from planner_eval.score import score_plan  # noqa: E402
 from retriever.retriever import MANIFEST  # noqa: E402
 from tinyagent_ft.data import SPLIT_FILES, generator, load_split, write_tinyagent_file  # noqa: E402
+from tinyagent_ft.models import SMOLLM2, TINY  # noqa: E402
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
 HANDWRITTEN = ROOT / "tests" / "data" / "handwritten_queries.jsonl"
@@ -118,7 +128,8 @@ def run_one(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path
     from tinyagent_ft.train import TrainConfig, train
 
     started = time.perf_counter()
-    facts = train(TrainConfig(data=data, retriever=retriever, out=out, optimizer=optimizer, seed=seed,
+    facts = train(TrainConfig(data=data, retriever=retriever, out=out, model=budget.get("model", TINY),
+                              optimizer=optimizer, seed=seed,
                               max_steps=budget["steps"], batch_size=budget["batch"], prompt_style=PROMPT_STYLE,
                               eval_samples=0, logging_steps=min(10, budget["steps"]), extra={"disable_tqdm": True},
                               resume="auto"))  # an interrupted run goes on from its last checkpoint
@@ -198,16 +209,30 @@ def main() -> None:
     parser.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=OPTIMIZERS)
     parser.add_argument("--steps", type=int, default=None, help="override the budget's steps")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the budget's seeds")
+    parser.add_argument("--test", type=int, default=None, help="override the budget's test records")
+    parser.add_argument("--model", default=TINY,
+                        help=f"{TINY} (trained from scratch), {SMOLLM2} or a pretrained model's path (fine-tuned)")
     parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
     add_run_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = "full" if args.full else "default"
-    budget = dict(BUDGETS[name], **({"steps": args.steps} if args.steps else {}),
-                  **({"seeds": args.seeds} if args.seeds else {}))
+    overrides = {key: value for key, value in (("steps", args.steps), ("seeds", args.seeds), ("test", args.test))
+                 if value}
+    budget = dict(BUDGETS[name], **overrides)
+    if args.model != TINY:  # only then, so runs saved before --model existed are still reused
+        budget["model"] = args.model
 
-    # A steps override gets its own directory, so its checkpoints never resume another budget's run.
-    work = args.work / (f"{name}-{args.steps}steps" if args.steps else name)
+    # Another model, steps or test set gets its own directory, so its checkpoints never resume
+    # another budget's run (seeds share one: each seed has its own checkpoint).
+    tags = [name]
+    if args.model != TINY:
+        tags.append(Path(args.model).name)
+    if args.steps:
+        tags.append(f"{args.steps}steps")
+    if args.test:
+        tags.append(f"{args.test}test")
+    work = args.work / "-".join(tags)
     data = work / "data"
     origin_of = generate_with_origins(data, budget["train"], budget["val"], budget["test"], seed=0)
     retriever = args.retriever or work / "retriever"
