@@ -24,6 +24,7 @@ MAX_PROCESSES = 8
 
 Work = Callable[[int, int], list[Any]]
 _work: Work | None = None  # set in each worker by `_install`
+_first_failed: Any = None  # shared by the workers: the index of the first chunk known to fail
 
 
 def available_processes() -> int:
@@ -39,29 +40,50 @@ def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
     """`work(0, count)`, computed as `work(start, stop)` over chunks in up to `processes` forked
     workers when that can pay off, and joined in order. `work` must not depend on side effects of
     earlier chunks: each worker has its own copy of the process. An exception `work` raises
-    reaches the caller (from a worker, it must pickle)."""
+    reaches the caller (from a worker, it must pickle): that of the first failing chunk in order,
+    as in one process."""
     processes = min(processes, -(-count // CHUNK_ITEMS))
     if processes < 2 or count < MIN_PARALLEL_ITEMS or not sys.platform.startswith("linux"):
         return work(0, count)
-    bounds = [(start, min(start + CHUNK_ITEMS, count)) for start in range(0, count, CHUNK_ITEMS)]
+    chunks = [(index, start, min(start + CHUNK_ITEMS, count)) for index, start in enumerate(range(0, count, CHUNK_ITEMS))]
     import multiprocessing  # here: small inputs, the most common, do not pay for importing it
 
+    context = multiprocessing.get_context("fork")
+    first_failed = context.Value("q", len(chunks))
     # What exists now is only read by the workers: frozen, their collections leave its pages shared.
     gc.freeze()
     try:
         # Forked, the workers get `work` (and the data it closes over) from memory, not by pickling.
-        with multiprocessing.get_context("fork").Pool(processes, initializer=_install, initargs=(work,)) as pool:
-            # In order; an exception that `work` raises comes as soon as its chunk's turn does, and
-            # leaving the pool stops the chunks still running.
-            parts = list(pool.imap(_run, bounds))
+        pool = context.Pool(processes, initializer=_install, initargs=(work, first_failed))
+        try:
+            outcomes = pool.map(_run, chunks, chunksize=1)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        # Never terminated while a worker may be sending: a worker killed holding the result
+        # queue's lock hangs the pool for good (CPython issue 96995). Failures come back as values.
+        pool.join()
     finally:
         gc.unfreeze()
-    return [item for part in parts for item in part]
+    for outcome in outcomes:
+        if isinstance(outcome, _Failed):
+            raise outcome.error
+    return [item for part in outcomes for item in part]
 
 
-def _install(work: Work) -> None:
-    global _work
-    _work = work
+class _Failed:
+    """What a worker returns, instead of raising, for a chunk whose work raised."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+_SKIPPED: list[Any] = []  # a chunk after a failed one: its result would be thrown away
+
+def _install(work: Work, first_failed: Any) -> None:
+    global _work, _first_failed
+    _work, _first_failed = work, first_failed
     # Work such as scoring makes many small containers and almost no cycles (with collection off,
     # scoring took about a tenth less CPU time): collect the young generation 20 times less often,
     # in a process that ends soon.
@@ -69,6 +91,14 @@ def _install(work: Work) -> None:
     gc.set_threshold(threshold * 20, *older)
 
 
-def _run(bounds: tuple[int, int]) -> list[Any]:
-    assert _work is not None, "called outside a worker"
-    return _work(*bounds)
+def _run(chunk: tuple[int, int, int]) -> list[Any] | _Failed:
+    assert _work is not None and _first_failed is not None, "called outside a worker"
+    index, start, stop = chunk
+    if index > _first_failed.value:
+        return _SKIPPED
+    try:
+        return _work(start, stop)
+    except Exception as error:
+        with _first_failed.get_lock():
+            _first_failed.value = min(_first_failed.value, index)
+        return _Failed(error)

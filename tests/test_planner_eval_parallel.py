@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
 from planner_eval.cli import format_report
-from planner_eval.parallel import MIN_PARALLEL_ITEMS, chunked_map
+from planner_eval.parallel import CHUNK_ITEMS, MIN_PARALLEL_ITEMS, chunked_map
 from planner_eval.plan import Action, format_plan
 from planner_eval.report import read_plans, score_files_json, score_plans
 from planner_eval.score import score_plan
@@ -67,6 +70,43 @@ def test_chunks_come_back_in_order_from_other_processes():
     assert os.getpid() not in {pid for _, pid in items}
     small = chunked_map(work, MIN_PARALLEL_ITEMS - 1, processes=2)
     assert {pid for _, pid in small} == {os.getpid()}  # too few to pay for workers
+
+
+def test_the_first_failing_chunk_in_order_raises_as_in_one_process():
+    bad = (CHUNK_ITEMS + 7, 3 * CHUNK_ITEMS + 7)  # in the second and the fourth chunk
+
+    def work(start: int, stop: int) -> list[int]:
+        for item in range(start, stop):
+            if item in bad:
+                raise ValueError(item)
+        return list(range(start, stop))
+
+    for processes in (1, 2):
+        with pytest.raises(ValueError) as raised:
+            chunked_map(work, MIN_PARALLEL_ITEMS * 2, processes=processes)
+        assert raised.value.args == (bad[0],)
+
+
+def test_a_failure_while_other_workers_send_results_does_not_hang():
+    # Terminating a pool while a worker sends a large result used to hang it for good, within
+    # about 20 such failures (CPython issue 96995); a separate process keeps a hang out of the suite.
+    script = textwrap.dedent(f"""
+        from planner_eval.parallel import chunked_map
+
+        def work(start, stop):
+            if start == 0:
+                raise KeyError(start)
+            return [("x" * 2000, [i] * 50) for i in range(start, stop)]
+
+        for _ in range(100):
+            try:
+                chunked_map(work, {MIN_PARALLEL_ITEMS + 500}, processes=2)
+            except KeyError:
+                continue
+            raise SystemExit("the failure did not reach the caller")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_reference_in_a_nested_list_still_counts_in_a_forced_match():
