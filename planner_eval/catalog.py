@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 JOIN = "join"
@@ -78,7 +79,7 @@ class Tool:
         same line, and the descriptions say what each tool gives back."""
         return f"{self.name}({', '.join(_parameter(a) for a in self.args)})"
 
-    @property
+    @cached_property  # asked for every action checked; a frozen tool's args never change
     def required_count(self) -> int:
         """Required arguments come first, so this many leading arguments must be given."""
         return sum(1 for a in self.args if a.required)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import NamedTuple
 
-from planner_eval.arguments import fill_defaults, has_defaults, has_numbers, widen_numbers
-from planner_eval.catalog import TOOLS, Catalog
+from planner_eval.arguments import argument_problem, fill_defaults, has_defaults, has_numbers, widen_numbers
+from planner_eval.catalog import TOOLS, Catalog, Tool
 from planner_eval.match import check_args_mode, plans_match
 from planner_eval.metrics import Edge, labelled_edges, partial_credit
 from planner_eval.parse import LAYOUTS, LENIENT, ParsedPlan, shared_parse
@@ -24,8 +24,12 @@ class Analysis(NamedTuple):  # a tuple: made for every plan scored, and quicker 
     error: str | None
     detail: str | None
     tools: tuple[str, ...]  # tool of every parsed action, in plan order
-    edges: tuple[Edge, ...]  # labelled dependency edges, for partial credit
+    refs: Sequence[Sequence[int]]  # the references of every action, for the dependency edges
     shared: bool = False  # the actions are the parser's shared ones (see `shared_parse`)
+
+    def edges(self) -> list[Edge]:
+        """Labelled dependency edges, for partial credit: made only when a pair needs them."""
+        return labelled_edges(self.plan.actions, self.refs)
 
 
 class Analyser:
@@ -42,6 +46,7 @@ class Analyser:
         self._fill = has_defaults(self.catalog)
         self._widen = has_numbers(self.catalog)
         self._cached = lru_cache(maxsize=4096)(self._text)
+        self._problems: dict[int, tuple[Action, str | None]] = {}
 
     def __call__(self, plan: str | ParsedPlan) -> Analysis:
         if isinstance(plan, ParsedPlan):
@@ -62,9 +67,19 @@ class Analyser:
             widen_numbers(plan.actions, self.catalog)
         if refs is None:
             refs = references_by_action(plan.actions)  # once, for both the validity check and the edges
-        error, detail = plan_error(plan, self.catalog, self.check_args, refs)
-        tools = tuple(a.tool for a in plan.actions)
-        return Analysis(plan, error, detail, tools, tuple(labelled_edges(plan.actions, refs)), shared)
+        error, detail = plan_error(plan, self.catalog, self.check_args, refs,
+                                   self._remembered_problem if shared else argument_problem)
+        return Analysis(plan, error, detail, tuple(a.tool for a in plan.actions), refs, shared)
+
+    def _remembered_problem(self, action: Action, tool: Tool) -> str | None:
+        """`argument_problem` of a shared action, worked out once: lines recur across plans."""
+        found = self._problems.get(id(action))
+        if found is None:
+            if len(self._problems) >= _MAX_REMEMBERED_PROBLEMS:
+                self._problems.clear()
+            # Holding the action, so that its id is not reused while the entry lives.
+            found = self._problems[id(action)] = (action, argument_problem(action, tool))
+        return found[1]
 
 
 def _copied(plan: ParsedPlan) -> ParsedPlan:
@@ -74,6 +89,7 @@ def _copied(plan: ParsedPlan) -> ParsedPlan:
 
 
 _CACHED_TEXT_CHARS = 4_000
+_MAX_REMEMBERED_PROBLEMS = 65_536
 _ANALYSERS: dict[tuple[int, bool, str], Analyser] = {}
 _MAX_ANALYSERS = 8
 
@@ -117,10 +133,8 @@ class PlanScore:
     length_error: int | None = None
 
     def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in _FIELDS}
+        return dict(self.__dict__)  # the fields, in their order: made for every pair scored
 
-
-_FIELDS = tuple(f.name for f in fields(PlanScore))
 
 
 def score_plan(
@@ -169,9 +183,12 @@ def _score_pair(
     success = pred.error is None and plans_match(
         gold.plan.actions, pred.plan.actions, args_mode, unchanging=gold.shared and pred.shared
     )
-    credit = partial_credit(gold.tools, pred.tools, gold.edges, pred.edges)
+    if success:
+        # A match pairs equal tools and maps edges onto edges: full credit, without counting it.
+        return PlanScore(True, True, None, None, 1.0, 1.0, 1.0, 1.0, 0)
+    credit = partial_credit(gold.tools, pred.tools, gold.edges(), pred.edges())
     return PlanScore(
-        success,
+        False,
         set(pred.tools) == set(gold.tools),
         pred.error,
         pred.detail,

@@ -11,12 +11,12 @@ broken plan into a success. The detail names which of the two it was.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from planner_eval.arguments import argument_problem
-from planner_eval.catalog import TOOLS, Catalog
+from planner_eval.catalog import TOOLS, Catalog, Tool
 from planner_eval.parse import MALFORMED, TOO_LARGE, ParsedPlan
-from planner_eval.plan import references_by_action
+from planner_eval.plan import Action, references_by_action
 
 MISSING = "missing"
 PARSE = "parse"
@@ -43,12 +43,14 @@ def plan_error(
     catalog: Catalog | None = None,
     check_args: bool = False,
     refs: Sequence[Sequence[int]] | None = None,
+    check: Callable[[Action, Tool], str | None] = argument_problem,
 ) -> tuple[str | None, str | None]:
     """(category, human-readable detail) of the first problem that applies, or (None, None).
 
     `catalog` defaults to the built-in TinyAgent tools; `check_args` adds the `bad_arguments` check.
     `refs`, the `references` of each action, spares a caller that has them already another walk
-    through the arguments.
+    through the arguments; `check`, a stand-in for `argument_problem` that gives the same answers
+    (say, remembered ones).
     """
     tools = TOOLS if catalog is None else catalog
     if plan.empty:
@@ -62,7 +64,7 @@ def plan_error(
             return UNKNOWN_TOOL, f"action {action.id}: unknown tool {action.tool!r}"
     if check_args:
         for action in plan.actions:
-            problem = argument_problem(action, tools[action.tool])
+            problem = check(action, tools[action.tool])
             if problem is not None:
                 return BAD_ARGUMENTS, f"action {action.id}: {problem}"
     ids = [a.id for a in plan.actions] + ([plan.join_id] if plan.join_id is not None else [])
