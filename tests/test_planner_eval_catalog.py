@@ -114,6 +114,19 @@ def test_bad_arguments_comes_after_unknown_tool_and_before_duplicate_ids_and_ref
     assert result(GOLD.replace('get_forecast("$1", 5)', 'get_forecast("$9", "x")'))[1] == "bad_arguments"
 
 
+def test_a_line_checked_once_is_checked_again_under_another_catalog():
+    # Without defaults or numbers to fill in, a parsed line's action is shared by every plan that
+    # has it, and its argument check is remembered: per catalog, as each may answer differently.
+    def catalog(kind: str) -> dict:
+        parameters = {"type": "object", "properties": {"x": {"type": kind}}, "required": ["x"]}
+        return from_openai_schemas([{"type": "function", "function": {"name": "f", "parameters": parameters}}])
+
+    plan = "1. f(5)\n2. join()"
+    for _ in range(2):
+        assert score_plan(plan, plan + " ", catalog=catalog("integer")).error is None
+        assert score_plan(plan, plan + " ", catalog=catalog("string")).error == "gold_invalid"
+
+
 def test_argument_checks_are_off_when_arguments_are_ignored_or_not_asked_for():
     wrong_type = GOLD.replace('get_forecast("$1", 5)', 'get_forecast("$1", "5", "metric", 1)')
     assert result(wrong_type, "ignore") == (True, None)
