@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -283,14 +284,16 @@ class _GatedEngine:
 
 def test_full_queue_is_503_timeout_is_504_and_serving_resumes(engine):
     gated = _GatedEngine(engine)
-    app = create_app(gated, max_batch=1, queue_size=1, batch_window_ms=0, timeout_s=1.5, default_max_new_tokens=BUDGET)
+    # The timeout must outlast the polling and the third request below on a loaded machine: with
+    # 1.5 s, the queued request sometimes timed out first and the third was queued, not refused.
+    app = create_app(gated, max_batch=1, queue_size=1, batch_window_ms=0, timeout_s=6, default_max_new_tokens=BUDGET)
     with live_server(app) as address, ThreadPoolExecutor(2) as pool:
         post = lambda: httpx.post(f"{address}/v1/plan", json={"query": "text Ava"}, timeout=30)  # noqa: E731
         running = pool.submit(post)
         assert gated.entered.wait(10)  # the first request holds the model...
         queued = pool.submit(post)
         while httpx.get(f"{address}/health").json()["queued"] < 1:  # ...the second fills the queue
-            pass
+            time.sleep(0.01)
         full = post()
         assert full.status_code == 503 and int(full.headers["Retry-After"]) >= 1 and "full" in _error_message(full)
         assert running.result().status_code == 504 and queued.result().status_code == 504
