@@ -99,11 +99,14 @@ def test_batcher_refuses_past_its_queue_times_out_and_serves_on():
         return items
 
     async def scenario():
-        batcher = Batcher(work, max_batch=2, queue_size=1, window_s=0, timeout_s=0.3)
+        # Long enough that a stalled machine does not time the first two out before the third.
+        batcher = Batcher(work, max_batch=2, queue_size=1, window_s=0, timeout_s=1.0)
         batcher.start()
         try:
             running = asyncio.ensure_future(batcher.submit(1))
-            await asyncio.sleep(0.05)  # taken by the worker, which now waits at the gate
+            await asyncio.sleep(0)
+            while batcher.queued:  # until the worker takes it, and then waits at the gate
+                await asyncio.sleep(0.01)
             queued = asyncio.ensure_future(batcher.submit(2))
             await asyncio.sleep(0)
             with pytest.raises(QueueFull) as full:
