@@ -143,6 +143,36 @@ def widen_numbers(actions: list[Action], catalog: Catalog) -> None:
             action.args = [_widened(value, arg) for value, arg in zip(action.args, tool.args)] + action.args[len(tool.args):]
 
 
+def put_keys_in_schema_order(actions: list[Action], catalog: Catalog) -> bool:
+    """In place, order the keys of every object argument as the plan grammar writes them: the
+    required properties, then the optional ones, each in catalog order, then any key the schema
+    does not name. Returns whether a key moved. Scoring compares keys as a set; a model trained on
+    plans in this order is not pulled away from what constrained decoding lets it write."""
+    moved = False
+    for action in actions:
+        tool = catalog.get(action.tool)
+        if tool is None:
+            continue
+        for position, (value, arg) in enumerate(zip(action.args, tool.args)):
+            ordered, changed = _in_schema_order(value, arg)
+            if changed:
+                action.args[position], moved = ordered, True
+    return moved
+
+
+def _in_schema_order(value: Any, arg: ToolArg) -> tuple[Any, bool]:
+    if not isinstance(value, dict) or arg.properties is None:
+        return value, False
+    known = {prop.name: prop for prop in arg.properties}
+    order = [p.name for p in arg.properties if p.required] + [p.name for p in arg.properties if not p.required]
+    keys = [key for key in order if key in value] + [key for key in value if key not in known]
+    ordered, moved = {}, keys != list(value)
+    for key in keys:
+        ordered[key], changed = _in_schema_order(value[key], known[key]) if key in known else (value[key], False)
+        moved = moved or changed
+    return ordered, moved
+
+
 def _widened(value: Any, arg: ToolArg) -> Any:
     if isinstance(value, dict) and arg.properties is not None:
         known = {prop.name: prop for prop in arg.properties}

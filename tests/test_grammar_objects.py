@@ -17,6 +17,7 @@ from planner_eval.plan import END_OF_PLAN, Action, format_plan
 from planner_eval.validate import plan_error
 from tinyagent_ft import grammar
 from tinyagent_ft.generation import generate_plans, generate_plans_with_stats
+from tinyagent_ft.data.io import iter_rows
 from tinyagent_ft.grammar import MAX_LINE_BYTES, closing_reserve, plan_grammars
 from tinyagent_ft.models import TinyShape, build_tiny
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
@@ -279,3 +280,22 @@ def test_sampled_plans_mean_the_same_to_llmcompilers_executor(tiny):
         assert _as_data(executor) == _as_data(ours), plan
     assert all(ours for _, ours in readings)  # every plan has actions to compare
     assert sum(len(ours) > 1 for _, ours in readings) >= 8  # and enough of them with earlier actions to depend on
+
+
+# --- training data ---------------------------------------------------------------------------------
+
+def test_training_plans_are_loaded_with_object_keys_in_the_grammars_order(tiny, tmp_path):
+    # A user's plan may write an object's keys in any order; the model trains on the order that
+    # constrained decoding lets it write, and a plan already in that order is kept as written.
+    shuffled = ('1. get_forecast("Oslo", {"window": {"hours": [1], "start": "9"}, "days": 3, "unit": "celsius"})\n'
+                '2. book_room({"note": "n", "floor": 3}, 2)\n3. join()<END_OF_PLAN>')
+    in_order = GOLD[1]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"query": "q", "plan": plan}) + "\n" for plan in (shuffled, in_order)))
+    rows = list(iter_rows(path, catalog=CATALOG))
+    assert not accepts(tiny[1], shuffled)
+    assert rows[0]["plan"] == ('1. get_forecast("Oslo", {"unit": "celsius", "days": 3, "window": {"start": "9", "hours": [1]}})\n'
+                               '2. book_room({"floor": 3, "note": "n"}, 2)\n3. join()<END_OF_PLAN>')
+    assert accepts(tiny[1], rows[0]["plan"])
+    assert parse_plan(rows[0]["plan"]).actions == parse_plan(shuffled).actions  # the same plan
+    assert rows[1]["plan"] == in_order

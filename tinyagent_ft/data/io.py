@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner_eval.arguments import argument_problem
+from planner_eval.arguments import argument_problem, put_keys_in_schema_order
 from planner_eval.catalog import JOIN, Catalog, default_catalog
 from planner_eval.parse import parse_plan
+from planner_eval.plan import END_OF_PLAN, format_plan
 from planner_eval.validate import plan_error
 
 SPLIT_FILES = {
@@ -199,6 +200,15 @@ def checked_plan(text: str, catalog: Catalog):
     return parsed
 
 
+def in_grammar_key_order(text: str, catalog: Catalog) -> str:
+    """The plan text, written again only when an object argument's keys are out of the order the
+    plan grammar writes them in (see `put_keys_in_schema_order`); otherwise as it is."""
+    parsed = parse_plan(text)  # without the catalog, so that omitted defaults stay omitted
+    if not put_keys_in_schema_order(parsed.actions, catalog):
+        return text
+    return format_plan(parsed.actions, end_marker=END_OF_PLAN in text)
+
+
 def record_to_row(record_id: str, record: dict[str, Any], catalog: Catalog | None = None) -> dict[str, Any]:
     """The fields training and evaluation use; `steps[i].args` is the call's arguments as JSON text."""
     catalog = default_catalog() if catalog is None else catalog
@@ -208,7 +218,7 @@ def record_to_row(record_id: str, record: dict[str, Any], catalog: Catalog | Non
     return {
         "id": str(record_id),
         "query": record["input"].strip(),
-        "plan": plan["raw_output"].strip(),
+        "plan": in_grammar_key_order(plan["raw_output"].strip(), catalog),
         "tools": list(dict.fromkeys(c["tool_name"] for c in calls)),
         "steps": [{"tool": c["tool_name"], "args": json.dumps(c.get("tool_args", {}), ensure_ascii=False)} for c in calls],
     }
@@ -234,7 +244,7 @@ def plan_line_to_row(line: str, number: int, catalog: Catalog) -> dict[str, Any]
     return {
         "id": str(record_id),
         "query": query.strip(),
-        "plan": plan.strip(),
+        "plan": in_grammar_key_order(plan.strip(), catalog),
         "tools": list(dict.fromkeys(a.tool for a in actions)),
         "steps": [{"tool": a.tool, "args": json.dumps(dict(zip(catalog[a.tool].arg_names, a.args)), ensure_ascii=False)}
                   for a in actions],
