@@ -10,11 +10,13 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from planner_eval.cli import format_report
 from planner_eval.parallel import CHUNK_ITEMS, MIN_PARALLEL_ITEMS, chunked_map
 from planner_eval.plan import Action, format_plan
-from planner_eval.report import read_plans, score_files_json, score_plans
+from planner_eval.report import _read_record, read_plans, score_files_json, score_plans
 from planner_eval.score import score_plan
 
 NAMES = ["Sid", "Nick", "Amir", "Kurt", "Nora"]
@@ -158,3 +160,19 @@ def test_lines_read_ahead_give_the_report_of_lines_read_one_by_one(tmp_path, pai
     spoil(gold, pred)
     report = _reports_agree(tmp_path, gold, pred)
     assert report["summary"]["n"] >= len(golds) - 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(), st.text(), st.booleans(), st.sampled_from(["", " \r\n", "\n", "x", "}", "\x0b", ', "x": 1}', ', "plan": 1}']))
+def test_a_record_line_reads_as_json_reads_it(record_id, plan, ascii_only, tail):
+    # Lines written as json.dumps writes {"id", "plan"} take a shortcut past json.loads.
+    line = json.dumps({"id": record_id, "plan": plan}, ensure_ascii=ascii_only)
+    line = line[:-1] + tail if tail.startswith(",") else line + tail
+    try:
+        record = json.loads(line)
+    except ValueError:
+        assert _read_record(line, None)[2].startswith("not valid JSON")
+    else:
+        plain = isinstance(record["plan"], str)  # a second "plan" key may replace it with a number
+        expected = (record["id"], record["plan"], None) if plain else ("", "", 'missing or non-string "plan" (and no "tool_calls" list)')
+        assert _read_record(line, None) == expected
