@@ -55,6 +55,10 @@ def plan_error(
     tools = TOOLS if catalog is None else catalog
     if plan.empty:
         return PARSE, "no action and no join() found"
+    if refs is None:
+        refs = references_by_action(plan.actions)
+    if not plan.problems and _valid_at_a_glance(plan, tools, check if check_args else None, refs):
+        return None, None
     for kind in (TOO_LARGE, MALFORMED):
         for problem in plan.problems:
             if problem.kind == kind:
@@ -72,9 +76,27 @@ def plan_error(
         if after <= before:
             return DUPLICATE_ID, f"id {after} follows id {before}; ids must increase"
     earlier: set[int] = set()
-    for action, action_refs in zip(plan.actions, references_by_action(plan.actions) if refs is None else refs):
+    for action, action_refs in zip(plan.actions, refs):
         for ref in action_refs:
             if ref not in earlier:
                 return BAD_REFERENCE, f"action {action.id}: ${ref} is not an earlier action"
         earlier.add(action.id)
     return None, None
+
+
+def _valid_at_a_glance(plan: ParsedPlan, tools: Catalog, check: Callable[[Action, Tool], str | None] | None,
+                       refs: Sequence[Sequence[int]]) -> bool:
+    """Whether no check below finds a problem, in one pass over the actions: most plans scored are
+    valid. Any problem sends the plan through the checks in their order, which name the first."""
+    earlier: set[int] = set()
+    previous = -1  # ids are never negative
+    for action, action_refs in zip(plan.actions, refs):
+        tool = tools.get(action.tool)
+        if tool is None or action.id <= previous or (check is not None and check(action, tool) is not None):
+            return False
+        for ref in action_refs:
+            if ref not in earlier:
+                return False
+        earlier.add(action.id)
+        previous = action.id
+    return plan.join_id is None or plan.join_id > previous
