@@ -190,7 +190,7 @@ def _classify(line: str) -> tuple[str, int | None, str | None, Any, tuple[int, .
     arguments of an action, the text of a thought, or the reason a numbered line is malformed;
     references are those of an action's arguments, found here once for every use of the line;
     action is the line's action (without a thought), shared by every plan that has the line."""
-    thought = _THOUGHT.match(line)
+    thought = _THOUGHT.match(line) if line[:1] in "Tt" else None  # most lines start with a digit
     if thought:
         return _THOUGHT_LINE, None, None, thought.group(1).strip() or None, (), None
     numbered = _NUMBERED.fullmatch(line)
@@ -231,10 +231,12 @@ def parse_call(text: str) -> tuple[str, list[Any]]:
     """`tool(arg, ...)` -> (tool, [literal, ...]); raises ValueError with a short reason."""
     if len(text) > MAX_LINE_CHARS:
         raise ValueError(f"line longer than {MAX_LINE_CHARS} characters")
+    quick = _json_call(text)  # first: most lines are calls it reads, and it checks the name itself
+    if quick is not None:
+        return quick
     if not _CALL_NAME.match(text):
         raise ValueError("expected tool(arguments)")
-    quick = _json_call(text)
-    return quick if quick is not None else _ast_call(text)
+    return _ast_call(text)
 
 
 def _json_call(text: str) -> tuple[str, list[Any]] | None:
