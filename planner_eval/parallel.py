@@ -81,6 +81,7 @@ class _Failed:
 
 _SKIPPED: list[Any] = []  # a chunk after a failed one: its result would be thrown away
 
+
 def _install(work: Work, first_failed: Any) -> None:
     global _work, _first_failed
     _work, _first_failed = work, first_failed

@@ -136,7 +136,6 @@ class PlanScore:
         return dict(self.__dict__)  # the fields, in their order: made for every pair scored
 
 
-
 def score_plan(
     gold_text: str | ParsedPlan,
     pred_text: str | ParsedPlan | None,
