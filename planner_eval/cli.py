@@ -10,7 +10,7 @@ from typing import NoReturn
 
 from planner_eval.catalog import FORMATS, TOOLS, Catalog, describe_tools
 from planner_eval.match import ARGS_MODES
-from planner_eval.parallel import available_processes
+from planner_eval.parallel import WorkerDied, available_processes
 from planner_eval.parse import LAYOUTS
 from planner_eval.report import score_files_json
 
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
                                                 processes=available_processes())
     except OSError as exc:
         return _fail(f"cannot read {exc.filename or 'input'}: {exc.strerror or exc}")
-    except _InputError as exc:
+    except (_InputError, WorkerDied) as exc:
         return _fail(str(exc))
     if args.tools is not None:
         summary["catalog"] = args.tools

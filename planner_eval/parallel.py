@@ -41,12 +41,15 @@ def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
     workers when that can pay off, and joined in order. `work` must not depend on side effects of
     earlier chunks: each worker has its own copy of the process. An exception `work` raises
     reaches the caller (from a worker, it must pickle): that of the first failing chunk in order,
-    as in one process."""
+    as in one process. Raises WorkerDied when a worker process ends abruptly."""
     processes = min(processes, -(-count // CHUNK_ITEMS))
     if processes < 2 or count < MIN_PARALLEL_ITEMS or not sys.platform.startswith("linux"):
         return work(0, count)
     chunks = [(index, start, min(start + CHUNK_ITEMS, count)) for index, start in enumerate(range(0, count, CHUNK_ITEMS))]
-    import multiprocessing  # here: small inputs, the most common, do not pay for importing it
+    # Imported here: small inputs, the most common, do not pay for importing them.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("fork")
     first_failed = context.Value("q", len(chunks))
@@ -54,22 +57,25 @@ def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
     gc.freeze()
     try:
         # Forked, the workers get `work` (and the data it closes over) from memory, not by pickling.
-        pool = context.Pool(processes, initializer=_install, initargs=(work, first_failed))
-        try:
-            outcomes = pool.map(_run, chunks, chunksize=1)
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        # Never terminated while a worker may be sending: a worker killed holding the result
-        # queue's lock hangs the pool for good (CPython issue 96995). Failures come back as values.
-        pool.join()
+        # An executor, not a multiprocessing.Pool: a Pool hangs for good when a worker dies (killed
+        # for memory, say) or is terminated while it sends a result (bpo-22393, CPython issue 96995);
+        # an executor reports the first as an error and is shut down, not terminated, after the
+        # second, since failures come back as values.
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=_install, initargs=(work, first_failed)) as pool:
+            outcomes = list(pool.map(_run, chunks))
+    except BrokenProcessPool:
+        raise WorkerDied("a worker process ended abruptly (killed for lack of memory?); "
+                         "score fewer pairs at a time") from None
     finally:
         gc.unfreeze()
     for outcome in outcomes:
         if isinstance(outcome, _Failed):
             raise outcome.error
     return [item for part in outcomes for item in part]
+
+
+class WorkerDied(RuntimeError):
+    """A worker process ended before its work was done."""
 
 
 class _Failed:

@@ -176,3 +176,23 @@ def test_a_record_line_reads_as_json_reads_it(record_id, plan, ascii_only, tail)
         plain = isinstance(record["plan"], str)  # a second "plan" key may replace it with a number
         expected = (record["id"], record["plan"], None) if plain else ("", "", 'missing or non-string "plan" (and no "tool_calls" list)')
         assert _read_record(line, None) == expected
+
+
+def test_a_worker_that_dies_is_an_error_not_a_hang():
+    # A worker killed mid-chunk (for lack of memory, say) hung a multiprocessing.Pool for good.
+    script = textwrap.dedent(f"""
+        import os
+        from planner_eval.parallel import WorkerDied, chunked_map
+
+        def work(start, stop):
+            if start == {CHUNK_ITEMS}:
+                os._exit(9)
+            return list(range(start, stop))
+
+        try:
+            chunked_map(work, {MIN_PARALLEL_ITEMS * 2}, processes=2)
+        except WorkerDied as error:
+            print(error)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "ended abruptly" in done.stdout, done.stderr
