@@ -58,9 +58,8 @@ def chunked_map(work: Work, count: int, processes: int) -> list[Any]:
     try:
         # Forked, the workers get `work` (and the data it closes over) from memory, not by pickling.
         # An executor, not a multiprocessing.Pool: a Pool hangs for good when a worker dies (killed
-        # for memory, say) or is terminated while it sends a result (bpo-22393, CPython issue 96995);
-        # an executor reports the first as an error and is shut down, not terminated, after the
-        # second, since failures come back as values.
+        # for memory, say) or is terminated while it sends a result (bpo-22393, CPython issue 96995).
+        # An executor raises BrokenProcessPool for the first; failures returned as values avoid the second.
         with ProcessPoolExecutor(processes, mp_context=context, initializer=_install, initargs=(work, first_failed)) as pool:
             outcomes = list(pool.map(_run, chunks))
     except BrokenProcessPool:
