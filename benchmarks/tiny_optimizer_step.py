@@ -58,7 +58,8 @@ def time_steps(kind: str, model: torch.nn.Module, grads: dict, steps: int) -> di
     row = {"optimizer": kind, "steps": steps, "median_step_ms": round(1e3 * statistics.median(plain), 2)}
     if kind != "adamw_fused":
         row["refresh_step_ms"] = round(1e3 * statistics.median(refreshing), 1)
-        row["per_step_over_a_period_ms"] = round(1e3 * (statistics.median(plain) * (GAP - 1) + statistics.median(refreshing)) / GAP, 2)
+        period = statistics.median(plain) * (GAP - 1) + statistics.median(refreshing)
+        row["per_step_over_a_period_ms"] = round(1e3 * period / GAP, 2)
     return row
 
 
