@@ -17,7 +17,7 @@ import statistics
 import time
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 from tinyagent_ft.models import TinyShape
 from tinyagent_ft.optim import NaturalGaLoreAdamW, galore_param_groups
@@ -28,11 +28,7 @@ GAP = TINY_DEFAULTS["update_proj_gap"]
 
 def tiny_model(seed: int) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    shape = TinyShape()
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=shape.vocab_size, hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
-        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
-        num_key_value_heads=shape.num_key_value_heads, max_position_embeddings=shape.max_position_embeddings))
+    return LlamaForCausalLM(TinyShape().llama_config())
 
 
 def make_optimizer(kind: str, model: torch.nn.Module) -> torch.optim.Optimizer:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,6 +53,18 @@ class TinyShape:
         return cls(hidden_size=width, intermediate_size=round(width * 8 / 3 / 64) * 64, num_hidden_layers=layers,
                    num_attention_heads=heads, num_key_value_heads=kv_heads)
 
+    def llama_config(self, **overrides: Any):
+        """This shape as a transformers `LlamaConfig`, with untied embeddings; ``overrides`` win."""
+        from transformers import LlamaConfig
+
+        settings = dict(
+            vocab_size=self.vocab_size, hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads, max_position_embeddings=self.max_position_embeddings,
+            rms_norm_eps=1e-5, tie_word_embeddings=False,
+        )
+        return LlamaConfig(**{**settings, **overrides})
+
 
 # Pre-token boundaries of the tiny tokenizer. A plan copies words from the question, but GPT-2's split
 # glues the space before a word to it: "to Kai Wang" gives " Kai" while the plan's ("Kai Wang" gives
@@ -88,17 +101,12 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 3000):
 
 def build_tiny(texts: Iterable[str], shape: TinyShape | None = None, seed: int = 0):
     """(model, tokenizer): a randomly initialised small Llama and a tokenizer trained on ``texts``."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     shape = shape or TinyShape()
     tokenizer = train_tokenizer(texts, shape.vocab_size)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
-        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
-        num_key_value_heads=shape.num_key_value_heads, max_position_embeddings=shape.max_position_embeddings,
-        rms_norm_eps=1e-5, tie_word_embeddings=False, pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
+    config = shape.llama_config(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
     torch.manual_seed(seed)
     return LlamaForCausalLM(config), tokenizer
 

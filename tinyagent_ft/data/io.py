@@ -203,6 +203,8 @@ def checked_plan(text: str, catalog: Catalog):
 def in_grammar_key_order(text: str, catalog: Catalog) -> str:
     """The plan text, written again only when an object argument's keys are out of the order the
     plan grammar writes them in (see `put_keys_in_schema_order`); otherwise as it is."""
+    if "{" not in text:
+        return text  # no object literal, nothing to reorder: most plans skip the second parse
     parsed = parse_plan(text)  # without the catalog, so that omitted defaults stay omitted
     if not put_keys_in_schema_order(parsed.actions, catalog):
         return text

@@ -35,14 +35,10 @@ LOGIT_FLOAT32_COPIES = 3
 
 def model_config(config: TrainConfig):
     """The model's transformers config, without weights."""
-    from transformers import AutoConfig, LlamaConfig
+    from transformers import AutoConfig
 
     if config.model == TINY:
-        shape = config.tiny_shape
-        return LlamaConfig(vocab_size=shape.vocab_size, hidden_size=shape.hidden_size,
-                           intermediate_size=shape.intermediate_size, num_hidden_layers=shape.num_hidden_layers,
-                           num_attention_heads=shape.num_attention_heads, num_key_value_heads=shape.num_key_value_heads,
-                           max_position_embeddings=shape.max_position_embeddings, tie_word_embeddings=False)
+        return config.tiny_shape.llama_config()
     if config.model == SMOLLM2:
         path = packaged_smollm2()
         return AutoConfig.from_pretrained(str(path.parent), gguf_file=path.name)
