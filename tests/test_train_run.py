@@ -6,6 +6,8 @@ import pytest
 from transformers import TrainerCallback
 
 from tinyagent_ft.checkpoint import load_planner
+from tinyagent_ft.copying import copied_arguments
+from tinyagent_ft.data import load_split
 from tinyagent_ft.train import TrainConfig, train
 from train_fixtures import TEST_SHAPE, write_data, write_retriever
 
@@ -59,6 +61,9 @@ def test_loss_falls_and_the_best_evaluation_is_saved_with_its_metrics(workspace,
     planner = load_planner(out)
     assert planner.prompt_config.style == "compact" and planner.info["best_step"] == facts["best_step"]
     assert planner.tokenizer.chat_template and (out / "model.safetensors").is_file()
+    rows = load_split(workspace[0], "train")  # the copied arguments are the training split's
+    assert planner.copied_arguments == copied_arguments(zip(rows["query"], rows["plan"]))
+    assert planner.copied_arguments["get_email_address"] == ["name"]
 
 
 def test_a_resumed_run_continues_the_uninterrupted_loss_curve(workspace, tmp_path):

@@ -26,31 +26,47 @@ class PlannerCheckpoint:
     tokenizer: Any
     prompt_config: PromptConfig
     info: dict = field(default_factory=dict)  # training facts: base model, optimizer, best epoch, ...
+    # tool -> arguments whose strings are spans of the question (tinyagent_ft.copying); as stored, unchecked
+    copied_arguments: dict = field(default_factory=dict)
 
 
 def save_planner(directory: str | Path, model, tokenizer, prompt_config: PromptConfig, info: dict | None = None,
-                 catalog: Catalog | None = None) -> None:
+                 catalog: Catalog | None = None, copied_arguments: dict | None = None) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     write_catalog(default_catalog() if catalog is None else catalog, directory)
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
-    manifest = {"format": FORMAT, "version": VERSION, "prompt": asdict(prompt_config), "info": info or {}}
+    manifest = {"format": FORMAT, "version": VERSION, "prompt": asdict(prompt_config), "info": info or {},
+                "copied_arguments": copied_arguments or {}}
     (directory / PLANNER_FILE).write_text(json.dumps(manifest, indent=2))
 
 
 def read_prompt_config(directory: str | Path) -> tuple[PromptConfig, dict]:
     """The checkpoint's prompt settings and training facts; defaults for a plain Hugging Face model."""
+    manifest = _manifest(directory)
+    if manifest is None:
+        return PromptConfig(), {}
+    return PromptConfig(**manifest["prompt"]), manifest.get("info", {})
+
+
+def read_copied_arguments(directory: str | Path) -> dict:
+    """The checkpoint's copied arguments; none for a plain Hugging Face model or an older checkpoint."""
+    manifest = _manifest(directory)
+    return {} if manifest is None else manifest.get("copied_arguments", {})
+
+
+def _manifest(directory: str | Path) -> dict | None:
     path = Path(directory) / PLANNER_FILE
     if not path.is_file():
-        return PromptConfig(), {}
+        return None
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not JSON ({error})") from None
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise ValueError(f"{path}: not a {FORMAT} v{VERSION} manifest")
-    return PromptConfig(**manifest["prompt"]), manifest.get("info", {})
+    return manifest
 
 
 def load_planner(directory: str | Path, device: str = "cpu", dtype=None) -> PlannerCheckpoint:
@@ -59,5 +75,6 @@ def load_planner(directory: str | Path, device: str = "cpu", dtype=None) -> Plan
     if not Path(directory).is_dir():
         raise OSError(f"{directory}: no such checkpoint directory")
     prompt_config, info = read_prompt_config(directory)
+    copied = read_copied_arguments(directory)
     model, tokenizer = load_pretrained(str(directory), dtype=dtype, device=device)
-    return PlannerCheckpoint(model, tokenizer, prompt_config, info)
+    return PlannerCheckpoint(model, tokenizer, prompt_config, info, copied)

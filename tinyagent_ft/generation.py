@@ -62,18 +62,22 @@ def generate_plans(
     progress: bool = False,
     streamer=None,
     generation_kwargs: dict | None = None,
+    questions: Sequence[str] | None = None,
+    copied: Mapping[str, Sequence[str]] | None = None,
 ) -> list[str]:
     """Plan text (through `<END_OF_PLAN>`, stripped) for each prompt, in the prompts' order.
 
     With ``constrain`` (the default) ``tools[i]`` lists the tools of prompt i and the plan is decoded
     inside their grammar, built from ``catalog``'s argument types (the built-in catalog by default): it
     always parses, names only those tools (and join), gives each argument a value of its type, references
-    only earlier actions and ends within ``max_new_tokens``. ``streamer`` (a transformers streamer) takes
-    one prompt.
+    only earlier actions and ends within ``max_new_tokens``. ``copied`` (tool -> argument names,
+    `tinyagent_ft.copying`) holds those arguments' strings to spans of ``questions[i]``, prompt i's
+    question. ``streamer`` (a transformers streamer) takes one prompt.
     """
     plans, _ = generate_plans_with_stats(
         model, tokenizer, prompts, tools=tools, catalog=catalog, constrain=constrain, max_new_tokens=max_new_tokens,
         batch_size=batch_size, progress=progress, streamer=streamer, generation_kwargs=generation_kwargs,
+        questions=questions, copied=copied,
     )
     return plans
 
@@ -92,13 +96,19 @@ def generate_plans_with_stats(
     progress: bool = False,
     streamer=None,
     generation_kwargs: dict | None = None,
+    questions: Sequence[str] | None = None,
+    copied: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[list[str], GenerationStats]:
     """`generate_plans` plus token counts and timing; ``generation_kwargs`` go to `model.generate` as
     they are (sampling settings, say: the default is greedy). ``catalog`` may also be one per prompt."""
     catalogs = _row_catalogs(catalog, len(prompts))
-    _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size)
+    if copied and (questions is None or len(questions) != len(prompts)):
+        raise ValueError("copied arguments need the questions: one per prompt")
+    questions = list(questions) if copied else [""] * len(prompts)
+    _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size, copied, questions)
     grammars = _grammar_cache(model, tokenizer) if constrain else None
-    row_grammars = [grammars.get(row_tools, row_catalog) for row_tools, row_catalog in zip(tools, catalogs)] if constrain else None
+    row_grammars = [grammars.get(row_tools, row_catalog, copied, question)
+                    for row_tools, row_catalog, question in zip(tools, catalogs, questions)] if constrain else None
     plans: list[str] = [""] * len(prompts)
     stats = GenerationStats(plans=len(prompts), constrained=constrain, tokens_per_plan=[0] * len(prompts))
     order = _length_order(tokenizer, prompts)
@@ -131,7 +141,8 @@ def _row_catalogs(catalog, n: int) -> list:
     return catalogs
 
 
-def _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size) -> None:
+def _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size, copied,
+                     questions) -> None:
     if constrain and (tools is None or len(tools) != len(prompts)):
         raise ValueError("constrained generation needs tools: one list of tool names per prompt")
     if streamer is not None and len(prompts) != 1:
@@ -139,9 +150,10 @@ def _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_toke
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError("max_new_tokens and batch_size must be positive")
     if constrain:
-        from tinyagent_ft.grammar import closing_reserve
+        from tinyagent_ft.grammar import plan_reserve
 
-        needed = max(closing_reserve(row_tools, row_catalog) for row_tools, row_catalog in zip(tools, catalogs)) if tools else 0
+        needed = max((plan_reserve(row_tools, row_catalog, copied, question)
+                      for row_tools, row_catalog, question in zip(tools, catalogs, questions)), default=0)
         if max_new_tokens < needed:
             raise ValueError(f"max_new_tokens={max_new_tokens} is below the {needed} tokens a constrained plan "
                              "over these tools may need to close; raise it")

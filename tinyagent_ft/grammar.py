@@ -51,7 +51,7 @@ from __future__ import annotations
 import re
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -61,6 +61,7 @@ from planner_eval.argtypes import parse_type
 from planner_eval.catalog import JOIN, Catalog, Tool, ToolArg, default_catalog
 from planner_eval.parse import MAX_LINE_CHARS, MAX_LIST_DEPTH
 from planner_eval.plan import END_OF_PLAN, format_literal, format_string
+from tinyagent_ft.copying import copied_slots, copy_reserve, question_text, span_rules
 
 MAX_ACTIONS = 20
 LIST_ITEMS = 8  # also the most keys of an object whose schema lists no properties
@@ -149,10 +150,10 @@ def check_catalog_grammar(catalog: Catalog) -> None:
             raise ValueError(f"{problem}; plans over this catalog cannot be decoded with a grammar")
 
 
-def _value_expression(arg: ToolArg, reference: str) -> str:
+def _value_expression(arg: ToolArg, reference: str, copied: bool = False) -> str:
     """The EBNF alternatives of one argument slot; ``reference`` is the rule of the action's allowed
-    `"$N"` references ("" when there are none)."""
-    alternatives = _arg_alternatives(arg, reference, depth=1)
+    `"$N"` references ("" when there are none). A ``copied`` slot's strings are spans of the question."""
+    alternatives = _arg_alternatives(arg, reference, depth=1, string_rule="copied" if copied else "string")
     if not arg.required and not arg.has_default and '"None"' not in alternatives:
         alternatives.append('"None"')  # stands for an optional argument left out before a later one
     if reference:
@@ -160,18 +161,18 @@ def _value_expression(arg: ToolArg, reference: str) -> str:
     return " | ".join(alternatives)
 
 
-def _arg_alternatives(arg: ToolArg, reference: str, depth: int) -> list[str]:
+def _arg_alternatives(arg: ToolArg, reference: str, depth: int, string_rule: str = "string") -> list[str]:
     """The alternatives of a value of ``arg`` (an argument or an object's property), a reference to the
     whole value aside; ``reference`` still serves the lists and objects inside it."""
     if arg.enum is not None:
         return [_literal(format_literal(value)) for value in arg.enum] + (['"None"'] if arg.nullable else [])
-    return _type_alternatives(parse_type(arg.type_hint), reference, depth, arg.properties)
+    return _type_alternatives(parse_type(arg.type_hint), reference, depth, arg.properties, string_rule=string_rule)
 
 
 def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolArg, ...] | None = None,
-                       in_list: bool = False) -> list[str]:
+                       in_list: bool = False, string_rule: str = "string") -> list[str]:
     """``depth`` counts the lists and objects around a value (an argument is at 1); ``in_list``: the
-    value is an element of a list."""
+    value is an element of a list; ``string_rule`` writes its strings (and its list's), not an object's."""
     alternatives = []
     for alternative in spec:
         if alternative == "dict":
@@ -180,7 +181,7 @@ def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolA
         if isinstance(alternative, str):
             if alternative not in _SCALAR_RULES:
                 raise ValueError(f"type {alternative} has no plan grammar")
-            alternatives.append(_SCALAR_RULES[alternative])
+            alternatives.append(string_rule if alternative == "str" else _SCALAR_RULES[alternative])
             continue
         item = alternative[1]
         if item is None:
@@ -189,7 +190,8 @@ def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolA
         # A reference counts as an argument, an element of a list, a value of an object, but not as an
         # element of a list within a list (planner_eval's `references`, LLMCompiler's executor).
         inner = "" if in_list else reference
-        element = " | ".join(_type_alternatives(item, inner, depth + 1, in_list=True) + ([inner] if inner else []))
+        element = " | ".join(_type_alternatives(item, inner, depth + 1, in_list=True, string_rule=string_rule)
+                             + ([inner] if inner else []))
         alternatives.append(f'("[]" | "[" ({element}) (", " ({element})){{0,{LIST_ITEMS - 1}}} "]")')
     return alternatives
 
@@ -230,11 +232,12 @@ def _members(required: list[str], optional: list[str]) -> str:
     return f'("{{}}" | "{{" {body} "}}")'
 
 
-def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str) -> str:
+def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str, copied: frozenset) -> str:
     """The arguments of a call and its `)`: required ones, then optional ones that may stop after any of
-    them; each distinct argument slot becomes one rule of the action, named in ``slots``."""
+    them; each distinct argument slot becomes one rule of the action, named in ``slots``. ``copied``
+    holds the (tool, argument) slots whose strings are spans of the question."""
     def slot(arg: ToolArg) -> str:
-        expression = _value_expression(arg, reference)
+        expression = _value_expression(arg, reference, (tool.name, arg.name) in copied)
         if expression not in slots:
             slots[expression] = f"slot{action}_{len(slots)}"
         return slots[expression]
@@ -249,12 +252,12 @@ def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str) -
     return " ".join(p for p in (body, tail, '")"') if p)
 
 
-def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action: str) -> str:
+def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action: str, copied: frozenset) -> str:
     """The alternatives of one action's call; tools whose arguments take the same slots share them, so
     the compiled grammar holds each argument list once per action however many tools have it."""
     by_body: dict[str, list[str]] = {}
     for tool in tools:
-        by_body.setdefault(_call_body(tool, slots, reference, action), []).append(_literal(tool.name + "("))
+        by_body.setdefault(_call_body(tool, slots, reference, action, copied), []).append(_literal(tool.name + "("))
     return " | ".join(f"{names[0] if len(names) == 1 else '(' + ' | '.join(names) + ')'} {body}"
                       for body, names in by_body.items())
 
@@ -263,34 +266,34 @@ def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action:
 _ID, _NEXT = "\u00a7", "\u00b6"
 
 
-def _action_rules(tools: Sequence[Tool], action_id: int) -> list[str]:
+def _action_rules(tools: Sequence[Tool], action_id: int, copied: frozenset) -> list[str]:
     """The rules of action ``action_id``; those of actions 2 and later differ only in their numbers and
     references, so they are made once with stand-ins for the numbers (``_generic_rules``)."""
     i = action_id
     if i == 1:
         slots: dict[str, str] = {}
-        calls = _calls(tools, slots, "", "1")
+        calls = _calls(tools, slots, "", "1", copied)
         if not calls:
             return [f"step1 ::= {_literal(join_line(1))}"]
         return ([f'step1 ::= "1. " call1 "\\n" step2'] + [f"{name} ::= {expr}" for expr, name in slots.items()]
                 + [f"call1 ::= {calls}"])
     references = " | ".join(_literal(f'"${n}"') for n in range(1, i))
-    generic = _generic_rules(tuple(tools))
+    generic = _generic_rules(tuple(tools), copied)
     return [f"ref{i} ::= {references}"] + [rule.replace(_ID, str(i)).replace(_NEXT, str(i + 1)) for rule in generic]
 
 
-_GENERIC: dict[tuple[int, ...], tuple[tuple[Tool, ...], list[str]]] = {}
+_GENERIC: dict[tuple, tuple[tuple[Tool, ...], list[str]]] = {}
 
 
-def _generic_rules(tools: tuple[Tool, ...]) -> list[str]:
+def _generic_rules(tools: tuple[Tool, ...], copied: frozenset) -> list[str]:
     """The rules of an action after the first, with stand-ins for its id; cached for the last few tool
     lists, since `plan_ebnf` asks for them once per action."""
-    key = tuple(map(id, tools))
+    key = (tuple(map(id, tools)), copied)
     found = _GENERIC.get(key)
     if found is not None and all(a is b for a, b in zip(found[0], tools)):
         return found[1]
     slots: dict[str, str] = {}
-    calls = _calls(tools, slots, f"ref{_ID}", _ID)
+    calls = _calls(tools, slots, f"ref{_ID}", _ID, copied)
     if not calls:
         rules = [f"step{_ID} ::= {_literal(join_line(0)).replace('0', _ID, 1)}"]
     else:
@@ -303,13 +306,17 @@ def _generic_rules(tools: tuple[Tool, ...]) -> list[str]:
     return rules
 
 
-def plan_ebnf(tools: Sequence[str], catalog: Catalog | None = None) -> str:
+def plan_ebnf(tools: Sequence[str], catalog: Catalog | None = None,
+              copied: Mapping[str, Sequence[str]] | None = None, question: str = "") -> str:
     """The EBNF grammar of plans over ``tools`` (names in ``catalog``, the built-in one by default;
-    any order). Raises ValueError for an unknown tool or an argument type no grammar can express."""
+    any order). Raises ValueError for an unknown tool or an argument type no grammar can express.
+    The string values of ``copied`` arguments (tool -> argument names, `tinyagent_ft.copying`) are ""
+    or spans of ``question``."""
     known = _catalog_tools(tools, catalog)
-    rules = ["root ::= step1", _EBNF_HEADER.strip()]
+    slots = copied_slots(copied, [tool.name for tool in known])
+    rules = ["root ::= step1", _EBNF_HEADER.strip()] + (span_rules(question_text(question)) if slots else [])
     for i in range(1, MAX_ACTIONS + 1):
-        rules += _action_rules(known, i)
+        rules += _action_rules(known, i, slots)
     rules.append(f"step{MAX_ACTIONS + 1} ::= {_literal(join_line(MAX_ACTIONS + 1))}")
     return "\n".join(rules) + "\n"
 
@@ -373,6 +380,14 @@ def closing_reserve(tools: Sequence[str], catalog: Catalog | None = None) -> int
     return _ACTION_PREFIX + longest_call + end_of_line + len(join_line(MAX_ACTIONS + 1)) + end_of_sequence
 
 
+def plan_reserve(tools: Sequence[str], catalog: Catalog | None = None,
+                 copied: Mapping[str, Sequence[str]] | None = None, question: str = "") -> int:
+    """`closing_reserve`, plus what finishing a span of ``question`` may take where ``copied`` slots
+    are among ``tools``: the fewest tokens ``max_new_tokens`` may be for such a plan."""
+    extra = copy_reserve(question_text(question)) if copied_slots(copied, tools) else 0
+    return closing_reserve(tools, catalog) + extra
+
+
 _LINE_TOOL = re.compile(rb"\d+\. (\w+)\(")  # the start of an action line, naming its tool
 
 
@@ -397,6 +412,10 @@ class PlanGrammar:
 _CLOSING_BYTES = (b'"', b")", b"]", b"}", b",", b"[", b"{", b"\n", b"j", b"T", b"1", b" ", b".")
 
 
+# Grammars with copied slots kept per tokenizer: a served batch, or a generation batch, at least.
+_QUESTION_GRAMMARS = 256
+
+
 class PlanGrammars:
     """Compiled plan grammars for one tokenizer and vocabulary size, cached by tool set."""
 
@@ -407,7 +426,8 @@ class PlanGrammars:
         self.info = xgrammar.TokenizerInfo.from_huggingface(tokenizer, vocab_size=vocab_size, stop_token_ids=stop)
         self.compiler = xgrammar.GrammarCompiler(self.info, max_threads=1)
         self.vocab_size = vocab_size
-        self._cache: dict[tuple[str, ...], PlanGrammar] = {}
+        self._cache: dict[tuple, PlanGrammar] = {}
+        self._per_question: list[tuple] = []  # keys of the cached grammars made for one question, oldest first
         vocab = self.info.decoded_vocab
         self.pieces: list[bytes] = vocab  # each token's bytes
         # Token lengths in bytes, for the closing walk's fallback; stop tokens count as the shortest.
@@ -420,15 +440,24 @@ class PlanGrammars:
         single = {piece: i for i, piece in reversed(list(enumerate(vocab))) if len(piece) == 1}
         self.closing_tokens = [single[b] for b in _CLOSING_BYTES if b in single]
 
-    def get(self, tools: Sequence[str], catalog: Catalog | None = None) -> PlanGrammar:
-        """The compiled grammar of plans over ``tools`` of ``catalog`` (the built-in one by default)."""
+    def get(self, tools: Sequence[str], catalog: Catalog | None = None,
+            copied: Mapping[str, Sequence[str]] | None = None, question: str = "") -> PlanGrammar:
+        """The compiled grammar of plans over ``tools`` of ``catalog`` (the built-in one by default),
+        the strings of ``copied`` arguments held to spans of ``question`` (see `plan_ebnf`)."""
         names = tuple(sorted(set(tools)))
-        key = (names, _schema_key(names, catalog))
+        slots = copied_slots(copied, names)
+        # A grammar with copied slots serves one question: those are kept for the last few only.
+        key = (names, _schema_key(names, catalog), slots, question_text(question) if slots else "")
         grammar = self._cache.get(key)
         if grammar is None:
-            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(names, catalog)),
-                                  closing_reserve(names, catalog),
-                                  {tool: closing_reserve([tool], catalog) for tool in names})
+            extra = copy_reserve(key[3]) if slots else 0
+            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(names, catalog, copied, question)),
+                                  closing_reserve(names, catalog) + extra,
+                                  {tool: closing_reserve([tool], catalog) + extra for tool in names})
+            if slots:
+                while len(self._per_question) >= _QUESTION_GRAMMARS:
+                    self._cache.pop(self._per_question.pop(0), None)
+                self._per_question.append(key)
             self._cache[key] = grammar
         return grammar
 

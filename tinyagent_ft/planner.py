@@ -8,7 +8,7 @@ catalog is the checkpoint's (`tools.json`, else the built-in TinyAgent tools); a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -17,6 +17,7 @@ from planner_eval.catalog import Catalog, default_catalog
 from planner_eval.parse import parse_plan
 from planner_eval.plan import Action
 from planner_eval.validate import plan_error
+from tinyagent_ft.copying import checked_copied_arguments
 from tinyagent_ft.generation import GenerationStats, generate_plans_with_stats
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 
@@ -44,9 +45,11 @@ class PlanResult:
 
 
 class Planner:
-    def __init__(self, model, tokenizer, prompt_config: PromptConfig, retriever=None, catalog: Catalog | None = None):
+    def __init__(self, model, tokenizer, prompt_config: PromptConfig, retriever=None, catalog: Catalog | None = None,
+                 copied_arguments: Mapping[str, Sequence[str]] | None = None):
         """``catalog``: the tools the planner was trained on (the retriever's when not given, else the
-        built-in ones)."""
+        built-in ones). ``copied_arguments`` (tool -> argument names, learnt by `tinyagent_ft.copying`):
+        arguments whose strings the grammar holds to spans of the question."""
         self.model = model
         self.tokenizer = tokenizer
         self.prompt_config = prompt_config
@@ -56,6 +59,7 @@ class Planner:
         if retriever is not None and list(retriever.catalog) != list(catalog):
             raise ValueError("the retriever was trained on other tools than the planner's catalog")
         self.catalog = catalog
+        self.copied_arguments = checked_copied_arguments(copied_arguments or {}, catalog)
         self.builder = PromptBuilder(tokenizer, prompt_config, catalog)
 
     @classmethod
@@ -81,7 +85,8 @@ class Planner:
         check_catalog_grammar(catalog)
         retriever = Retriever.load(retriever_dir) if retriever_dir is not None else None
         checkpoint = load_planner(checkpoint_dir, device=resolve_device(device))
-        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever, catalog)
+        return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever, catalog,
+                   checkpoint.copied_arguments)
 
     def prepare(self, queries: Sequence[str], tools: Sequence[Sequence[str] | None] | None = None,
                 examples: int | Sequence[int] | None = None, max_new_tokens: int = 256,
@@ -129,26 +134,28 @@ class Planner:
     def plan(self, queries: Sequence[str], **options: Any) -> list[PlanResult]: ...
 
     def plan(self, queries, *, tools: Sequence[Sequence[str] | None] | None = None,
-             examples: int | Sequence[int] | None = None, constrain: bool = True, max_new_tokens: int = 256,
-             batch_size: int = 16, progress: bool = False):
-        """One PlanResult for one query (a str), a list of them for a list of queries."""
+             examples: int | Sequence[int] | None = None, constrain: bool = True, copy: bool = True,
+             max_new_tokens: int = 256, batch_size: int = 16, progress: bool = False):
+        """One PlanResult for one query (a str), a list of them for a list of queries. ``copy=False``
+        leaves the copied arguments free (any string), as a planner without them decodes."""
         single = isinstance(queries, str)
         if single and tools is not None:
             tools = [tools]  # one query's allowed tools, given as a plain list of names
         results, _ = self.plan_with_stats([queries] if single else queries, tools=tools, examples=examples,
-                                          constrain=constrain, max_new_tokens=max_new_tokens,
+                                          constrain=constrain, copy=copy, max_new_tokens=max_new_tokens,
                                           batch_size=batch_size, progress=progress)
         return results[0] if single else results
 
     def plan_with_stats(self, queries: Sequence[str], *, tools: Sequence[Sequence[str] | None] | None = None,
-                        examples: int | Sequence[int] | None = None, constrain: bool = True,
+                        examples: int | Sequence[int] | None = None, constrain: bool = True, copy: bool = True,
                         max_new_tokens: int = 256, batch_size: int = 16,
                         progress: bool = False) -> tuple[list[PlanResult], GenerationStats]:
         requests = self.prepare(queries, tools, examples, max_new_tokens)
         plans, stats = generate_plans_with_stats(
             self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
             catalog=[self.catalog_of(r) for r in requests], constrain=constrain, max_new_tokens=max_new_tokens,
-            batch_size=batch_size, progress=progress,
+            batch_size=batch_size, progress=progress, questions=[r.query for r in requests],
+            copied=self.copied_arguments if copy else None,
         )
         results = [result_for(request, plan, count, self.catalog_of(request))
                    for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]

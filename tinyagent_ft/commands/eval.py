@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--limit", type=int, default=None, help="plan only the first N records")
     command.add_argument("--no-constrain", dest="constrain", action="store_false",
                          help="decode freely instead of inside each prompt's plan grammar")
+    command.add_argument("--no-copy", dest="copy", action="store_false",
+                         help="let the checkpoint's copied arguments take any string, not only spans of the question")
     batch = command.add_argument("--generation-batch-size", type=int, default=16, help="prompts per generate() call")
     deprecated_alias(command, "--batch-size", batch)
     command.add_argument("--max-new-tokens", type=int, default=256, help="token budget per plan")
@@ -54,7 +56,7 @@ def run_eval(args: argparse.Namespace) -> int:
     rows = load_rows(args.data, args.split, args.limit, catalog)
     planner = Planner.load(args.model, args.retriever, device=args.device, tools=args.tools)
     results, stats = planner.plan_with_stats(
-        rows["query"], constrain=args.constrain, max_new_tokens=args.max_new_tokens,
+        rows["query"], constrain=args.constrain, copy=args.copy, max_new_tokens=args.max_new_tokens,
         batch_size=args.generation_batch_size, progress=True,
     )
     generation = stats.as_dict()

@@ -24,17 +24,19 @@ def validation_sample(rows: Dataset, n: int | None, seed: int) -> Dataset:
 
 
 class PlanValidation:
-    def __init__(self, rows: Dataset, builder: PromptBuilder, retriever, constrain: bool = True, batch_size: int = 16):
+    def __init__(self, rows: Dataset, builder: PromptBuilder, retriever, constrain: bool = True, batch_size: int = 16,
+                 copied_arguments: dict | None = None):
         self.queries, self.gold = list(rows["query"]), list(rows["plan"])
         self.prompt_config, self.retriever, self.catalog = builder.config, retriever, builder.catalog
         self.max_new_tokens = max(builder.count(builder.completion(plan)) for plan in self.gold) + _SLACK_TOKENS
         self.constrain, self.batch_size = constrain, batch_size
+        self.copied_arguments = copied_arguments
 
     def __len__(self) -> int:
         return len(self.queries)
 
     def score(self, model, tokenizer) -> dict[str, float]:
-        planner = Planner(model, tokenizer, self.prompt_config, self.retriever, self.catalog)
+        planner = Planner(model, tokenizer, self.prompt_config, self.retriever, self.catalog, self.copied_arguments)
         results = planner.plan(self.queries, constrain=self.constrain, max_new_tokens=self.max_new_tokens,
                                batch_size=self.batch_size)
         # Another catalog's plans are held to its argument types too; the built-in one's are scored as always.
