@@ -6,18 +6,21 @@ from __future__ import annotations
 import pytest
 import torch
 import xgrammar
+from datasets import Dataset
 
 from planner_eval.catalog import TOOLS
 from planner_eval.parse import parse_plan
-from planner_eval.plan import END_OF_PLAN, reference_id
+from planner_eval.plan import END_OF_PLAN
 from planner_eval.validate import plan_error
 from tinyagent_ft.checkpoint import load_planner, save_planner
-from tinyagent_ft.copying import checked_copied_arguments, copied_arguments, copy_reserve, is_span, question_text
+from tinyagent_ft.copying import (checked_copied_arguments, copied_arguments, copy_reserve, is_span, plain_strings,
+                                  question_text)
 from tinyagent_ft.data import generate_splits
 from tinyagent_ft.generation import generate_plans_with_stats
 from tinyagent_ft.grammar import plan_grammars, plan_reserve
 from tinyagent_ft.models import TinyShape, build_tiny
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
+from tinyagent_ft.train.validation import PlanValidation
 
 TINY = TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                  num_key_value_heads=1, vocab_size=500)
@@ -129,14 +132,6 @@ def prompts(tokenizer, questions: list[str]) -> list[str]:
     return [builder.inference_prompt(q, TOOLS_USED) for q in questions]
 
 
-def strings_of(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_of(item)
-
-
 def test_sampled_plans_write_only_spans_in_copied_slots(tiny):
     model, tokenizer = tiny
     questions = [QUESTION, "forward the budget to Sid and Nick Hale", "mail Ana the notes.txt: running late"] * 8
@@ -153,10 +148,9 @@ def test_sampled_plans_write_only_spans_in_copied_slots(tiny):
             for arg, value in zip(TOOLS[action.tool].args, action.args):
                 if arg.name not in COPIED.get(action.tool, ()):
                     continue
-                for text in strings_of(value):
-                    if text and reference_id(text) is None:
-                        copied_values += 1
-                        assert is_span(text, question_text(question)), (text, plan)
+                for text in plain_strings(value):
+                    copied_values += 1
+                    assert is_span(text, question_text(question)), (text, plan)
     assert copied_values >= 10  # the sampled plans really wrote copied slots
 
 
@@ -190,3 +184,11 @@ def test_a_checkpoint_keeps_its_copied_arguments(tiny, tmp_path):
     assert load_planner(tmp_path / "p").copied_arguments == COPIED
     save_planner(tmp_path / "old", model, tokenizer, PromptConfig(style="compact"))
     assert load_planner(tmp_path / "old").copied_arguments == {}
+
+
+def test_validation_leaves_room_to_close_a_copied_plan_over_any_tools(tiny):
+    short = '1. get_email_address("Dana")\n2. join()<END_OF_PLAN>'
+    rows = Dataset.from_dict({"query": [QUESTION], "plan": [short]})
+    validation = PlanValidation(rows, PromptBuilder(tiny[1], PromptConfig(style="names")), None, copied_arguments=COPIED)
+    # The short gold plan alone would give a budget below the reserve of a prompt listing every tool.
+    assert validation.max_new_tokens == plan_reserve(list(TOOLS), None, COPIED, QUESTION)

@@ -83,7 +83,7 @@ def copied_arguments(pairs: Iterable[tuple[str, str]], catalog: Catalog | None =
             if tool is None:
                 continue
             for arg, value in zip(tool.args, action.args):
-                for text in _strings(value):
+                for text in plain_strings(value):
                     seen[action.tool, arg.name] += 1
                     spans[action.tool, arg.name] += is_span(text, question)
     copied: CopiedArguments = {}
@@ -95,14 +95,14 @@ def copied_arguments(pairs: Iterable[tuple[str, str]], catalog: Catalog | None =
     return copied
 
 
-def _strings(value) -> Iterable[str]:
+def plain_strings(value) -> Iterable[str]:
     """The plain strings of an argument's value, its list elements included (references and "" aside)."""
     if isinstance(value, str):
         if value and reference_id(value) is None:
             yield value
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from plain_strings(item)
 
 
 def checked_copied_arguments(copied: object, catalog: Catalog) -> CopiedArguments:

@@ -26,6 +26,9 @@ What the grammar accepts (and so what a constrained model can write):
   lists no `properties` takes up to ``LIST_ITEMS`` string keys of scalar values (string, number,
   bool, None). Lists and objects nest at most ``MAX_DEPTH`` deep, an argument counting as 1, as the
   parser reads them;
+- a copied argument (`tinyagent_ft.copying`, learnt from the training plans and given per generation)
+  -> `""` or a span of the prompt's question in place of a free string, the rule `copied` of that
+  question's grammar; its lists' strings too;
 - a reference `"$N"` names only an earlier action, and fills any slot (of any type or enum, a list
   element or an object's value): its value comes at run time. Not inside a list within a list, where
   planner_eval does not count it. Action i's rule lists $1..$(i-1); a plain string (or key) can never
@@ -35,10 +38,11 @@ Closing within ``max_new_tokens``: every token carries at least one byte, so the
 row, the worst-case number of tokens needed to close the plan from any point (finish the current literal,
 write the required members of each open object and close it, give the remaining arguments their
 shortest values, end the line, write the join line, then the end-of-sequence token): for the prompt's
-longest tool until a line names its tool, then for that tool (``PlanGrammar.reserve_for``). Once the
-tokens left reach the reserve, the row is *closing*: each step it is forced to the one token that ends
-the plan soonest (a single byte chosen by `_CLOSING_BYTES`). So a random model still ends with a
-complete plan and `<END_OF_PLAN>`.
+longest tool until a line names its tool, then for that tool (``PlanGrammar.reserve_for``). A span of
+the question may only end after a whole atom, so a grammar with copied slots keeps back the question's
+longest atom too (``plan_reserve``). Once the tokens left reach the reserve, the row is *closing*: each
+step it is forced to the one token that ends the plan soonest (a single byte chosen by
+`_CLOSING_BYTES`). So a random model still ends with a complete plan and `<END_OF_PLAN>`.
 
 Lines: strings are unbounded in the grammar (see `_EBNF_HEADER` for why), so the processor bounds lines
 instead. A row whose unfinished line could pass ``MAX_LINE_BYTES`` with its next token is forced along

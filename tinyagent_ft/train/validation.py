@@ -9,6 +9,7 @@ from datasets import Dataset
 from planner_eval.catalog import default_catalog
 from planner_eval.report import summarize
 from planner_eval.score import score_plan
+from tinyagent_ft.grammar import plan_reserve
 from tinyagent_ft.planner import Planner
 from tinyagent_ft.prompts import PromptBuilder
 
@@ -28,9 +29,14 @@ class PlanValidation:
                  copied_arguments: dict | None = None):
         self.queries, self.gold = list(rows["query"]), list(rows["plan"])
         self.prompt_config, self.retriever, self.catalog = builder.config, retriever, builder.catalog
-        self.max_new_tokens = max(builder.count(builder.completion(plan)) for plan in self.gold) + _SLACK_TOKENS
         self.constrain, self.batch_size = constrain, batch_size
         self.copied_arguments = copied_arguments
+        # Never below what a plan over any of the catalog's tools may need to close, whatever the
+        # retriever predicts for a query.
+        every_tool = list(self.catalog)
+        self.max_new_tokens = max(
+            max(builder.count(builder.completion(plan)) for plan in self.gold) + _SLACK_TOKENS,
+            max(plan_reserve(every_tool, self.catalog, copied_arguments, query) for query in self.queries))
 
     def __len__(self) -> int:
         return len(self.queries)

@@ -1,0 +1,115 @@
+"""What copied arguments give a trained planner: the same checkpoint plans a split with its copied
+slots free and held to spans of the question (`tinyagent_ft.copying`), and both are scored.
+
+Prints one JSON object: per mode, test success, tool-set accuracy, success per intent of the data
+generator and per phrasing (templates seen in training or held out of it), how many failed plans
+hold a copied slot's value that is not a span of the question, and the planning time.
+
+    python benchmarks/copied_arguments.py --planner runs/demo/planner --retriever runs/demo/retriever --data runs/demo/data
+
+The data must be the generator's (`tinyagent demo`, `tinyagent data generate`): its splits are drawn
+again from `--sizes` and `--seed` (the small demo's by default) to know each query's intent and
+phrasing. A checkpoint saved before copied arguments existed gets them learnt from the data's
+training split, as `tinyagent train` would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from finetune import generate_with_origins  # noqa: E402
+from planner_eval.parse import parse_plan  # noqa: E402
+from planner_eval.score import score_plan  # noqa: E402
+from tinyagent_ft.copying import copied_arguments, is_span, plain_strings, question_text  # noqa: E402
+from tinyagent_ft.data import load_split  # noqa: E402
+from tinyagent_ft.planner import Planner  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--planner", type=Path, required=True, help="planner checkpoint directory")
+    parser.add_argument("--retriever", type=Path, required=True, help="retriever directory")
+    parser.add_argument("--data", type=Path, required=True, help="the generator's data directory")
+    parser.add_argument("--split", default="test", choices=("validation", "test"))
+    parser.add_argument("--limit", type=int, default=None, help="plan only the first N records")
+    parser.add_argument("--sizes", type=int, nargs=3, default=(10000, 300, 500), metavar=("TRAIN", "VAL", "TEST"),
+                        help="the data's split sizes, to draw it again (default: the small demo's)")
+    parser.add_argument("--seed", type=int, default=0, help="the data's generator seed")
+    parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    return parser.parse_args(argv)
+
+
+def holds_a_value_not_in_question(plan: str, query: str, copied: dict, catalog) -> bool:
+    """Whether a copied slot of ``plan`` holds a string that is not a span of ``query``."""
+    question = question_text(query)
+    for action in parse_plan(plan, catalog).actions:
+        args = catalog[action.tool].args if action.tool in catalog else ()
+        for arg, value in zip(args, action.args):
+            if arg.name in copied.get(action.tool, ()) and not all(is_span(t, question) for t in plain_strings(value)):
+                return True
+    return False
+
+
+def scored(planner: Planner, rows, origins: dict, copy: bool) -> dict:
+    start = time.perf_counter()
+    results = planner.plan(rows["query"], copy=copy)
+    seconds = time.perf_counter() - start
+    scores = [score_plan(gold, r.plan) for gold, r in zip(rows["plan"], results)]
+    per_intent, per_phrasing = defaultdict(list), defaultdict(list)
+    for query, s in zip(rows["query"], scores):
+        per_intent[origins[query].intent].append(s.success)
+        per_phrasing["held_out" if origins[query].held_out else "seen"].append(s.success)
+    copied = planner.copied_arguments
+    return {
+        "success_rate": statistics.mean(s.success for s in scores),
+        "tool_set_accuracy": statistics.mean(s.tool_set_match for s in scores),
+        "success_per_intent": {k: round(statistics.mean(v), 4) for k, v in sorted(per_intent.items())},
+        "success_per_phrasing": {k: round(statistics.mean(v), 4) for k, v in sorted(per_phrasing.items())},
+        "failed": sum(not s.success for s in scores),
+        "failed_with_a_value_not_in_the_question": sum(
+            not s.success and holds_a_value_not_in_question(r.plan, q, copied, planner.catalog)
+            for s, r, q in zip(scores, results, rows["query"])),
+        "seconds": round(seconds, 1),
+    }
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    planner = Planner.load(args.planner, args.retriever)
+    learnt = not planner.copied_arguments
+    if learnt:
+        train = load_split(args.data, "train")
+        planner.copied_arguments = copied_arguments(zip(train["query"], train["plan"]), planner.catalog)
+    rows = load_split(args.data, args.split)
+    if args.limit is not None:
+        rows = rows.select(range(min(args.limit, len(rows))))
+    with tempfile.TemporaryDirectory() as scratch:
+        origins = generate_with_origins(Path(scratch), *args.sizes, seed=args.seed)
+    missing = next((q for q in rows["query"] if q not in origins), None)
+    if missing is not None:
+        raise SystemExit(f"{missing!r} is not in the data drawn from --sizes {args.sizes} --seed {args.seed}")
+    report = {
+        "planner": str(args.planner), "split": args.split, "records": len(rows),
+        "copied_arguments": planner.copied_arguments, "copied_arguments_learnt_here": learnt,
+        "free": scored(planner, rows, origins, copy=False),
+        "copied": scored(planner, rows, origins, copy=True),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json is not None:
+        args.json.write_text(text + "\n")
+    return report
+
+
+if __name__ == "__main__":
+    main()
