@@ -1,6 +1,6 @@
 """Copied arguments: argument slots whose values the training plans take verbatim from the question
 (names, titles, places, file names, message texts), learnt from the training split, and the grammar rule
-that holds such a slot to spans of the question at decoding time.
+that holds such a slot to spans of the question at decoding time (`tinyagent_ft.grammar`).
 
 A small model that has learnt *which* tool to call still writes a plausible name or title that is not in
 the question ("user_manual.pdf" for "the audit findings.pdf"): on the 256 x 4 tiny planner, 79 % of the
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from planner_eval.catalog import Catalog, default_catalog
 from planner_eval.parse import parse_plan
-from planner_eval.plan import format_string, reference_id
+from planner_eval.plan import reference_id
 
 # A slot is copied when at least this share of its training values are spans of their question, over at
 # least MIN_VALUES values: the generator's TinyAgent data has 22 such slots at 98.8-100 %, and the next
@@ -120,36 +120,10 @@ def checked_copied_arguments(copied: object, catalog: Catalog) -> CopiedArgument
     return kept
 
 
-def span_rules(question: str) -> list[str]:
-    """EBNF rules of `copied`: a string literal holding "" or a span of ``question`` (collapsed), written
-    as `format_string` writes it. `copy_at_K` is a span starting at atom K."""
-    found = atoms(question)
-    rules, starts, continues = [], [], False  # continues: whether a span may go on from the atom after
-    for k in range(len(found) - 1, -1, -1):
-        text, copyable = found[k]
-        if not copyable or (text == " " and not continues):
-            continues = False
-            continue
-        literal = _literal(format_string(text, reference=False)[1:-1])
-        if text == " ":
-            rules.append(f"copy_at_{k} ::= {literal} copy_at_{k + 1}")
-        else:
-            rules.append(f"copy_at_{k} ::= {literal} copy_at_{k + 1} | {literal}" if continues
-                         else f"copy_at_{k} ::= {literal}")
-            starts.append(f"copy_at_{k}")
-        continues = True
-    body = f"({' | '.join(reversed(starts))})?" if starts else ""
-    return [f'copied ::= "\\"" {body} "\\""'.replace("  ", " "), *reversed(rules)]
-
-
 def copy_reserve(question: str) -> int:
     """Tokens the closing walk may need to finish a span of ``question`` at the next point where it may
     end: the rest of the longest atom, after a space (every token carries at least a byte)."""
     return 1 + max((len(text.encode()) for text, copyable in atoms(question) if copyable), default=0)
-
-
-def _literal(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def copied_slots(copied: Mapping[str, Sequence[str]] | None, tools: Iterable[str]) -> frozenset[tuple[str, str]]:

@@ -65,7 +65,7 @@ from planner_eval.argtypes import parse_type
 from planner_eval.catalog import JOIN, Catalog, Tool, ToolArg, default_catalog
 from planner_eval.parse import MAX_LINE_CHARS, MAX_LIST_DEPTH
 from planner_eval.plan import END_OF_PLAN, format_literal, format_string
-from tinyagent_ft.copying import copied_slots, copy_reserve, question_text, span_rules
+from tinyagent_ft.copying import atoms, copied_slots, copy_reserve, question_text
 
 MAX_ACTIONS = 20
 LIST_ITEMS = 8  # also the most keys of an object whose schema lists no properties
@@ -126,6 +126,28 @@ _FREE_VALUES = ("string", "number", "bool", '"None"')
 def _literal(text: str) -> str:
     """An EBNF string literal for ``text``."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def span_rules(question: str) -> list[str]:
+    """The rules of `copied`: a string literal holding "" or a span of ``question`` (collapsed, see
+    `tinyagent_ft.copying`), written as `format_string` writes it. `copy_at_K` is a span from atom K on."""
+    found = atoms(question)
+    rules, starts = [], []
+    next_rule = False  # whether the atom after this one starts a rule (copyable, and able to end)
+    for k in range(len(found) - 1, -1, -1):
+        text, copyable = found[k]
+        if not copyable or (text == " " and not next_rule):
+            next_rule = False
+            continue
+        literal = _literal(format_string(text, reference=False)[1:-1])
+        if text == " ":  # a span never ends on a space
+            rules.append(f"copy_at_{k} ::= {literal} copy_at_{k + 1}")
+        else:
+            rules.append(f"copy_at_{k} ::= {literal}" + (f" copy_at_{k + 1} | {literal}" if next_rule else ""))
+            starts.append(f"copy_at_{k}")
+        next_rule = True
+    body = f" ({' | '.join(reversed(starts))})?" if starts else ""
+    return [f'copied ::= "\\""{body} "\\""', *reversed(rules)]
 
 
 def join_line(action_id: int) -> str:
