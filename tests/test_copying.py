@@ -12,6 +12,7 @@ from planner_eval.catalog import TOOLS
 from planner_eval.parse import parse_plan
 from planner_eval.plan import END_OF_PLAN
 from planner_eval.validate import plan_error
+from serve.engine import PlanJob, PlannerEngine, PlanRejected
 from tinyagent_ft.checkpoint import load_planner, save_planner
 from tinyagent_ft.copying import (checked_copied_arguments, copied_arguments, copy_reserve, is_span, plain_strings,
                                   question_text)
@@ -19,6 +20,7 @@ from tinyagent_ft.data import generate_splits
 from tinyagent_ft.generation import generate_plans_with_stats
 from tinyagent_ft.grammar import plan_grammars, plan_reserve
 from tinyagent_ft.models import TinyShape, build_tiny
+from tinyagent_ft.planner import Planner
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 from tinyagent_ft.train.validation import PlanValidation
 
@@ -192,3 +194,29 @@ def test_validation_leaves_room_to_close_a_copied_plan_over_any_tools(tiny):
     validation = PlanValidation(rows, PromptBuilder(tiny[1], PromptConfig(style="names")), None, copied_arguments=COPIED)
     # The short gold plan alone would give a budget below the reserve of a prompt listing every tool.
     assert validation.max_new_tokens == plan_reserve(list(TOOLS), None, COPIED, QUESTION)
+
+
+def served_strings(engine, questions: list[str], budget: int = 200) -> list[tuple[str, str]]:
+    """(question, string) for every plain string the served plans put in compose_new_email's recipients."""
+    outcomes = engine.plan_batch([PlanJob(q, budget, tools=("compose_new_email",)) for q in questions])
+    found = []
+    for question, outcome in zip(questions, outcomes):
+        for action in parse_plan(outcome.plan).actions:
+            found += [(question, text) for text in plain_strings(action.args[0])]
+    return found
+
+
+def test_the_server_holds_copied_slots_to_spans_of_the_query(tiny):
+    model, tokenizer = tiny
+    questions = [QUESTION, "mail Ana the notes.txt: running late", "send Sid Hale the budget"]
+    # The random model fills the recipients list with strings of its own when the slot is free.
+    free = PlannerEngine(Planner(model, tokenizer, PromptConfig(style="compact")), "tiny")
+    assert any(not is_span(text, question_text(q)) for q, text in served_strings(free, questions))
+    copied = {"compose_new_email": ["recipients"]}
+    engine = PlannerEngine(Planner(model, tokenizer, PromptConfig(style="compact"), copied_arguments=copied), "tiny")
+    strings = served_strings(engine, questions)
+    assert strings and all(is_span(text, question_text(q)) for q, text in strings)
+    # A budget enough for the free grammar is refused when a span must be finished too.
+    low = plan_reserve(["compose_new_email"])
+    [refused] = engine.plan_batch([PlanJob(QUESTION, low, tools=("compose_new_email",))])
+    assert isinstance(refused, PlanRejected) and str(plan_reserve(["compose_new_email"], None, copied, QUESTION)) in str(refused)
