@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from finetune import generate_with_origins  # noqa: E402
-from planner_eval.parse import parse_plan  # noqa: E402
 from planner_eval.score import score_plan  # noqa: E402
-from tinyagent_ft.copying import copied_arguments, is_span, plain_strings, question_text  # noqa: E402
+from tinyagent_ft.copying import copied_arguments, is_span, question_text, string_values  # noqa: E402
 from tinyagent_ft.data import load_split  # noqa: E402
 from tinyagent_ft.planner import Planner  # noqa: E402
 
@@ -52,12 +51,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def holds_a_value_not_in_question(plan: str, query: str, copied: dict, catalog) -> bool:
     """Whether a copied slot of ``plan`` holds a string that is not a span of ``query``."""
     question = question_text(query)
-    for action in parse_plan(plan, catalog).actions:
-        args = catalog[action.tool].args if action.tool in catalog else ()
-        for arg, value in zip(args, action.args):
-            if arg.name in copied.get(action.tool, ()) and not all(is_span(t, question) for t in plain_strings(value)):
-                return True
-    return False
+    return any(arg in copied.get(tool, ()) and not is_span(text, question)
+               for (tool, arg), text in string_values(plan, catalog))
 
 
 def scored(planner: Planner, rows, origins: dict, copy: bool) -> dict:

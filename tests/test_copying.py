@@ -15,7 +15,7 @@ from planner_eval.validate import plan_error
 from serve.engine import PlanJob, PlannerEngine, PlanRejected
 from tinyagent_ft.checkpoint import load_planner, save_planner
 from tinyagent_ft.copying import (checked_copied_arguments, copied_arguments, copy_reserve, is_span, plain_strings,
-                                  question_text)
+                                  question_text, string_values)
 from tinyagent_ft.data import generate_splits
 from tinyagent_ft.generation import generate_plans_with_stats
 from tinyagent_ft.grammar import plan_grammars, plan_reserve
@@ -146,13 +146,10 @@ def test_sampled_plans_write_only_spans_in_copied_slots(tiny):
     for plan, question in zip(plans, questions):
         parsed = parse_plan(plan)
         assert plan.endswith(END_OF_PLAN) and plan_error(parsed) == (None, None), plan
-        for action in parsed.actions:
-            for arg, value in zip(TOOLS[action.tool].args, action.args):
-                if arg.name not in COPIED.get(action.tool, ()):
-                    continue
-                for text in plain_strings(value):
-                    copied_values += 1
-                    assert is_span(text, question_text(question)), (text, plan)
+        for (tool, arg), text in string_values(plan, TOOLS):
+            if arg in COPIED.get(tool, ()):
+                copied_values += 1
+                assert is_span(text, question_text(question)), (text, plan)
     assert copied_values >= 10  # the sampled plans really wrote copied slots
 
 

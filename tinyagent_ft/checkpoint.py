@@ -42,18 +42,13 @@ def save_planner(directory: str | Path, model, tokenizer, prompt_config: PromptC
     (directory / PLANNER_FILE).write_text(json.dumps(manifest, indent=2))
 
 
-def read_prompt_config(directory: str | Path) -> tuple[PromptConfig, dict]:
-    """The checkpoint's prompt settings and training facts; defaults for a plain Hugging Face model."""
+def read_manifest(directory: str | Path) -> tuple[PromptConfig, dict, dict]:
+    """The checkpoint's prompt settings, training facts and copied arguments (as stored, unchecked);
+    defaults for a plain Hugging Face model, and no copied arguments for a checkpoint older than them."""
     manifest = _manifest(directory)
     if manifest is None:
-        return PromptConfig(), {}
-    return PromptConfig(**manifest["prompt"]), manifest.get("info", {})
-
-
-def read_copied_arguments(directory: str | Path) -> dict:
-    """The checkpoint's copied arguments; none for a plain Hugging Face model or an older checkpoint."""
-    manifest = _manifest(directory)
-    return {} if manifest is None else manifest.get("copied_arguments", {})
+        return PromptConfig(), {}, {}
+    return PromptConfig(**manifest["prompt"]), manifest.get("info", {}), manifest.get("copied_arguments", {})
 
 
 def _manifest(directory: str | Path) -> dict | None:
@@ -74,7 +69,6 @@ def load_planner(directory: str | Path, device: str = "cpu", dtype=None) -> Plan
 
     if not Path(directory).is_dir():
         raise OSError(f"{directory}: no such checkpoint directory")
-    prompt_config, info = read_prompt_config(directory)
-    copied = read_copied_arguments(directory)
+    prompt_config, info, copied = read_manifest(directory)
     model, tokenizer = load_pretrained(str(directory), dtype=dtype, device=device)
     return PlannerCheckpoint(model, tokenizer, prompt_config, info, copied)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from planner_eval.catalog import Catalog, default_catalog
 from planner_eval.parse import parse_plan
@@ -55,7 +55,7 @@ def is_span(value: str, question: str) -> bool:
     """Whether ``value`` is a span of ``question`` (already collapsed, see `question_text`)."""
     if not value or value != value.strip():
         return False
-    boundaries, ends, barriers, position = {0}, set(), [], 0
+    boundaries, barriers, position = {0}, [], 0
     for text, copyable in atoms(question):
         if not copyable:
             barriers.append(position)
@@ -78,14 +78,9 @@ def copied_arguments(pairs: Iterable[tuple[str, str]], catalog: Catalog | None =
     seen, spans = Counter(), Counter()
     for query, plan in pairs:
         question = question_text(query)
-        for action in parse_plan(plan, catalog).actions:
-            tool = catalog.get(action.tool)
-            if tool is None:
-                continue
-            for arg, value in zip(tool.args, action.args):
-                for text in plain_strings(value):
-                    seen[action.tool, arg.name] += 1
-                    spans[action.tool, arg.name] += is_span(text, question)
+        for slot, text in string_values(plan, catalog):
+            seen[slot] += 1
+            spans[slot] += is_span(text, question)
     copied: CopiedArguments = {}
     for name, tool in catalog.items():
         kept = [arg.name for arg in tool.args
@@ -93,6 +88,16 @@ def copied_arguments(pairs: Iterable[tuple[str, str]], catalog: Catalog | None =
         if kept:
             copied[name] = kept
     return copied
+
+
+def string_values(plan: str, catalog: Catalog) -> Iterator[tuple[tuple[str, str], str]]:
+    """((tool, argument), string) for each plain string a plan's arguments hold (`plain_strings`),
+    actions calling a tool ``catalog`` lacks aside."""
+    for action in parse_plan(plan, catalog).actions:
+        tool = catalog.get(action.tool)
+        for arg, value in zip(tool.args if tool is not None else (), action.args):
+            for text in plain_strings(value):
+                yield (action.tool, arg.name), text
 
 
 def plain_strings(value) -> Iterable[str]:
