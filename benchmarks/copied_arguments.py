@@ -1,5 +1,7 @@
-"""What copied arguments give a trained planner: the same checkpoint plans a split with its copied
-slots free and held to spans of the question (`tinyagent_ft.copying`), and both are scored.
+"""What copied and derived arguments give a trained planner: the same checkpoint plans a split three
+times, its copied and derived slots free ("free"), its copied slots held to spans of the question
+(`tinyagent_ft.copying`, "copied"), and its date and duration slots also held to what the question says
+(`tinyagent_ft.moments`, "derived"); each is scored.
 
 Prints one JSON object: per mode, test success, tool-set accuracy, success per intent of the data
 generator and per phrasing (templates seen in training or held out of it), how many failed plans
@@ -9,8 +11,8 @@ hold a copied slot's value that is not a span of the question, and the planning 
 
 The data must be the generator's (`tinyagent demo`, `tinyagent data generate`): its splits are drawn
 again from `--sizes` and `--seed` (the small demo's by default) to know each query's intent and
-phrasing. A checkpoint saved before copied arguments existed gets them learnt from the data's
-training split, as `tinyagent train` would have.
+phrasing. A checkpoint saved before copied or derived arguments existed gets them learnt from the
+data's training split, as `tinyagent train` would have.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from finetune import generate_with_origins  # noqa: E402
 from planner_eval.score import score_plan  # noqa: E402
 from tinyagent_ft.copying import copied_arguments, is_span, question_text, string_values  # noqa: E402
 from tinyagent_ft.data import load_split  # noqa: E402
+from tinyagent_ft.moments import derived_arguments  # noqa: E402
 from tinyagent_ft.planner import Planner  # noqa: E402
 
 
@@ -81,10 +84,14 @@ def scored(planner: Planner, rows, origins: dict, copy: bool) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     planner = Planner.load(args.planner, args.retriever)
-    learnt = not planner.copied_arguments
+    learnt = [kind for kind in ("copied_arguments", "derived_arguments") if not getattr(planner, kind)]
     if learnt:
         train = load_split(args.data, "train")
-        planner.copied_arguments = copied_arguments(zip(train["query"], train["plan"]), planner.catalog)
+        pairs = list(zip(train["query"], train["plan"]))
+        if "copied_arguments" in learnt:
+            planner.copied_arguments = copied_arguments(pairs, planner.catalog)
+        if "derived_arguments" in learnt:
+            planner.derived_arguments = derived_arguments(pairs, planner.catalog)
     rows = load_split(args.data, args.split)
     if args.limit is not None:
         rows = rows.select(range(min(args.limit, len(rows))))
@@ -95,10 +102,13 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{missing!r} is not in the data drawn from --sizes {args.sizes} --seed {args.seed}")
     report = {
         "planner": str(args.planner), "split": args.split, "records": len(rows),
-        "copied_arguments": planner.copied_arguments, "copied_arguments_learnt_here": learnt,
+        "copied_arguments": planner.copied_arguments, "derived_arguments": planner.derived_arguments,
+        "learnt_here": learnt,
         "free": scored(planner, rows, origins, copy=False),
-        "copied": scored(planner, rows, origins, copy=True),
+        "derived": scored(planner, rows, origins, copy=True),
     }
+    planner.derived_arguments = {}
+    report["copied"] = scored(planner, rows, origins, copy=True)
     text = json.dumps(report, indent=2)
     print(text)
     if args.json is not None:

@@ -106,14 +106,14 @@ class PlannerEngine:
                 return [PlanRejected(str(error))]
             # One query that does not fit must not fail the others: find it one job at a time.
             return [self._prepare([job], budget)[0] for job in jobs]
-        return [_checked_budget(r, budget, self.planner.catalog_of(r), self.planner.copied_arguments) for r in requests]
+        return [_checked_budget(r, budget, self.planner) for r in requests]
 
     def _generate(self, requests: list, budget: int, streamer=None) -> list[PlanOutcome]:
         plans, stats = generate_plans_with_stats(
             self.planner.model, self.planner.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
             catalog=[self.planner.catalog_of(r) for r in requests], constrain=True, max_new_tokens=budget,
             batch_size=len(requests), streamer=streamer, questions=[r.query for r in requests],
-            copied=self.planner.copied_arguments,
+            copied=self.planner.copied_arguments, derived=self.planner.derived_arguments,
         )
         return [self._outcome(r, plan, count) for r, plan, count in zip(requests, plans, stats.tokens_per_plan)]
 
@@ -123,8 +123,9 @@ class PlannerEngine:
         return PlanOutcome(plan, list(request.tools), examples, prompt_tokens, new_tokens, request.catalog)
 
 
-def _checked_budget(request, budget: int, catalog, copied):
-    needed = plan_reserve(request.tools, catalog, copied, request.query)
+def _checked_budget(request, budget: int, planner):
+    needed = plan_reserve(request.tools, planner.catalog_of(request), planner.copied_arguments, request.query,
+                          planner.derived_arguments)
     if budget < needed:
         return PlanRejected(
             f"max_new_tokens={budget} is below the {needed} tokens a plan over the chosen tools "

@@ -18,7 +18,7 @@ from tinyagent_ft.copying import (checked_copied_arguments, copied_arguments, co
                                   question_text, string_values)
 from tinyagent_ft.data import generate_splits
 from tinyagent_ft.generation import generate_plans_with_stats
-from tinyagent_ft.grammar import plan_grammars, plan_reserve
+from tinyagent_ft.grammar import PlanLogitsProcessor, plan_grammars, plan_reserve
 from tinyagent_ft.models import TinyShape, build_tiny
 from tinyagent_ft.planner import Planner
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
@@ -217,3 +217,41 @@ def test_the_server_holds_copied_slots_to_spans_of_the_query(tiny):
     low = plan_reserve(["compose_new_email"])
     [refused] = engine.plan_batch([PlanJob(QUESTION, low, tools=("compose_new_email",))])
     assert isinstance(refused, PlanRejected) and str(plan_reserve(["compose_new_email"], None, copied, QUESTION)) in str(refused)
+
+
+def mask_after(tokenizer, grammar, text: str) -> tuple[torch.Tensor, list[bytes]]:
+    """Which tokens the plan processor allows after the plan prefix ``text``."""
+    grammars = plan_grammars(tokenizer, len(tokenizer))
+    processor = PlanLogitsProcessor(grammars, [grammar], 200)
+    ids = torch.zeros(1, 1, dtype=torch.long)  # a one-token prompt
+    scores = processor(ids, torch.zeros(1, len(tokenizer)))
+    for token in tokenizer(text, add_special_tokens=False)["input_ids"]:
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        scores = processor(ids, torch.zeros(1, len(tokenizer)))
+    return torch.isfinite(scores[0]), grammars.pieces
+
+
+def test_a_one_argument_call_never_repeats_an_earlier_call(tiny):
+    tokenizer = tiny[1]
+    question = "text Dana, Daniel Hale and Sid"
+    grammar = plan_grammars(tokenizer, len(tokenizer)).get(["get_phone_number", "create_note"], None,
+                                                           {"get_phone_number": ["name"]}, question)
+    allowed, pieces = mask_after(tokenizer, grammar, '1. get_phone_number("Dana")\n2. get_phone_number("')
+    starts = [pieces[t] for t in range(len(pieces)) if allowed[t]]
+    assert not any(b'Dana")'.startswith(p) for p in starts if p)  # neither "Dana" nor a piece of it
+    assert any(p.startswith(b"Dan") and p != b"Dan" for p in starts) or b"Dan" not in pieces  # "Daniel" stays
+    assert any(p.startswith(b"S") for p in starts)
+    # The same line in the first action, or a two-argument tool, keeps every span.
+    allowed, _ = mask_after(tokenizer, grammar, '1. get_phone_number("')
+    assert any(allowed[t] and b'Dana")'.startswith(pieces[t]) for t in range(len(pieces)) if pieces[t])
+    allowed, _ = mask_after(tokenizer, grammar, '1. create_note("Dana", "", "")\n2. create_note("')
+    assert any(allowed[t] and pieces[t].startswith(b"D") for t in range(len(pieces)))
+
+
+def test_a_repeat_is_kept_when_nothing_else_is_left(tiny):
+    tokenizer = tiny[1]
+    grammar = plan_grammars(tokenizer, len(tokenizer)).get(["get_phone_number"], None, {"get_phone_number": ["name"]},
+                                                           "Dana")
+    allowed, pieces = mask_after(tokenizer, grammar, '1. get_phone_number("Dana")\n2. get_phone_number("')
+    # The empty string is left, so the earlier name goes; the row is never left without a token.
+    assert allowed.any() and not any(allowed[t] and pieces[t].startswith(b"D") for t in range(len(pieces)))

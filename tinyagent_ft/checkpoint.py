@@ -28,27 +28,32 @@ class PlannerCheckpoint:
     info: dict = field(default_factory=dict)  # training facts: base model, optimizer, best epoch, ...
     # tool -> arguments whose strings are spans of the question (tinyagent_ft.copying); as stored, unchecked
     copied_arguments: dict = field(default_factory=dict)
+    # tool -> argument -> kinds of dates or durations the question says (tinyagent_ft.moments); unchecked
+    derived_arguments: dict = field(default_factory=dict)
 
 
 def save_planner(directory: str | Path, model, tokenizer, prompt_config: PromptConfig, info: dict | None = None,
-                 catalog: Catalog | None = None, copied_arguments: dict | None = None) -> None:
+                 catalog: Catalog | None = None, copied_arguments: dict | None = None,
+                 derived_arguments: dict | None = None) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     write_catalog(default_catalog() if catalog is None else catalog, directory)
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
     manifest = {"format": FORMAT, "version": VERSION, "prompt": asdict(prompt_config), "info": info or {},
-                "copied_arguments": copied_arguments or {}}
+                "copied_arguments": copied_arguments or {}, "derived_arguments": derived_arguments or {}}
     (directory / PLANNER_FILE).write_text(json.dumps(manifest, indent=2))
 
 
-def read_manifest(directory: str | Path) -> tuple[PromptConfig, dict, dict]:
-    """The checkpoint's prompt settings, training facts and copied arguments (as stored, unchecked);
-    defaults for a plain Hugging Face model, and no copied arguments for a checkpoint older than them."""
+def read_manifest(directory: str | Path) -> tuple[PromptConfig, dict, dict, dict]:
+    """The checkpoint's prompt settings, training facts, copied and derived arguments (as stored,
+    unchecked); defaults for a plain Hugging Face model, and none of either kind of argument for a
+    checkpoint older than them."""
     manifest = _manifest(directory)
     if manifest is None:
-        return PromptConfig(), {}, {}
-    return PromptConfig(**manifest["prompt"]), manifest.get("info", {}), manifest.get("copied_arguments", {})
+        return PromptConfig(), {}, {}, {}
+    return (PromptConfig(**manifest["prompt"]), manifest.get("info", {}), manifest.get("copied_arguments", {}),
+            manifest.get("derived_arguments", {}))
 
 
 def _manifest(directory: str | Path) -> dict | None:
@@ -69,6 +74,6 @@ def load_planner(directory: str | Path, device: str = "cpu", dtype=None) -> Plan
 
     if not Path(directory).is_dir():
         raise OSError(f"{directory}: no such checkpoint directory")
-    prompt_config, info, copied = read_manifest(directory)
+    prompt_config, info, copied, derived = read_manifest(directory)
     model, tokenizer = load_pretrained(str(directory), dtype=dtype, device=device)
-    return PlannerCheckpoint(model, tokenizer, prompt_config, info, copied)
+    return PlannerCheckpoint(model, tokenizer, prompt_config, info, copied, derived)

@@ -64,6 +64,7 @@ def generate_plans(
     generation_kwargs: dict | None = None,
     questions: Sequence[str] | None = None,
     copied: Mapping[str, Sequence[str]] | None = None,
+    derived: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> list[str]:
     """Plan text (through `<END_OF_PLAN>`, stripped) for each prompt, in the prompts' order.
 
@@ -72,12 +73,13 @@ def generate_plans(
     always parses, names only those tools (and join), gives each argument a value of its type, references
     only earlier actions and ends within ``max_new_tokens``. ``copied`` (tool -> argument names,
     `tinyagent_ft.copying`) holds those arguments' strings to spans of ``questions[i]``, prompt i's
-    question. ``streamer`` (a transformers streamer) takes one prompt.
+    question; ``derived`` (tool -> argument -> kinds, `tinyagent_ft.moments`) holds those arguments to the
+    stamps or durations that question says. ``streamer`` (a transformers streamer) takes one prompt.
     """
     plans, _ = generate_plans_with_stats(
         model, tokenizer, prompts, tools=tools, catalog=catalog, constrain=constrain, max_new_tokens=max_new_tokens,
         batch_size=batch_size, progress=progress, streamer=streamer, generation_kwargs=generation_kwargs,
-        questions=questions, copied=copied,
+        questions=questions, copied=copied, derived=derived,
     )
     return plans
 
@@ -98,16 +100,18 @@ def generate_plans_with_stats(
     generation_kwargs: dict | None = None,
     questions: Sequence[str] | None = None,
     copied: Mapping[str, Sequence[str]] | None = None,
+    derived: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> tuple[list[str], GenerationStats]:
     """`generate_plans` plus token counts and timing; ``generation_kwargs`` go to `model.generate` as
     they are (sampling settings, say: the default is greedy). ``catalog`` may also be one per prompt."""
     catalogs = _row_catalogs(catalog, len(prompts))
-    if copied and (questions is None or len(questions) != len(prompts)):
-        raise ValueError("copied arguments need the questions: one per prompt")
-    questions = list(questions) if copied else [""] * len(prompts)
-    _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size, copied, questions)
+    if (copied or derived) and (questions is None or len(questions) != len(prompts)):
+        raise ValueError("copied and derived arguments need the questions: one per prompt")
+    questions = list(questions) if copied or derived else [""] * len(prompts)
+    _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size, copied, derived,
+                     questions)
     grammars = _grammar_cache(model, tokenizer) if constrain else None
-    row_grammars = [grammars.get(row_tools, row_catalog, copied, question)
+    row_grammars = [grammars.get(row_tools, row_catalog, copied, question, derived)
                     for row_tools, row_catalog, question in zip(tools, catalogs, questions)] if constrain else None
     plans: list[str] = [""] * len(prompts)
     stats = GenerationStats(plans=len(prompts), constrained=constrain, tokens_per_plan=[0] * len(prompts))
@@ -141,7 +145,7 @@ def _row_catalogs(catalog, n: int) -> list:
     return catalogs
 
 
-def _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size, copied,
+def _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_tokens, batch_size, copied, derived,
                      questions) -> None:
     if constrain and (tools is None or len(tools) != len(prompts)):
         raise ValueError("constrained generation needs tools: one list of tool names per prompt")
@@ -152,7 +156,7 @@ def _check_arguments(prompts, tools, catalogs, constrain, streamer, max_new_toke
     if constrain:
         from tinyagent_ft.grammar import plan_reserve
 
-        needed = max((plan_reserve(row_tools, row_catalog, copied, question)
+        needed = max((plan_reserve(row_tools, row_catalog, copied, question, derived)
                       for row_tools, row_catalog, question in zip(tools, catalogs, questions)), default=0)
         if max_new_tokens < needed:
             raise ValueError(f"max_new_tokens={max_new_tokens} is below the {needed} tokens a constrained plan "

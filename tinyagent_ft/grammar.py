@@ -29,6 +29,9 @@ What the grammar accepts (and so what a constrained model can write):
 - a copied argument (`tinyagent_ft.copying`, learnt from the training plans and given per generation)
   -> `""` or a span of the prompt's question in place of a free string, the rule `copied` of that
   question's grammar; its lists' strings too;
+- a derived argument (`tinyagent_ft.moments`, learnt likewise) -> `""` or a stamp whose date and time
+  the question allows (its year free), or for a duration one of the question's durations in minutes; a
+  question saying none leaves the slot as its type is;
 - a reference `"$N"` names only an earlier action, and fills any slot (of any type or enum, a list
   element or an object's value): its value comes at run time. Not inside a list within a list, where
   planner_eval does not count it. Action i's rule lists $1..$(i-1); a plain string (or key) can never
@@ -40,7 +43,7 @@ write the required members of each open object and close it, give the remaining 
 shortest values, end the line, write the join line, then the end-of-sequence token): for the prompt's
 longest tool until a line names its tool, then for that tool (``PlanGrammar.reserve_for``). A span of
 the question may only end after a whole atom, so a grammar with copied slots keeps back the question's
-longest atom too (``plan_reserve``). Once the tokens left reach the reserve, the row is *closing*: each
+longest atom too, and one with derived stamps a whole stamp (``plan_reserve``). Once the tokens left reach the reserve, the row is *closing*: each
 step it is forced to the one token that ends the plan soonest (a single byte chosen by
 `_CLOSING_BYTES`). So a random model still ends with a complete plan and `<END_OF_PLAN>`.
 
@@ -66,6 +69,7 @@ from planner_eval.catalog import JOIN, Catalog, Tool, ToolArg, default_catalog
 from planner_eval.parse import MAX_LINE_CHARS, MAX_LIST_DEPTH
 from planner_eval.plan import END_OF_PLAN, format_literal, format_string
 from tinyagent_ft.copying import atoms, copied_slots, copy_reserve, question_text
+from tinyagent_ft.moments import MINUTES, derived_slots, question_minutes, stamp_suffixes
 
 MAX_ACTIONS = 20
 LIST_ITEMS = 8  # also the most keys of an object whose schema lists no properties
@@ -87,6 +91,8 @@ _ARG_CLOSE = 2 + 4
 # an enum literal).
 _LITERAL_CLOSE = 6
 _ACTION_PREFIX = len(f"{MAX_ACTIONS}. ")
+# Finishing a derived stamp from inside it: the rest of `"2026-03-11 14:00:00"` after its quote.
+_STAMP_CLOSE = len('2026-03-11 14:00:00"')
 
 # String characters leave out control characters and the line separators Python's str.splitlines()
 # breaks on (parse_plan reads a plan line by line), and "<" may not start "<END_OF_PLAN>" (so it is
@@ -150,6 +156,26 @@ def span_rules(question: str) -> list[str]:
     return [f'copied ::= "\\""{body} "\\""', *reversed(rules)]
 
 
+def derived_rules(question: str, slots: frozenset) -> tuple[list[str], dict[tuple[str, str], dict[str, str]]]:
+    """The rules of the derived ``slots`` (`moments.derived_slots`) that ``question`` (collapsed) gives
+    values to, and per (tool, argument) the rule that writes its strings or integers. A stamp rule
+    takes `""` too, as the copied rule does, so the closing walk's shortest value stays `""`."""
+    rules, overrides = [], {}
+    for tool, arg, kinds in sorted(slots):
+        if kinds == (MINUTES,):
+            values, rule, scalar = [str(m) for m in question_minutes(question)], MINUTES, "int"
+            body = " | ".join(_literal(v) for v in values)
+        else:
+            values, rule, scalar = stamp_suffixes(question, kinds), "stamp_" + "_".join(kinds), "str"
+            body = f'"\\"" ([0-9] [0-9] [0-9] [0-9] "-" ({" | ".join(_literal(v) for v in values)}))? "\\""'
+        if values:
+            overrides[tool, arg] = {scalar: rule}
+            rule_text = f"{rule} ::= {body}"
+            if rule_text not in rules:
+                rules.append(rule_text)
+    return rules, overrides
+
+
 def join_line(action_id: int) -> str:
     return f"{action_id}. {JOIN}(){END_OF_PLAN}"
 
@@ -176,10 +202,11 @@ def check_catalog_grammar(catalog: Catalog) -> None:
             raise ValueError(f"{problem}; plans over this catalog cannot be decoded with a grammar")
 
 
-def _value_expression(arg: ToolArg, reference: str, copied: bool = False) -> str:
+def _value_expression(arg: ToolArg, reference: str, scalar_rules: Mapping[str, str] | None = None) -> str:
     """The EBNF alternatives of one argument slot; ``reference`` is the rule of the action's allowed
-    `"$N"` references ("" when there are none). A ``copied`` slot's strings are spans of the question."""
-    alternatives = _arg_alternatives(arg, reference, depth=1, string_rule="copied" if copied else "string")
+    `"$N"` references ("" when there are none). ``scalar_rules`` (a type name -> a rule) writes the
+    slot's values of that type, its lists' items included: spans of the question, derived values."""
+    alternatives = _arg_alternatives(arg, reference, depth=1, scalar_rules=scalar_rules or {})
     if not arg.required and not arg.has_default and '"None"' not in alternatives:
         alternatives.append('"None"')  # stands for an optional argument left out before a later one
     if reference:
@@ -187,18 +214,21 @@ def _value_expression(arg: ToolArg, reference: str, copied: bool = False) -> str
     return " | ".join(alternatives)
 
 
-def _arg_alternatives(arg: ToolArg, reference: str, depth: int, string_rule: str = "string") -> list[str]:
+def _arg_alternatives(arg: ToolArg, reference: str, depth: int, scalar_rules: Mapping[str, str] | None = None) -> list[str]:
     """The alternatives of a value of ``arg`` (an argument or an object's property), a reference to the
     whole value aside; ``reference`` still serves the lists and objects inside it."""
     if arg.enum is not None:
         return [_literal(format_literal(value)) for value in arg.enum] + (['"None"'] if arg.nullable else [])
-    return _type_alternatives(parse_type(arg.type_hint), reference, depth, arg.properties, string_rule=string_rule)
+    return _type_alternatives(parse_type(arg.type_hint), reference, depth, arg.properties,
+                              scalar_rules=scalar_rules or {})
 
 
 def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolArg, ...] | None = None,
-                       in_list: bool = False, string_rule: str = "string") -> list[str]:
+                       in_list: bool = False, scalar_rules: Mapping[str, str] | None = None) -> list[str]:
     """``depth`` counts the lists and objects around a value (an argument is at 1); ``in_list``: the
-    value is an element of a list; ``string_rule`` writes its strings (and its list's), not an object's."""
+    value is an element of a list; ``scalar_rules`` writes its scalars of those types (and its list's),
+    not an object's."""
+    scalar_rules = scalar_rules or {}
     alternatives = []
     for alternative in spec:
         if alternative == "dict":
@@ -207,7 +237,7 @@ def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolA
         if isinstance(alternative, str):
             if alternative not in _SCALAR_RULES:
                 raise ValueError(f"type {alternative} has no plan grammar")
-            alternatives.append(string_rule if alternative == "str" else _SCALAR_RULES[alternative])
+            alternatives.append(scalar_rules.get(alternative, _SCALAR_RULES[alternative]))
             continue
         item = alternative[1]
         if item is None:
@@ -216,7 +246,7 @@ def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolA
         # A reference counts as an argument, an element of a list, a value of an object, but not as an
         # element of a list within a list (planner_eval's `references`, LLMCompiler's executor).
         inner = "" if in_list else reference
-        element = " | ".join(_type_alternatives(item, inner, depth + 1, in_list=True, string_rule=string_rule)
+        element = " | ".join(_type_alternatives(item, inner, depth + 1, in_list=True, scalar_rules=scalar_rules)
                              + ([inner] if inner else []))
         alternatives.append(f'("[]" | "[" ({element}) (", " ({element})){{0,{LIST_ITEMS - 1}}} "]")')
     return alternatives
@@ -258,12 +288,13 @@ def _members(required: list[str], optional: list[str]) -> str:
     return f'("{{}}" | "{{" {body} "}}")'
 
 
-def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str, copied: frozenset) -> str:
+def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str, slot_rules: frozenset) -> str:
     """The arguments of a call and its `)`: required ones, then optional ones that may stop after any of
-    them; each distinct argument slot becomes one rule of the action, named in ``slots``. ``copied``
-    holds the (tool, argument) slots whose strings are spans of the question."""
+    them; each distinct argument slot becomes one rule of the action, named in ``slots``. ``slot_rules``
+    holds (tool, argument, type name, rule): the rule that writes that slot's values of that type."""
     def slot(arg: ToolArg) -> str:
-        expression = _value_expression(arg, reference, (tool.name, arg.name) in copied)
+        rules = {scalar: rule for t, a, scalar, rule in slot_rules if t == tool.name and a == arg.name}
+        expression = _value_expression(arg, reference, rules)
         if expression not in slots:
             slots[expression] = f"slot{action}_{len(slots)}"
         return slots[expression]
@@ -278,12 +309,12 @@ def _call_body(tool: Tool, slots: dict[str, str], reference: str, action: str, c
     return " ".join(p for p in (body, tail, '")"') if p)
 
 
-def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action: str, copied: frozenset) -> str:
+def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action: str, slot_rules: frozenset) -> str:
     """The alternatives of one action's call; tools whose arguments take the same slots share them, so
     the compiled grammar holds each argument list once per action however many tools have it."""
     by_body: dict[str, list[str]] = {}
     for tool in tools:
-        by_body.setdefault(_call_body(tool, slots, reference, action, copied), []).append(_literal(tool.name + "("))
+        by_body.setdefault(_call_body(tool, slots, reference, action, slot_rules), []).append(_literal(tool.name + "("))
     return " | ".join(f"{names[0] if len(names) == 1 else '(' + ' | '.join(names) + ')'} {body}"
                       for body, names in by_body.items())
 
@@ -292,34 +323,34 @@ def _calls(tools: Sequence[Tool], slots: dict[str, str], reference: str, action:
 _ID, _NEXT = "\u00a7", "\u00b6"
 
 
-def _action_rules(tools: Sequence[Tool], action_id: int, copied: frozenset) -> list[str]:
+def _action_rules(tools: Sequence[Tool], action_id: int, slot_rules: frozenset) -> list[str]:
     """The rules of action ``action_id``; those of actions 2 and later differ only in their numbers and
     references, so they are made once with stand-ins for the numbers (``_generic_rules``)."""
     i = action_id
     if i == 1:
         slots: dict[str, str] = {}
-        calls = _calls(tools, slots, "", "1", copied)
+        calls = _calls(tools, slots, "", "1", slot_rules)
         if not calls:
             return [f"step1 ::= {_literal(join_line(1))}"]
         return ([f'step1 ::= "1. " call1 "\\n" step2'] + [f"{name} ::= {expr}" for expr, name in slots.items()]
                 + [f"call1 ::= {calls}"])
     references = " | ".join(_literal(f'"${n}"') for n in range(1, i))
-    generic = _generic_rules(tuple(tools), copied)
+    generic = _generic_rules(tuple(tools), slot_rules)
     return [f"ref{i} ::= {references}"] + [rule.replace(_ID, str(i)).replace(_NEXT, str(i + 1)) for rule in generic]
 
 
 _GENERIC: dict[tuple, tuple[tuple[Tool, ...], list[str]]] = {}
 
 
-def _generic_rules(tools: tuple[Tool, ...], copied: frozenset) -> list[str]:
+def _generic_rules(tools: tuple[Tool, ...], slot_rules: frozenset) -> list[str]:
     """The rules of an action after the first, with stand-ins for its id; cached for the last few tool
     lists, since `plan_ebnf` asks for them once per action."""
-    key = (tuple(map(id, tools)), copied)
+    key = (tuple(map(id, tools)), slot_rules)
     found = _GENERIC.get(key)
     if found is not None and all(a is b for a, b in zip(found[0], tools)):
         return found[1]
     slots: dict[str, str] = {}
-    calls = _calls(tools, slots, f"ref{_ID}", _ID, copied)
+    calls = _calls(tools, slots, f"ref{_ID}", _ID, slot_rules)
     if not calls:
         rules = [f"step{_ID} ::= {_literal(join_line(0)).replace('0', _ID, 1)}"]
     else:
@@ -333,18 +364,33 @@ def _generic_rules(tools: tuple[Tool, ...], copied: frozenset) -> list[str]:
 
 
 def plan_ebnf(tools: Sequence[str], catalog: Catalog | None = None,
-              copied: Mapping[str, Sequence[str]] | None = None, question: str = "") -> str:
+              copied: Mapping[str, Sequence[str]] | None = None, question: str = "",
+              derived: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> str:
     """The EBNF grammar of plans over ``tools`` (names in ``catalog``, the built-in one by default;
     any order). Raises ValueError for an unknown tool or an argument type no grammar can express.
     The string values of ``copied`` arguments (tool -> argument names, `tinyagent_ft.copying`) are ""
-    or spans of ``question``."""
+    or spans of ``question``; those of ``derived`` ones (tool -> argument -> kinds,
+    `tinyagent_ft.moments`) are the stamps or durations ``question`` allows, where it allows any."""
     known = _catalog_tools(tools, catalog)
-    slots = copied_slots(copied, [tool.name for tool in known])
-    rules = ["root ::= step1", _EBNF_HEADER.strip()] + (span_rules(question_text(question)) if slots else [])
+    question_rules, slot_rules = _question_rules([tool.name for tool in known], copied, derived, question)
+    rules = ["root ::= step1", _EBNF_HEADER.strip(), *question_rules]
     for i in range(1, MAX_ACTIONS + 1):
-        rules += _action_rules(known, i, slots)
+        rules += _action_rules(known, i, slot_rules)
     rules.append(f"step{MAX_ACTIONS + 1} ::= {_literal(join_line(MAX_ACTIONS + 1))}")
     return "\n".join(rules) + "\n"
+
+
+def _question_rules(tools: Sequence[str], copied, derived, question: str) -> tuple[list[str], frozenset]:
+    """The rules ``question`` adds for the copied and derived slots of ``tools``, and the slot rules
+    (tool, argument, type name, rule) that use them (see `_call_body`)."""
+    question = question_text(question)
+    copied_here = copied_slots(copied, tools)
+    rules = span_rules(question) if copied_here else []
+    overrides = {slot: {"str": "copied"} for slot in copied_here}
+    more_rules, derived_overrides = derived_rules(question, derived_slots(derived, tools))
+    overrides.update(derived_overrides)
+    return rules + more_rules, frozenset((tool, arg, scalar, rule) for (tool, arg), by_type in overrides.items()
+                                         for scalar, rule in by_type.items())
 
 
 def _catalog_tools(tools: Sequence[str], catalog: Catalog | None) -> list[Tool]:
@@ -407,14 +453,25 @@ def closing_reserve(tools: Sequence[str], catalog: Catalog | None = None) -> int
 
 
 def plan_reserve(tools: Sequence[str], catalog: Catalog | None = None,
-                 copied: Mapping[str, Sequence[str]] | None = None, question: str = "") -> int:
+                 copied: Mapping[str, Sequence[str]] | None = None, question: str = "",
+                 derived: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> int:
     """`closing_reserve`, plus what finishing a span of ``question`` may take where ``copied`` slots
-    are among ``tools``: the fewest tokens ``max_new_tokens`` may be for such a plan."""
+    are among ``tools``, or a stamp where ``derived`` ones are: the fewest tokens ``max_new_tokens``
+    may be for such a plan."""
+    return closing_reserve(tools, catalog) + _question_reserve(tools, copied, derived, question)
+
+
+def _question_reserve(tools: Sequence[str], copied, derived, question: str) -> int:
+    """Tokens the copied and derived slots of ``tools`` may add to the closing walk (one literal is
+    open at a time, so the larger of the two)."""
     extra = copy_reserve(question_text(question)) if copied_slots(copied, tools) else 0
-    return closing_reserve(tools, catalog) + extra
+    if any(kinds != (MINUTES,) for _, _, kinds in derived_slots(derived, tools)):
+        extra = max(extra, _STAMP_CLOSE)
+    return extra
 
 
 _LINE_TOOL = re.compile(rb"\d+\. (\w+)\(")  # the start of an action line, naming its tool
+_OPENED_STRING = re.compile(rb"\d+\. (\w+)\(\"")  # a line that has just opened its first argument's string
 
 
 @dataclass(frozen=True)
@@ -422,6 +479,7 @@ class PlanGrammar:
     compiled: object  # xgrammar.CompiledGrammar
     reserve: int  # tokens kept back to close the plan from anywhere (closing_reserve of all its tools)
     tool_reserves: dict[str, int]  # the same, once the line being written is known to call this tool
+    single_argument_tools: frozenset[str] = frozenset()  # a call of one never repeats an earlier call
 
     def reserve_for(self, line: bytes) -> int:
         """Tokens to keep back while ``line`` (the current, unfinished line) is being written."""
@@ -438,7 +496,7 @@ class PlanGrammar:
 _CLOSING_BYTES = (b'"', b")", b"]", b"}", b",", b"[", b"{", b"\n", b"j", b"T", b"1", b" ", b".")
 
 
-# Grammars with copied slots kept per tokenizer: a served batch, or a generation batch, at least.
+# Grammars for one question kept per tokenizer: a served batch, or a generation batch, at least.
 _QUESTION_GRAMMARS = 256
 
 
@@ -467,20 +525,23 @@ class PlanGrammars:
         self.closing_tokens = [single[b] for b in _CLOSING_BYTES if b in single]
 
     def get(self, tools: Sequence[str], catalog: Catalog | None = None,
-            copied: Mapping[str, Sequence[str]] | None = None, question: str = "") -> PlanGrammar:
+            copied: Mapping[str, Sequence[str]] | None = None, question: str = "",
+            derived: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> PlanGrammar:
         """The compiled grammar of plans over ``tools`` of ``catalog`` (the built-in one by default),
-        the strings of ``copied`` arguments held to spans of ``question`` (see `plan_ebnf`)."""
+        the values of ``copied`` and ``derived`` arguments held to what ``question`` allows (see
+        `plan_ebnf`)."""
         names = tuple(sorted(set(tools)))
-        slots = copied_slots(copied, names)
-        # A grammar with copied slots serves one question: those are kept for the last few only.
-        key = (names, _schema_key(names, catalog), slots, question_text(question) if slots else "")
+        _, slot_rules = _question_rules(names, copied, derived, question)
+        # A grammar with question-bound slots serves one question: those are kept for the last few only.
+        key = (names, _schema_key(names, catalog), slot_rules, question_text(question) if slot_rules else "")
         grammar = self._cache.get(key)
         if grammar is None:
-            extra = copy_reserve(key[3]) if slots else 0
-            grammar = PlanGrammar(self.compiler.compile_grammar(plan_ebnf(names, catalog, copied, question)),
-                                  closing_reserve(names, catalog) + extra,
-                                  {tool: closing_reserve([tool], catalog) + extra for tool in names})
-            if slots:
+            extra = _question_reserve(names, copied, derived, question)
+            ebnf = plan_ebnf(names, catalog, copied, question, derived)
+            grammar = PlanGrammar(self.compiler.compile_grammar(ebnf), closing_reserve(names, catalog) + extra,
+                                  {tool: closing_reserve([tool], catalog) + extra for tool in names},
+                                  frozenset(t.name for t in _catalog_tools(names, catalog) if len(t.args) == 1))
+            if slot_rules:
                 while len(self._per_question) >= _QUESTION_GRAMMARS:
                     self._cache.pop(self._per_question.pop(0), None)
                 self._per_question.append(key)
@@ -530,6 +591,7 @@ class PlanLogitsProcessor(LogitsProcessor):
         self.bitmask = xgrammar.allocate_token_bitmask(len(self.rows), grammars.vocab_size)
         self.max_new_tokens = max_new_tokens
         self.lines = [b""] * len(self.rows)  # each row's unfinished line, to know which tool it calls
+        self.calls: list[list[bytes]] = [[] for _ in self.rows]  # each row's finished lines
         self.prompt_length: int | None = None
         self.forced_tokens = 0  # how many tokens the closing walk chose, over all rows
         self.seconds = 0.0  # time spent in this processor: the grammar's share of generation
@@ -562,6 +624,8 @@ class PlanLogitsProcessor(LogitsProcessor):
             if (tokens_left <= self.rows[row].reserve_for(line)
                     or len(line) + self.grammars.longest_piece > MAX_LINE_BYTES):
                 self._force(masked, row)
+            else:
+                self._block_repeated_call(masked, row)
         return masked if on_device else masked.to(scores.device)
 
     def _accept(self, tokens: list[int]) -> None:
@@ -570,7 +634,29 @@ class PlanLogitsProcessor(LogitsProcessor):
                 continue
             if not matcher.accept_token(token):
                 raise RuntimeError(f"token {token} left the plan grammar (another processor or stop rule interfered)")
-            self.lines[row] = (self.lines[row] + self.grammars.pieces[token]).rpartition(b"\n")[2]
+            *finished, self.lines[row] = (self.lines[row] + self.grammars.pieces[token]).split(b"\n")
+            self.calls[row] += finished
+
+    def _block_repeated_call(self, scores: torch.Tensor, row: int) -> None:
+        """Where a row has just opened the string argument of a one-argument tool it called before,
+        drop the tokens that would begin (or be) an earlier call's argument, so the call names something
+        new: an identical call adds nothing to a plan, and a small model repeats a lookup's name ("Rafael"
+        twice for "Rafael, Sean and Michael") far more often than it skips one. A row with no other token
+        left keeps them all."""
+        opened = _OPENED_STRING.fullmatch(self.lines[row])
+        if opened is None or opened.group(1).decode() not in self.rows[row].single_argument_tools:
+            return
+        head = opened.group(1) + b'("'
+        earlier = [rest[len(head):] for line in self.calls[row]
+                   for rest in [line.partition(b". ")[2]] if rest.startswith(head)]
+        if not earlier:
+            return
+        allowed = torch.isfinite(scores[row]).nonzero().flatten().tolist()
+        pieces = self.grammars.pieces
+        blocked = [t for t in allowed if pieces[t] and any(
+            rest.startswith(pieces[t]) or pieces[t].startswith(rest) for rest in earlier)]
+        if blocked and len(blocked) < len(allowed):
+            scores[row, blocked] = -torch.inf
 
     def _allowed(self, row: int) -> torch.Tensor:
         import xgrammar

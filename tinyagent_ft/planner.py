@@ -18,6 +18,7 @@ from planner_eval.parse import parse_plan
 from planner_eval.plan import Action
 from planner_eval.validate import plan_error
 from tinyagent_ft.copying import checked_copied_arguments
+from tinyagent_ft.moments import checked_derived_arguments
 from tinyagent_ft.generation import GenerationStats, generate_plans_with_stats
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 
@@ -46,10 +47,13 @@ class PlanResult:
 
 class Planner:
     def __init__(self, model, tokenizer, prompt_config: PromptConfig, retriever=None, catalog: Catalog | None = None,
-                 copied_arguments: Mapping[str, Sequence[str]] | None = None):
+                 copied_arguments: Mapping[str, Sequence[str]] | None = None,
+                 derived_arguments: Mapping[str, Mapping[str, Sequence[str]]] | None = None):
         """``catalog``: the tools the planner was trained on (the retriever's when not given, else the
         built-in ones). ``copied_arguments`` (tool -> argument names, learnt by `tinyagent_ft.copying`):
-        arguments whose strings the grammar holds to spans of the question."""
+        arguments whose strings the grammar holds to spans of the question; ``derived_arguments`` (tool
+        -> argument -> kinds, learnt by `tinyagent_ft.moments`): arguments it holds to the dates, times
+        and durations the question says."""
         self.model = model
         self.tokenizer = tokenizer
         self.prompt_config = prompt_config
@@ -60,6 +64,7 @@ class Planner:
             raise ValueError("the retriever was trained on other tools than the planner's catalog")
         self.catalog = catalog
         self.copied_arguments = checked_copied_arguments(copied_arguments or {}, catalog)
+        self.derived_arguments = checked_derived_arguments(derived_arguments or {}, catalog)
         self.builder = PromptBuilder(tokenizer, prompt_config, catalog)
 
     @classmethod
@@ -86,7 +91,7 @@ class Planner:
         retriever = Retriever.load(retriever_dir) if retriever_dir is not None else None
         checkpoint = load_planner(checkpoint_dir, device=resolve_device(device))
         return cls(checkpoint.model, checkpoint.tokenizer, checkpoint.prompt_config, retriever, catalog,
-                   checkpoint.copied_arguments)
+                   checkpoint.copied_arguments, checkpoint.derived_arguments)
 
     def prepare(self, queries: Sequence[str], tools: Sequence[Sequence[str] | None] | None = None,
                 examples: int | Sequence[int] | None = None, max_new_tokens: int = 256,
@@ -137,7 +142,8 @@ class Planner:
              examples: int | Sequence[int] | None = None, constrain: bool = True, copy: bool = True,
              max_new_tokens: int = 256, batch_size: int = 16, progress: bool = False):
         """One PlanResult for one query (a str), a list of them for a list of queries. ``copy=False``
-        leaves the copied arguments free (any string), as a planner without them decodes."""
+        leaves the copied and derived arguments free (any value of their type), as a planner without
+        them decodes."""
         single = isinstance(queries, str)
         if single and tools is not None:
             tools = [tools]  # one query's allowed tools, given as a plain list of names
@@ -155,7 +161,7 @@ class Planner:
             self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
             catalog=[self.catalog_of(r) for r in requests], constrain=constrain, max_new_tokens=max_new_tokens,
             batch_size=batch_size, progress=progress, questions=[r.query for r in requests],
-            copied=self.copied_arguments if copy else None,
+            copied=self.copied_arguments if copy else None, derived=self.derived_arguments if copy else None,
         )
         results = [result_for(request, plan, count, self.catalog_of(request))
                    for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]

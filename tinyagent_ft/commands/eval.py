@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--no-constrain", dest="constrain", action="store_false",
                          help="decode freely instead of inside each prompt's plan grammar")
     command.add_argument("--no-copy", dest="copy", action="store_false",
-                         help="let the checkpoint's copied arguments take any string, not only spans of the question")
+                         help="let the checkpoint's copied and derived arguments take any value of their type, not only "
+                              "spans of the question and the dates, times and durations it says")
     batch = command.add_argument("--generation-batch-size", type=int, default=16, help="prompts per generate() call")
     deprecated_alias(command, "--batch-size", batch)
     command.add_argument("--max-new-tokens", type=int, default=256, help="token budget per plan")

@@ -19,6 +19,7 @@ from planner_eval.catalog import Catalog
 from planner_eval.catalog_io import resolve_catalog
 from tinyagent_ft.checkpoint import save_planner
 from tinyagent_ft.copying import copied_arguments
+from tinyagent_ft.moments import derived_arguments
 from tinyagent_ft.data.source import split_rows
 from tinyagent_ft.grammar import check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
@@ -62,13 +63,15 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
             prompts, [builder.count(p.completion) for p in pairs], prompt_config.max_length))
         builder = PromptBuilder(tokenizer, prompt_config, catalog)
     copied = copied_arguments(zip(rows["query"], rows["plan"]), catalog)
-    announce(settings, prompt_config, copied)
+    derived = derived_arguments(zip(rows["query"], rows["plan"]), catalog)
+    announce(settings, prompt_config, copied, derived)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
     eval_set, validation = None, None
     if evaluate:  # the loss on the sample's training prompts, and plan success on its inference prompts
         eval_set = build_training_set(training_pairs(sample, builder, retriever, config.seed)[0], tokenizer)
-        validation = PlanValidation(sample, builder, retriever, config.eval_constrain, copied_arguments=copied)
+        validation = PlanValidation(sample, builder, retriever, config.eval_constrain, copied_arguments=copied,
+                                    derived_arguments=derived)
 
     args = training_arguments(config, len(train_set), evaluate, settings)
     if config.optimizer == "lora":
@@ -85,7 +88,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     facts["effective"] = {**settings.as_dict(), "max_length": prompt_config.max_length}
     if trainer.is_world_process_zero():
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
-        save_planner(config.out, final, tokenizer, prompt_config, facts, catalog, copied)
+        save_planner(config.out, final, tokenizer, prompt_config, facts, catalog, copied, derived)
     return facts
 
 
@@ -155,12 +158,15 @@ def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
     return builder.count(builder.render(max(queries, key=len), every_tool))
 
 
-def announce(settings: DeviceSettings, prompt_config: PromptConfig, copied: dict) -> None:
+def announce(settings: DeviceSettings, prompt_config: PromptConfig, copied: dict, derived: dict) -> None:
     """The effective settings, on stderr before any step, so a run that will not fit is stopped early."""
     print("tinyagent train: " + json.dumps({**settings.as_dict(), "max_length": prompt_config.max_length}),
           file=sys.stderr, flush=True)
     slots = ", ".join(f"{tool}.{arg}" for tool, args in copied.items() for arg in args) or "none"
     print(f"tinyagent train: arguments copied from the question: {slots}", file=sys.stderr, flush=True)
+    slots = ", ".join(f"{tool}.{arg} ({'/'.join(kinds)})" for tool, args in derived.items()
+                      for arg, kinds in args.items()) or "none"
+    print(f"tinyagent train: dates and durations derived from the question: {slots}", file=sys.stderr, flush=True)
 
 
 def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool,

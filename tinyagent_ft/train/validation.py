@@ -26,23 +26,25 @@ def validation_sample(rows: Dataset, n: int | None, seed: int) -> Dataset:
 
 class PlanValidation:
     def __init__(self, rows: Dataset, builder: PromptBuilder, retriever, constrain: bool = True, batch_size: int = 16,
-                 copied_arguments: dict | None = None):
+                 copied_arguments: dict | None = None, derived_arguments: dict | None = None):
         self.queries, self.gold = list(rows["query"]), list(rows["plan"])
         self.prompt_config, self.retriever, self.catalog = builder.config, retriever, builder.catalog
         self.constrain, self.batch_size = constrain, batch_size
-        self.copied_arguments = copied_arguments
+        self.copied_arguments, self.derived_arguments = copied_arguments, derived_arguments
         # Never below what a plan over any of the catalog's tools may need to close, whatever the
         # retriever predicts for a query.
         every_tool = list(self.catalog)
         self.max_new_tokens = max(
             max(builder.count(builder.completion(plan)) for plan in self.gold) + _SLACK_TOKENS,
-            max(plan_reserve(every_tool, self.catalog, copied_arguments, query) for query in self.queries))
+            max(plan_reserve(every_tool, self.catalog, copied_arguments, query, derived_arguments)
+                for query in self.queries))
 
     def __len__(self) -> int:
         return len(self.queries)
 
     def score(self, model, tokenizer) -> dict[str, float]:
-        planner = Planner(model, tokenizer, self.prompt_config, self.retriever, self.catalog, self.copied_arguments)
+        planner = Planner(model, tokenizer, self.prompt_config, self.retriever, self.catalog, self.copied_arguments,
+                          self.derived_arguments)
         results = planner.plan(self.queries, constrain=self.constrain, max_new_tokens=self.max_new_tokens,
                                batch_size=self.batch_size)
         # Another catalog's plans are held to its argument types too; the built-in one's are scored as always.
