@@ -33,9 +33,9 @@ BUDGETS = {
     # the 384 x 6 default takes 1,150 and plans better with copied and derived arguments (test success
     # 0.554 against 0.490 on the same data; benchmarks/RESULTS.md), its rate scaled by 384 / 256.
     "small": Budget((10000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
-                    ("--max-steps", "2300", "--batch-size", "16", "--prompt-style", "names",
+                    ("--max-steps", "2000", "--batch-size", "16", "--prompt-style", "names",
                      "--tiny-width", "256", "--tiny-layers", "4", "--lr", "4.5e-3",
-                     "--eval-steps", "1150", "--eval-samples", "60")),
+                     "--eval-steps", "1000", "--eval-samples", "60")),
     # The best planner measured on 2 CPU cores within 2 hours (README): the small budget's recipe
     # with four times the records and steps, 80 to 105 minutes of training (test success 0.704).
     "long": Budget((40000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
