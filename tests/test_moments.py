@@ -233,7 +233,8 @@ def test_the_server_holds_derived_slots_and_refuses_a_budget_that_cannot_finish_
               if isinstance(value, str) and value]
     assert all(stamp_kinds(value, QUESTION) for value in stamps)
     [refused] = engine.plan_batch([PlanJob(QUESTION, plan_reserve([EVENT]), tools=(EVENT,))])
-    assert isinstance(refused, PlanRejected) and str(plan_reserve([EVENT], None, None, QUESTION, DERIVED)) in str(refused)
+    needed = plan_reserve([EVENT], None, None, QUESTION, DERIVED)
+    assert isinstance(refused, PlanRejected) and str(needed) in str(refused)
 
 
 def test_a_trained_planner_keeps_the_derived_arguments_of_its_training_split(tmp_path):

@@ -43,9 +43,10 @@ write the required members of each open object and close it, give the remaining 
 shortest values, end the line, write the join line, then the end-of-sequence token): for the prompt's
 longest tool until a line names its tool, then for that tool (``PlanGrammar.reserve_for``). A span of
 the question may only end after a whole atom, so a grammar with copied slots keeps back the question's
-longest atom too, and one with derived stamps a whole stamp (``plan_reserve``). Once the tokens left reach the reserve, the row is *closing*: each
-step it is forced to the one token that ends the plan soonest (a single byte chosen by
-`_CLOSING_BYTES`). So a random model still ends with a complete plan and `<END_OF_PLAN>`.
+longest atom too, and one with derived stamps a whole stamp (``plan_reserve``). Once the tokens left
+reach the reserve, the row is *closing*: each step it is forced to the one token that ends the plan
+soonest (a single byte chosen by `_CLOSING_BYTES`). So a random model still ends with a complete plan
+and `<END_OF_PLAN>`.
 
 Lines: strings are unbounded in the grammar (see `_EBNF_HEADER` for why), so the processor bounds lines
 instead. A row whose unfinished line could pass ``MAX_LINE_BYTES`` with its next token is forced along
@@ -206,7 +207,7 @@ def _value_expression(arg: ToolArg, reference: str, scalar_rules: Mapping[str, s
     """The EBNF alternatives of one argument slot; ``reference`` is the rule of the action's allowed
     `"$N"` references ("" when there are none). ``scalar_rules`` (a type name -> a rule) writes the
     slot's values of that type, its lists' items included: spans of the question, derived values."""
-    alternatives = _arg_alternatives(arg, reference, depth=1, scalar_rules=scalar_rules or {})
+    alternatives = _arg_alternatives(arg, reference, depth=1, scalar_rules=scalar_rules)
     if not arg.required and not arg.has_default and '"None"' not in alternatives:
         alternatives.append('"None"')  # stands for an optional argument left out before a later one
     if reference:
@@ -214,13 +215,13 @@ def _value_expression(arg: ToolArg, reference: str, scalar_rules: Mapping[str, s
     return " | ".join(alternatives)
 
 
-def _arg_alternatives(arg: ToolArg, reference: str, depth: int, scalar_rules: Mapping[str, str] | None = None) -> list[str]:
+def _arg_alternatives(arg: ToolArg, reference: str, depth: int,
+                      scalar_rules: Mapping[str, str] | None = None) -> list[str]:
     """The alternatives of a value of ``arg`` (an argument or an object's property), a reference to the
     whole value aside; ``reference`` still serves the lists and objects inside it."""
     if arg.enum is not None:
         return [_literal(format_literal(value)) for value in arg.enum] + (['"None"'] if arg.nullable else [])
-    return _type_alternatives(parse_type(arg.type_hint), reference, depth, arg.properties,
-                              scalar_rules=scalar_rules or {})
+    return _type_alternatives(parse_type(arg.type_hint), reference, depth, arg.properties, scalar_rules=scalar_rules)
 
 
 def _type_alternatives(spec, reference: str, depth: int, properties: tuple[ToolArg, ...] | None = None,
