@@ -32,8 +32,8 @@ BUDGETS = {
     # updates of batch 32, which early training needs more, and a 256 x 4 model (4.4 M parameters, its
     # rate scaled by 384 / 256) runs 3.2 times the 384 x 6 default's tokens/s and plans better per
     # minute with copied and derived arguments. On a 2-core AVX2 CPU (benchmarks/RESULTS.md): 2,000
-    # steps gave test success 0.552 in 36.8 min on a slow day, 2,300 steps 0.602 in 32.4 min on a
-    # faster one; 384 x 6 for 1,150 steps 0.490 in about 52.
+    # steps gave test success 0.552 in 36.8 min (seed 0, a slow hour) and 0.614 in 32.7 min (seed 1),
+    # 2,300 steps 0.602 in 32.4 min; 384 x 6 for 1,150 steps 0.490 in about 52.
     "small": Budget((10000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
                     ("--max-steps", "2000", "--batch-size", "16", "--prompt-style", "names",
                      "--tiny-width", "256", "--tiny-layers", "4", "--lr", "4.5e-3",
