@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import xgrammar
 from datasets import Dataset
 
 from planner_eval.catalog import TOOLS
@@ -16,16 +15,13 @@ from serve.engine import PlanJob, PlannerEngine, PlanRejected
 from tinyagent_ft.checkpoint import load_planner, save_planner
 from tinyagent_ft.copying import (checked_copied_arguments, copied_arguments, copy_reserve, is_span, plain_strings,
                                   question_text, string_values)
-from tinyagent_ft.data import generate_splits
 from tinyagent_ft.generation import generate_plans_with_stats
 from tinyagent_ft.grammar import PlanLogitsProcessor, plan_grammars, plan_reserve
-from tinyagent_ft.models import TinyShape, build_tiny
 from tinyagent_ft.planner import Planner
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 from tinyagent_ft.train.validation import PlanValidation
+from question_fixtures import compact_prompts, grammar_accepts, query_and_plan, tiny_planner, training_records
 
-TINY = TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                 num_key_value_heads=1, vocab_size=500)
 QUESTION = 'Email the "audit findings.pdf" to Dana  Reyes; subject Q3 $40 budget, say can you check it?'
 COPIED = {"get_email_address": ["name"], "open_and_get_file_path": ["file_name"], "compose_new_email": ["context"]}
 TOOLS_USED = ["get_email_address", "open_and_get_file_path", "compose_new_email"]
@@ -33,17 +29,12 @@ TOOLS_USED = ["get_email_address", "open_and_get_file_path", "compose_new_email"
 
 @pytest.fixture(scope="module")
 def records():
-    return list(generate_splits(300, 0, 0, seed=0)["train"].values())
-
-
-def query_and_plan(record) -> tuple[str, str]:
-    return record["input"], next(step["raw_output"] for step in record["output"] if step["type"] == "plan")
+    return training_records(300)
 
 
 @pytest.fixture(scope="module")
 def tiny(records):
-    texts = [text for record in records[:60] for text in query_and_plan(record)]
-    return build_tiny(texts, TINY, seed=0)
+    return tiny_planner(records)
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -89,9 +80,7 @@ def test_checked_copied_arguments_keep_the_catalogs_arguments_and_refuse_malform
 
 
 def accepts(tokenizer, plan: str, question: str = QUESTION, copied=COPIED) -> bool:
-    grammar = plan_grammars(tokenizer, len(tokenizer)).get(TOOLS_USED, None, copied, question)
-    matcher = xgrammar.GrammarMatcher(grammar.compiled)
-    return matcher.accept_string(plan) and matcher.is_completed()
+    return grammar_accepts(tokenizer, TOOLS_USED, plan, question, copied=copied)
 
 
 def email_plan(name: str, context: str, file_name: str = "audit findings.pdf") -> str:
@@ -130,8 +119,7 @@ def test_uncopied_slots_keep_any_string(tiny):
 
 
 def prompts(tokenizer, questions: list[str]) -> list[str]:
-    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", max_length=1024))
-    return [builder.inference_prompt(q, TOOLS_USED) for q in questions]
+    return compact_prompts(tokenizer, questions, TOOLS_USED)
 
 
 def test_sampled_plans_write_only_spans_in_copied_slots(tiny):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-import xgrammar
 from datasets import Dataset
 
 from planner_eval.catalog import TOOLS
@@ -14,20 +13,18 @@ from planner_eval.plan import END_OF_PLAN
 from planner_eval.validate import plan_error
 from serve.engine import PlanJob, PlannerEngine, PlanRejected
 from tinyagent_ft.checkpoint import load_planner, save_planner
-from tinyagent_ft.data import generate_splits, load_split
+from tinyagent_ft.data import load_split
 from tinyagent_ft.generation import generate_plans_with_stats
-from tinyagent_ft.grammar import plan_grammars, plan_reserve
-from tinyagent_ft.models import TinyShape, build_tiny
+from tinyagent_ft.grammar import plan_reserve
 from tinyagent_ft.moments import (checked_derived_arguments, derived_arguments, question_clocks, question_dates,
                                   question_minutes, stamp_kinds, stamp_suffixes)
 from tinyagent_ft.planner import Planner
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 from tinyagent_ft.train import TrainConfig, train
 from tinyagent_ft.train.validation import PlanValidation
+from question_fixtures import compact_prompts, grammar_accepts, query_and_plan, tiny_planner, training_records
 from train_fixtures import TEST_SHAPE, write_data, write_retriever
 
-TINY = TinyShape(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                 num_key_value_heads=1, vocab_size=500)
 DERIVED = {"create_calendar_event": {"start_date": ["at"], "end_date": ["after"]},
            "get_zoom_meeting_link": {"start_time": ["at"], "duration": ["minutes"]},
            "create_reminder": {"due_date": ["at", "midnight"]}}
@@ -90,11 +87,7 @@ def test_stamps_allowed_per_kind():
 
 @pytest.fixture(scope="module")
 def records():
-    return list(generate_splits(400, 0, 0, seed=0)["train"].values())
-
-
-def query_and_plan(record) -> tuple[str, str]:
-    return record["input"], next(step["raw_output"] for step in record["output"] if step["type"] == "plan")
+    return training_records(400)
 
 
 def test_derived_arguments_are_learnt_from_the_training_plans(records):
@@ -122,15 +115,11 @@ def test_checked_derived_arguments_keep_the_catalogs_arguments_and_refuse_malfor
 
 @pytest.fixture(scope="module")
 def tiny(records):
-    texts = [text for record in records[:60] for text in query_and_plan(record)]
-    return build_tiny(texts, TINY, seed=0)
+    return tiny_planner(records)
 
 
 def accepts(tokenizer, plan: str, question: str = QUESTION, derived=DERIVED) -> bool:
-    grammar = plan_grammars(tokenizer, len(tokenizer)).get([EVENT, "get_zoom_meeting_link"], None, None, question,
-                                                           derived)
-    matcher = xgrammar.GrammarMatcher(grammar.compiled)
-    return matcher.accept_string(plan) and matcher.is_completed()
+    return grammar_accepts(tokenizer, [EVENT, "get_zoom_meeting_link"], plan, question, derived=derived)
 
 
 def event_plan(start: str, end: str, minutes: str = "90") -> str:
@@ -167,8 +156,7 @@ def test_a_question_that_says_no_date_leaves_the_slot_free(tiny):
 
 
 def prompts(tokenizer, questions: list[str], tools: list[str]) -> list[str]:
-    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", max_length=1024))
-    return [builder.inference_prompt(q, tools) for q in questions]
+    return compact_prompts(tokenizer, questions, tools)
 
 
 def test_sampled_plans_write_only_allowed_values_in_derived_slots(tiny):
