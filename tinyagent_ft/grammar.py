@@ -373,7 +373,10 @@ def plan_ebnf(tools: Sequence[str], catalog: Catalog | None = None,
     or spans of ``question``; those of ``derived`` ones (tool -> argument -> kinds,
     `tinyagent_ft.moments`) are the stamps or durations ``question`` allows, where it allows any."""
     known = _catalog_tools(tools, catalog)
-    question_rules, slot_rules = _question_rules([tool.name for tool in known], copied, derived, question)
+    return _assembled_ebnf(known, *_question_rules([tool.name for tool in known], copied, derived, question))
+
+
+def _assembled_ebnf(known: Sequence[Tool], question_rules: list[str], slot_rules: frozenset) -> str:
     rules = ["root ::= step1", _EBNF_HEADER.strip(), *question_rules]
     for i in range(1, MAX_ACTIONS + 1):
         rules += _action_rules(known, i, slot_rules)
@@ -532,16 +535,17 @@ class PlanGrammars:
         the values of ``copied`` and ``derived`` arguments held to what ``question`` allows (see
         `plan_ebnf`)."""
         names = tuple(sorted(set(tools)))
-        _, slot_rules = _question_rules(names, copied, derived, question)
+        question_rules, slot_rules = _question_rules(names, copied, derived, question)
         # A grammar with question-bound slots serves one question: those are kept for the last few only.
         key = (names, _schema_key(names, catalog), slot_rules, question_text(question) if slot_rules else "")
         grammar = self._cache.get(key)
         if grammar is None:
+            known = _catalog_tools(names, catalog)
             extra = _question_reserve(names, copied, derived, question)
-            ebnf = plan_ebnf(names, catalog, copied, question, derived)
+            ebnf = _assembled_ebnf(known, question_rules, slot_rules)
             grammar = PlanGrammar(self.compiler.compile_grammar(ebnf), closing_reserve(names, catalog) + extra,
                                   {tool: closing_reserve([tool], catalog) + extra for tool in names},
-                                  frozenset(t.name for t in _catalog_tools(names, catalog) if len(t.args) == 1))
+                                  frozenset(t.name for t in known if len(t.args) == 1))
             if slot_rules:
                 while len(self._per_question) >= _QUESTION_GRAMMARS:
                     self._cache.pop(self._per_question.pop(0), None)

@@ -119,27 +119,35 @@ def question_minutes(question: str) -> list[int]:
     return _unique(minutes for _, minutes in sorted(found) if minutes <= MAX_MINUTES)
 
 
+def _moments(question: str) -> Iterator[tuple[str, dt.datetime]]:
+    """(kind, moment) for each stamp ``question`` allows, date by date (see `stamp_suffixes`); the
+    question is read once, whatever the kinds asked for."""
+    clocks, durations = question_clocks(question), question_minutes(question)
+    for month, day in question_dates(question):
+        midnight = dt.datetime(_LEAP, month, day)
+        starts = [midnight.replace(hour=h, minute=m) for h, m in clocks]
+        yield "midnight", midnight
+        yield from (("at", start) for start in starts)
+        yield from (("after", start + dt.timedelta(minutes=d)) for start in starts for d in durations)
+
+
+def _suffix(moment: dt.datetime) -> str:
+    return moment.strftime(STAMP_FORMAT)[5:]
+
+
 def stamp_suffixes(question: str, kinds: Iterable[str] = STAMP_KINDS) -> list[str]:
     """The stamps ``question`` allows for a slot of ``kinds`` (see `STAMP_KINDS`), their year left
     out (`03-11 14:00:00`): each date it names at each time it names ("at"), at each such time plus
     each duration it names ("after"), at midnight ("midnight")."""
     kinds = set(kinds)
-    clocks, durations = question_clocks(question), question_minutes(question)
-    suffixes = []
-    for month, day in question_dates(question):
-        midnight = dt.datetime(_LEAP, month, day)
-        starts = [midnight.replace(hour=h, minute=m) for h, m in clocks]
-        moments = ([midnight] if "midnight" in kinds else []) + (starts if "at" in kinds else []) + (
-            [s + dt.timedelta(minutes=d) for s in starts for d in durations] if "after" in kinds else [])
-        suffixes += [moment.strftime(STAMP_FORMAT)[5:] for moment in moments]
-    return _unique(suffixes)
+    return _unique(_suffix(moment) for kind, moment in _moments(question) if kind in kinds)
 
 
 def stamp_kinds(value: str, question: str) -> set[str]:
     """The kinds of stamp (`STAMP_KINDS`) ``question`` allows that ``value`` is; empty for any other value."""
     if _STAMP.fullmatch(value) is None:
         return set()
-    return {kind for kind in STAMP_KINDS if value[5:] in stamp_suffixes(question, (kind,))}
+    return {kind for kind, moment in _moments(question) if _suffix(moment) == value[5:]}
 
 
 DerivedArguments = dict[str, dict[str, list[str]]]  # tool -> argument -> the kinds of value it takes
