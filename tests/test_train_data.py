@@ -77,6 +77,19 @@ def test_collator_pads_to_the_longest_on_the_right_with_pads_out_of_the_loss(wor
         assert batch["labels"][row, :n].tolist() == features[row]["labels"]
 
 
+def test_collator_pads_to_a_multiple_and_trains_on_the_same_tokens(workspace):
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=4096))
+    features = list(build_training_set(training_pairs(rows.select(range(4)), builder, retriever)[0], tokenizer))
+    plain = CompletionCollator(tokenizer.pad_token_id)(features)
+    padded = CompletionCollator(tokenizer.pad_token_id, pad_to_multiple_of=16)(features)
+    longest = plain["input_ids"].shape[1]
+    assert padded["input_ids"].shape[1] % 16 == 0 and longest <= padded["input_ids"].shape[1] < longest + 16
+    for key in ("input_ids", "labels", "attention_mask"):
+        assert torch.equal(padded[key][:, :longest], plain[key])
+    assert not padded["attention_mask"][:, longest:].any() and torch.all(padded["labels"][:, longest:] == IGNORE_INDEX)
+
+
 def test_a_record_that_cannot_fit_is_skipped_not_truncated(workspace):
     rows, retriever, tokenizer = workspace
     builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=16))

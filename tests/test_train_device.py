@@ -58,6 +58,20 @@ def test_a_cpu_autocasts_to_bf16_by_default_only_where_it_computes_bf16(tmp_path
     assert settings(tmp_path, model=TINY, device="cpu", bf16=True).autocast_bf16 is True
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_batches_computed_in_bf16_on_a_cpu_are_padded_to_a_multiple(tmp_path, monkeypatch, native):
+    from tinyagent_ft.train import device_defaults
+
+    monkeypatch.setattr(device_defaults, "cpu_has_native_bf16", lambda: native)
+    assert settings(tmp_path, model=TINY, device="cpu").pad_to_multiple_of == (16 if native else None)
+    assert settings(tmp_path, model=TINY, device="cpu", bf16=True).pad_to_multiple_of == 16
+    assert settings(tmp_path, model=TINY, device="cpu", bf16=True, pad_to_multiple_of=1).pad_to_multiple_of is None
+    assert settings(tmp_path, model=TINY, device="cpu", bf16=False, pad_to_multiple_of=8).pad_to_multiple_of == 8
+    # bf16 weights on a GPU and float32 anywhere keep each batch at its longest example.
+    assert settings(tmp_path, model="some/model", device="cuda").pad_to_multiple_of is None
+    assert settings(tmp_path, model=TINY, device="cpu", bf16=False).pad_to_multiple_of is None
+
+
 def test_an_unknown_device_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--device"):
         settings(tmp_path, device="tpu")
@@ -82,6 +96,7 @@ def test_a_run_prints_its_effective_settings_and_keeps_them_in_planner_json(tmp_
     effective = planner.info["effective"]
     assert effective["device"] == "cpu" and effective["weights_dtype"] == "float32"
     assert (effective["micro_batch"], effective["accumulation"]) == (4, 1)
+    assert effective["pad_to_multiple_of"] == (16 if effective["autocast_bf16"] else None)
     # The tiny model's 512-token budget shrinks to its longest prompt plus the generation reserve.
     assert effective["max_length"] == planner.prompt_config.max_length <= 512
     assert f'"max_length": {effective["max_length"]}' in capfd.readouterr().err

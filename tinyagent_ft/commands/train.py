@@ -88,6 +88,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="a pretrained model on a GPU: bf16 weights and gradients, no float32 copy (the default where the "
                        "GPU has bf16). Elsewhere: bf16 autocast over float32 weights, the default on CPUs whose flags show "
                        "AVX-512 BF16 or AMX (steps 1.5-1.9x faster on a 2-core EPYC); --no-bf16 turns it off")
+    train.add_argument("--pad-to-multiple-of", type=_positive_int, default=None, metavar="N",
+                       help="pad each batch's sequences to a multiple of N tokens (default: 16 where a CPU computes in "
+                       "bf16, whose kernels are built per shape; else 1, each batch's longest example)")
     train.add_argument("--dry-run", action="store_true",
                        help="print steps, batch layout and the estimated peak memory for --device, then exit (no weights needed)")
     train.add_argument("--json", action="store_true", help="--dry-run: one JSON object on stdout")
@@ -120,7 +123,8 @@ def run_train(args: argparse.Namespace) -> int:
         negatives=args.negatives, examples=args.examples, max_length=args.max_length, query_noise=args.query_noise, seed=args.seed,
         eval_samples=args.eval_samples, eval_constrain=args.eval_constrain, eval_steps=args.eval_steps, save_steps=args.save_steps,
         logging_steps=args.logging_steps, report_to=args.report_to, device=args.device,
-        gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, resume=args.resume, rank=args.rank,
+        gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, pad_to_multiple_of=args.pad_to_multiple_of,
+        resume=args.resume, rank=args.rank,
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
         lora_rank=args.lora_rank, tiny_shape=shape, tools=args.tools,
     )

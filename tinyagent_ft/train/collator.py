@@ -1,4 +1,5 @@
-"""Batches padded to their own longest example, on the right, with pads masked out of the loss."""
+"""Batches padded on the right to their own longest example (or the next multiple of a length), with
+pads masked out of the loss."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ class CompletionCollator:
     one. Columns other than input_ids and labels (the sampler's `length`) are dropped here."""
 
     pad_token_id: int
+    pad_to_multiple_of: int | None = None  # as transformers' collators take it: fewer distinct shapes
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
         input_ids = torch.full((len(features), longest), self.pad_token_id, dtype=torch.long)
         labels = torch.full((len(features), longest), IGNORE_INDEX, dtype=torch.long)
         attention_mask = torch.zeros((len(features), longest), dtype=torch.long)

@@ -20,6 +20,11 @@ from tinyagent_ft.models import TINY
 
 # Micro-batch cap of a pretrained model on a GPU; the rest of --batch-size is gradient accumulation.
 GPU_MAX_MICRO_BATCH = 4
+# Sequence-length multiple of batches computed in bf16 on a CPU. oneDNN builds and caches kernels per
+# matrix shape there: with every batch padded only to its own longest example, a 2-core AMX Xeon grew
+# to 8 GiB and slowed by a third over 4,000 steps of the tiny model, while lengths padded to a multiple
+# stay a few shapes (benchmarks/RESULTS.md). float32 kernels show no such growth.
+CPU_BF16_PAD_MULTIPLE = 16
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,7 @@ class DeviceSettings:
     micro_batch: int
     accumulation: int
     processes: int
+    pad_to_multiple_of: int | None = None  # batches' sequence length is a multiple of this (None: their longest)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -98,15 +104,19 @@ def precision(model: str, device: str, bf16: bool | None) -> tuple[str, bool]:
 
 
 def device_settings(model: str, device: str, bf16: bool | None, gradient_checkpointing: bool | None,
-                    layout: tuple[int, int, int]) -> DeviceSettings:
+                    layout: tuple[int, int, int], pad_to_multiple_of: int | None = None) -> DeviceSettings:
     """The effective settings; ``None`` takes the device's default. ``layout`` is (micro-batch,
-    accumulation, processes) from ``TrainConfig.batch_layout``, which applies ``micro_batch_cap``."""
+    accumulation, processes) from ``TrainConfig.batch_layout``, which applies ``micro_batch_cap``.
+    ``pad_to_multiple_of`` 1 pads batches to their longest example only."""
     weights_dtype, autocast = precision(model, device, bf16)
+    if pad_to_multiple_of is None:
+        pad_to_multiple_of = CPU_BF16_PAD_MULTIPLE if device == "cpu" and autocast else 1
     checkpointing = pretrained_on_gpu(model, device) if gradient_checkpointing is None else gradient_checkpointing
     micro_batch, accumulation, processes = layout
     return DeviceSettings(device=device, weights_dtype=weights_dtype, autocast_bf16=autocast,
                           gradient_checkpointing=checkpointing, micro_batch=micro_batch,
-                          accumulation=accumulation, processes=processes)
+                          accumulation=accumulation, processes=processes,
+                          pad_to_multiple_of=pad_to_multiple_of if pad_to_multiple_of > 1 else None)
 
 
 # Tokens generation reserves after a prompt by default (Planner.plan's max_new_tokens).

@@ -81,6 +81,7 @@ class TrainConfig:
     logging_steps: int = 10
     gradient_checkpointing: bool | None = None  # None: on for a pretrained model on a GPU (device_defaults.py)
     bf16: bool | None = None  # None: bf16 weights for a pretrained model on a GPU with bf16, else float32
+    pad_to_multiple_of: int | None = None  # None: 16 where a CPU computes in bf16, else 1 (device_defaults.py)
     resume: str | None = None  # a checkpoint directory, or "auto" for the latest under OUT/checkpoints
     rank: int | None = None
     update_proj_gap: int | None = None
@@ -162,7 +163,7 @@ class TrainConfig:
     def device_settings(self) -> DeviceSettings:
         """Precision, checkpointing and batch layout on the device this run trains on."""
         return device_settings(self.model, resolve_device(self.device), self.bf16, self.gradient_checkpointing,
-                               self.batch_layout())
+                               self.batch_layout(), self.pad_to_multiple_of)
 
     def _default_micro_batch(self, per_process: int) -> int:
         """The process's whole share, or its largest divisor within the device's micro-batch cap."""

@@ -78,7 +78,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
         model = with_lora(model, config.lora_rank)
     trainer = PlannerTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-        data_collator=CompletionCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+        data_collator=CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of), processing_class=tokenizer,
         optimizers=make_optimizers(config, model, args), plan_validation=validation,
         callbacks=[MetricsLogger(config.out / METRICS_FILE), *callbacks],
     )
