@@ -22,8 +22,8 @@ from tinyagent_ft.models import TINY
 GPU_MAX_MICRO_BATCH = 4
 # Sequence-length multiple of batches computed in bf16 on a CPU. oneDNN builds and caches kernels per
 # matrix shape there: with every batch padded only to its own longest example, a 2-core AMX Xeon grew
-# to 8 GiB and slowed by a third over 4,000 steps of the tiny model, while lengths padded to a multiple
-# stay a few shapes (benchmarks/RESULTS.md). float32 kernels show no such growth.
+# to 8 GiB over 4,000 steps of the tiny model and lost over a third of its tokens/s, while lengths
+# padded to a multiple stay a few shapes (benchmarks/RESULTS.md). float32 kernels show no such growth.
 CPU_BF16_PAD_MULTIPLE = 16
 
 
