@@ -82,3 +82,31 @@ def test_demo_runs_every_stage_then_resumes_without_redoing_them(tmp_path, capsy
     second = capsys.readouterr().out
     assert second.count("done already") == 8
     assert json.loads((out / "timings.json").read_text()) == timings
+
+
+def _train_flags(all_stages):
+    [train] = [stage.argv for stage in all_stages if stage.argv[0] == "train"]
+    return dict(zip(train[1::2], train[2::2]))
+
+
+def test_demo_trains_longer_only_where_training_is_fast(tmp_path, monkeypatch):
+    from tinyagent_ft import devices
+    from tinyagent_ft.commands import demo
+    from tinyagent_ft.train import device_defaults
+
+    layout = demo.Layout(tmp_path)
+    slow, fast = (_train_flags(demo.stages(layout, "small", 0, fast=f)) for f in (False, True))
+    assert (slow["--max-steps"], slow["--eval-steps"]) == ("2000", "1000")
+    assert (fast["--max-steps"], fast["--eval-steps"]) == ("5000", "2500")
+    assert {k: v for k, v in fast.items() if k not in ("--max-steps", "--eval-steps")} == \
+        {k: v for k, v in slow.items() if k not in ("--max-steps", "--eval-steps")}
+    # Budgets without fast flags train the same either way.
+    assert _train_flags(demo.stages(layout, "tiny", 0, fast=True)) == _train_flags(demo.stages(layout, "tiny", 0))
+
+    # The rule reads the device and the CPU's flags, nothing timed.
+    monkeypatch.setattr(devices, "resolve_device", lambda device="auto": "cpu")
+    for native, expected in ((False, False), (True, True)):
+        monkeypatch.setattr(device_defaults, "cpu_has_native_bf16", lambda native=native: native)
+        assert demo.trains_fast() is expected
+    monkeypatch.setattr(devices, "resolve_device", lambda device="auto": "cuda")
+    assert demo.trains_fast() is True

@@ -20,13 +20,23 @@ class Budget:
     records: tuple[int, int, int]  # train, validation, test
     retriever_args: tuple[str, ...]  # extra `tinyagent retriever train` flags
     train_args: tuple[str, ...]  # extra `tinyagent train` flags
+    # (flag, value) pairs of train_args that change where training is fast: on a GPU, or autocast to
+    # bf16 on a CPU that computes it natively (`trains_fast`).
+    fast_overrides: tuple[tuple[str, str], ...] = ()
+
+    def train_flags(self, fast: bool) -> list[str]:
+        """The `tinyagent train` flags, with the fast overrides' values where ``fast``."""
+        flags = list(self.train_args)
+        for flag, value in self.fast_overrides if fast else ():
+            flags[flags.index(flag) + 1] = value
+        return flags
 
 
 BUDGETS = {
     # For the test suite: checks that every stage runs and connects, not how well.
     "tiny": Budget((300, 60, 60), ("--epochs", "1"),
                    ("--max-steps", "4", "--batch-size", "8", "--eval-samples", "8", "--logging-steps", "2")),
-    # The default: 9 minutes on 2 cores of a CPU with native bf16 (AMX), 30-37 on 2 AVX2 ones. The
+    # The default: 30-37 minutes on 2 AVX2 cores; 5,000 steps instead of 2,000 where training is fast. The
     # retriever learns tool sets from a sample of 3,000 records; the planner needs more records and
     # steps, which is where the time goes: prompts that name the tools without signatures fit a
     # quarter more samples in the time, batch 16 makes twice the updates of batch 32, which early
@@ -35,11 +45,12 @@ BUDGETS = {
     # arguments. On a 2-core AVX2 CPU (benchmarks/RESULTS.md): 2,000
     # steps gave test success 0.552 in 36.8 min (seed 0, a slow hour) and 0.614 in 32.7 min (seed 1),
     # 2,300 steps 0.602 in 32.4 min; 384 x 6 for 1,150 steps 0.490 in about 52. On a 2-core Xeon with
-    # AMX, which autocasts to bf16: 0.646 in 8.6 min.
+    # AMX, which autocasts to bf16: 0.646 in 8.6 min at 2,000 steps, 0.744 in 21 min at 5,000.
     "small": Budget((10000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
                     ("--max-steps", "2000", "--batch-size", "16", "--prompt-style", "names",
                      "--tiny-width", "256", "--tiny-layers", "4", "--lr", "4.5e-3",
-                     "--eval-steps", "1000", "--eval-samples", "60")),
+                     "--eval-steps", "1000", "--eval-samples", "60"),
+                    (("--max-steps", "5000"), ("--eval-steps", "2500"))),
     # The best planner measured on 2 CPU cores within 2 hours (README): the 384 x 6 model on 40,000
     # records for 5,400 steps, 80 to 105 minutes of training (test success 0.704 with free strings).
     "long": Budget((40000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
@@ -65,8 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="run directory")
     demo.add_argument("--budget", choices=sorted(BUDGETS), default="small",
-                      help="tiny: seconds per stage (tests); small: the default, 9 min on 2 cores with native bf16 (AMX), "
-                      "30-37 min on 2 AVX2 cores; "
+                      help="tiny: seconds per stage (tests); small: the default, 2,000 steps on CPUs without native bf16 "
+                      "(30-37 min on 2 AVX2 cores), 5,000 where training is fast, on a GPU or a CPU with native bf16 "
+                      "(21 min on 2 AMX cores); "
                       "long: the best planner in 2 hours on 2 cores (about 1 h 45 min in all); "
                       "full: TinyAgent's recipe (3 epochs of batch 32), hours")
     demo.add_argument("--seed", type=int, default=0, help="seed of the data, the retriever and the planner")
@@ -106,8 +118,20 @@ class Layout:
         return self.out / "eval"
 
 
-def stages(layout: Layout, budget: str, seed: int, model: str = "tiny", tools: Path | None = None) -> list[Stage]:
-    """The demo's stages; over ``layout.given_data`` (no generation) and ``tools`` when given."""
+def trains_fast() -> bool:
+    """Whether `tinyagent train --device auto` will train on a GPU or MPS, or autocast to bf16 on a CPU
+    that computes it natively: a fixed rule by device, never a timing, so a resumed demo trains the
+    same steps."""
+    from tinyagent_ft.devices import resolve_device
+    from tinyagent_ft.train.device_defaults import cpu_has_native_bf16
+
+    return resolve_device("auto") != "cpu" or cpu_has_native_bf16()
+
+
+def stages(layout: Layout, budget: str, seed: int, model: str = "tiny", tools: Path | None = None,
+           fast: bool = False) -> list[Stage]:
+    """The demo's stages; over ``layout.given_data`` (no generation) and ``tools`` when given, with
+    the budget's fast-training flags where ``fast`` (`trains_fast`)."""
     plan = BUDGETS[budget]
     n_train, n_val, n_test = plan.records
     data, retr, evals, planner = str(layout.data), str(layout.retriever), layout.evals, str(layout.planner)
@@ -127,7 +151,7 @@ def stages(layout: Layout, budget: str, seed: int, model: str = "tiny", tools: P
               ["baseline", "--retriever", retr, "--data", data, "--split", "test", "--out", str(evals / "baseline")]),
         Stage("fine-tune the tiny planner with Natural GaLore", layout.planner / "planner.json",
               ["train", "--data", data, "--retriever", retr, "--model", model, "--optimizer", "natural_galore",
-               "--out", planner, "--seed", str(seed), *plan.train_args]),
+               "--out", planner, "--seed", str(seed), *plan.train_flags(fast)]),
         Stage("evaluate the planner on the test split (constrained decoding)", evals / "planner" / "report.json",
               ["eval", "--model", planner, "--retriever", retr, "--data", data, "--split", "test", "--out", str(evals / "planner")]),
     ]
@@ -143,7 +167,7 @@ def run_demo(args: argparse.Namespace) -> int:
         command_catalog(args.tools)  # a bad catalog is one line before any stage runs
     layout = Layout(args.out, args.data)
     timings = _load_timings(layout.out)
-    all_stages = stages(layout, args.budget, args.seed, args.model, args.tools)
+    all_stages = stages(layout, args.budget, args.seed, args.model, args.tools, trains_fast())
     for number, stage in enumerate(all_stages, start=1):
         if stage.done_when.exists():
             print(f"[{number}] {stage.name}: done already ({stage.done_when})")
