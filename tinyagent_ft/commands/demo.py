@@ -36,16 +36,16 @@ BUDGETS = {
     # For the test suite: checks that every stage runs and connects, not how well.
     "tiny": Budget((300, 60, 60), ("--epochs", "1"),
                    ("--max-steps", "4", "--batch-size", "8", "--eval-samples", "8", "--logging-steps", "2")),
-    # The default: 30-37 minutes on 2 AVX2 cores; 5,000 steps instead of 2,000 where training is fast. The
+    # The default: 2,000 steps, 30-37 minutes on 2 AVX2 cores; 5,000 where training is fast. The
     # retriever learns tool sets from a sample of 3,000 records; the planner needs more records and
     # steps, which is where the time goes: prompts that name the tools without signatures fit a
     # quarter more samples in the time, batch 16 makes twice the updates of batch 32, which early
     # training needs more, and a 256 x 4 model (4.4 M parameters, its rate scaled by 384 / 256) runs
     # 3.2 times the 384 x 6 default's tokens/s and plans better per minute with copied and derived
-    # arguments. On a 2-core AVX2 CPU (benchmarks/RESULTS.md): 2,000
-    # steps gave test success 0.552 in 36.8 min (seed 0, a slow hour) and 0.614 in 32.7 min (seed 1),
-    # 2,300 steps 0.602 in 32.4 min; 384 x 6 for 1,150 steps 0.490 in about 52. On a 2-core Xeon with
-    # AMX, which autocasts to bf16: 0.646 in 8.6 min at 2,000 steps, 0.744 in 21 min at 5,000.
+    # arguments. On a 2-core AVX2 CPU (benchmarks/RESULTS.md): 2,000 steps gave test success 0.552 in
+    # 36.8 min (seed 0, a slow hour) and 0.614 in 32.7 min (seed 1), 2,300 steps 0.602 in 32.4 min;
+    # 384 x 6 for 1,150 steps 0.490 in about 52. On a 2-core Xeon with AMX, which autocasts to bf16:
+    # 0.646 in 8.6 min at 2,000 steps, 0.744 in 21 min at 5,000.
     "small": Budget((10000, 300, 500), ("--epochs", "2", "--max-train", "3000"),
                     ("--max-steps", "2000", "--batch-size", "16", "--prompt-style", "names",
                      "--tiny-width", "256", "--tiny-layers", "4", "--lr", "4.5e-3",
@@ -119,7 +119,7 @@ class Layout:
 
 
 def trains_fast() -> bool:
-    """Whether `tinyagent train --device auto` will train on a GPU or MPS, or autocast to bf16 on a CPU
+    """Whether `tinyagent train --device auto` will train on an accelerator (CUDA, MPS), or autocast to bf16 on a CPU
     that computes it natively: a fixed rule by device, never a timing, so a resumed demo trains the
     same steps."""
     from tinyagent_ft.devices import resolve_device
