@@ -119,13 +119,15 @@ class Layout:
 
 
 def trains_fast() -> bool:
-    """Whether `tinyagent train --device auto` will train on an accelerator (CUDA, MPS), or autocast to bf16 on a CPU
-    that computes it natively: a fixed rule by device, never a timing, so a resumed demo trains the
-    same steps."""
+    """Whether `tinyagent train --device auto` will train on an accelerator (CUDA, MPS), or autocast the
+    tiny model to bf16 by default on this CPU: a fixed rule by device, never a timing, so a resumed demo
+    trains the same steps. It asks training's own precision rule, so the two cannot disagree."""
     from tinyagent_ft.devices import resolve_device
-    from tinyagent_ft.train.device_defaults import cpu_has_native_bf16
+    from tinyagent_ft.models import TINY
+    from tinyagent_ft.train.device_defaults import precision
 
-    return resolve_device("auto") != "cpu" or cpu_has_native_bf16()
+    device = resolve_device("auto")
+    return device != "cpu" or precision(TINY, device, None)[1]
 
 
 def stages(layout: Layout, budget: str, seed: int, model: str = "tiny", tools: Path | None = None,
