@@ -13,7 +13,8 @@ object and writes it to --json.
 Each finished (optimizer, seed) run saves its result next to its checkpoint, and a later invocation
 with the same budget reuses it instead of training again: --full (about 7 hours on 2 cores) can be
 run in pieces, e.g. `--full --optimizers natural_galore --seeds 1` at a time; the whole command,
-run last, reuses every finished run and reports them all.
+run last, reuses every finished run and reports them all. `--finished-only` reports the finished
+runs without training the missing ones, and lists those.
 
 `--model smollm2` (or a model's path) fine-tunes a pretrained model instead of training the tiny one
 from scratch, each optimizer at `tinyagent train`'s defaults for that model (LoRA: rank 16, alpha 32,
@@ -129,7 +130,7 @@ def run_one(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path
 
     started = time.perf_counter()
     facts = train(TrainConfig(data=data, retriever=retriever, out=out, model=budget.get("model", TINY),
-                              optimizer=optimizer, seed=seed,
+                              optimizer=optimizer, seed=seed, scale=budget.get("scale"),
                               max_steps=budget["steps"], batch_size=budget["batch"], prompt_style=PROMPT_STYLE,
                               eval_samples=0, logging_steps=min(10, budget["steps"]), extra={"disable_tqdm": True},
                               resume="auto"))  # an interrupted run goes on from its last checkpoint
@@ -145,18 +146,29 @@ def run_one(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path
     }
 
 
-def run_or_reuse(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path, checkpoint: Path,
-                 evaluate_run) -> dict:
-    """Train and evaluate one (optimizer, seed), or load the result an earlier invocation saved for it."""
-    comparable = {key: value for key, value in budget.items() if key != "seeds"}
+def comparable_budget(budget: dict) -> dict:
+    return {key: value for key, value in budget.items() if key != "seeds"}
+
+
+def finished_run(checkpoint: Path, budget: dict) -> dict | None:
+    """The result an earlier invocation saved for this checkpoint under the same budget, if any."""
     saved = checkpoint / RUN_RESULT
     if saved.exists():
         run = json.loads(saved.read_text())
-        if run.get("budget") == comparable:
+        if run.get("budget") == comparable_budget(budget):
             return run
+    return None
+
+
+def run_or_reuse(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path, checkpoint: Path,
+                 evaluate_run) -> dict:
+    """Train and evaluate one (optimizer, seed), or load the result an earlier invocation saved for it."""
+    run = finished_run(checkpoint, budget)
+    if run is not None:
+        return run
     training = run_one(optimizer, seed, budget, data, retriever, checkpoint)
-    run = {"seed": seed, "budget": comparable, "training": training, **evaluate_run(checkpoint)}
-    saved.write_text(json.dumps(run) + "\n")
+    run = {"seed": seed, "budget": comparable_budget(budget), "training": training, **evaluate_run(checkpoint)}
+    (checkpoint / RUN_RESULT).write_text(json.dumps(run) + "\n")
     return run
 
 
@@ -210,15 +222,19 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the budget's steps")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="override the budget's seeds")
     parser.add_argument("--test", type=int, default=None, help="override the budget's test records")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="override the GaLore optimizers' update scale (the model's default otherwise)")
     parser.add_argument("--model", default=TINY,
                         help=f"{TINY} (trained from scratch), {SMOLLM2} or a pretrained model's path (fine-tuned)")
     parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="train nothing: report the (optimizer, seed) runs already finished and list the missing ones")
     add_run_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = "full" if args.full else "default"
-    overrides = {key: value for key, value in (("steps", args.steps), ("seeds", args.seeds), ("test", args.test))
-                 if value}
+    overrides = {key: value for key, value in (("steps", args.steps), ("seeds", args.seeds), ("test", args.test),
+                                               ("scale", args.scale)) if value}
     budget = dict(BUDGETS[name], **overrides)
     if args.model != TINY:  # only then, so runs saved before --model existed are still reused
         budget["model"] = args.model
@@ -232,26 +248,38 @@ def main() -> None:
         tags.append(f"{args.steps}steps")
     if args.test:
         tags.append(f"{args.test}test")
+    if args.scale:
+        tags.append(f"scale{args.scale:g}")
     work = args.work / "-".join(tags)
     data = work / "data"
     origin_of = generate_with_origins(data, budget["train"], budget["val"], budget["test"], seed=0)
     retriever = args.retriever or work / "retriever"
-    if args.retriever is None and not (retriever / MANIFEST).exists():
+    if args.retriever is None and not args.finished_only and not (retriever / MANIFEST).exists():
         train_retriever(data, retriever)
     test = load_split(data, "test")
     handwritten = load_handwritten()
 
-    results = {}
+    results, missing = {}, []
     for optimizer in args.optimizers:
         runs = []
         for seed in budget["seeds"]:
-            runs.append(run_or_reuse(optimizer, seed, budget, data, retriever, work / f"{optimizer}-seed{seed}",
-                                     lambda ckpt: evaluate(ckpt, retriever, test, origin_of, handwritten, args.device, args.eval_batch)))
-            print(json.dumps({"optimizer": optimizer, **runs[-1]}), file=sys.stderr, flush=True)
-        results[optimizer] = {"summary": summarize(runs), "runs": runs}
+            checkpoint = work / f"{optimizer}-seed{seed}"
+            if args.finished_only:
+                run = finished_run(checkpoint, budget)
+                if run is None:
+                    missing.append({"optimizer": optimizer, "seed": seed})
+                    continue
+            else:
+                run = run_or_reuse(optimizer, seed, budget, data, retriever, checkpoint,
+                                   lambda ckpt: evaluate(ckpt, retriever, test, origin_of, handwritten, args.device, args.eval_batch))
+            runs.append(run)
+            print(json.dumps({"optimizer": optimizer, **run}), file=sys.stderr, flush=True)
+        if runs:
+            results[optimizer] = {"summary": summarize(runs), "runs": runs}
     report = {"budget": budget, "prompt_style": PROMPT_STYLE, "threads": args.threads, "test_records": len(test),
               "device": device_name(),
               "optimizers": results,
+              **({"missing_runs": missing} if missing else {}),
               "note": "timings depend on the machine's load; compare optimizers within one report"}
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
