@@ -24,15 +24,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
-
-
 def run(steps: int, multiple: int, bf16: bool) -> list[dict]:
     """A fresh 256 x 4 Llama trained ``steps`` steps of batch 4 at lengths drawn from 120-420."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
+
+    from tinyagent_ft.train.callbacks import current_rss_bytes
 
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=4096, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
@@ -48,7 +45,7 @@ def run(steps: int, multiple: int, bf16: bool) -> list[dict]:
         optimizer.step()
         optimizer.zero_grad()
         if step % 20 == 0:
-            points.append({"step": step, "rss_mib": round(rss_mib()), "seconds": round(time.perf_counter() - started, 1)})
+            points.append({"step": step, "rss_mib": round(current_rss_bytes() / 2**20), "seconds": round(time.perf_counter() - started, 1)})
     return points
 
 

@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))  # before benchmarks/: benchmarks/retriever.py wou
 from tinyagent_ft.data import SPLIT_FILES, generate_splits, load_split, write_tinyagent_file  # noqa: E402
 from tinyagent_ft.models import train_tokenizer  # noqa: E402
 from tinyagent_ft.train import TrainConfig, train  # noqa: E402
+from tinyagent_ft.train.callbacks import current_rss_bytes  # noqa: E402
 
 # TinyLlama-1.1B's shape (DESIGN.md); the vocabulary stays 32,000 so the logits cost what they will.
 TINYLLAMA = dict(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22, num_attention_heads=32,
@@ -160,8 +161,7 @@ def travelling_retriever(data: Path, directory: Path) -> Path:
 
 def current_rss_gib() -> float:
     """This process's resident memory now: what training leaves behind before eval and serve start."""
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return round(pages * os.sysconf("SC_PAGE_SIZE") / GIB, 2)
+    return round(current_rss_bytes() / GIB, 2)
 
 
 def peak_memory(cuda: bool) -> dict:

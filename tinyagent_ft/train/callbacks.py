@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import time
@@ -19,6 +20,12 @@ _EVAL_KEYS = ("eval_loss", "eval_success_rate", "eval_tool_set_accuracy", "eval_
 def peak_rss_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB, macOS bytes
+
+
+def current_rss_bytes() -> int:
+    """This process's resident memory now (Linux), where a peak cannot show growth over a run."""
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def optimizer_state_bytes(optimizer) -> int:
