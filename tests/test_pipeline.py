@@ -103,6 +103,10 @@ def test_demo_trains_longer_only_where_training_is_fast(tmp_path, monkeypatch):
     # Budgets without fast flags train the same either way.
     assert _train_flags(demo.stages(layout, "tiny", 0, fast=True)) == _train_flags(demo.stages(layout, "tiny", 0))
 
+    # An override of a flag the budget lacks is refused when the budget is made, not mid-demo.
+    with pytest.raises(ValueError, match="--max-step"):
+        demo.Budget((1, 1, 1), (), ("--max-steps", "2"), (("--max-step", "5"),))
+
     # The rule reads the device and the CPU's flags, nothing timed.
     monkeypatch.setattr(devices, "resolve_device", lambda device="auto": "cpu")
     for native, expected in ((False, False), (True, True)):

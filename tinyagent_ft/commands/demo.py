@@ -24,6 +24,13 @@ class Budget:
     # bf16 on a CPU that computes it natively (`trains_fast`).
     fast_overrides: tuple[tuple[str, str], ...] = ()
 
+    def __post_init__(self) -> None:
+        # An override replaces a flag's value, so it must name a flag the budget sets; checked here so
+        # that a wrong budget fails on import rather than in the middle of a demo.
+        missing = [flag for flag, _ in self.fast_overrides if flag not in self.train_args]
+        if missing:
+            raise ValueError(f"fast overrides name flags the budget does not set: {', '.join(missing)}")
+
     def train_flags(self, fast: bool) -> list[str]:
         """The `tinyagent train` flags, with the fast overrides' values where ``fast``."""
         flags = list(self.train_args)
