@@ -9,6 +9,7 @@ plot under benchmarks/results/.
 
     python benchmarks/convergence.py                  # 10 M-parameter Llama: < 15 min on 2 CPU cores
     python benchmarks/convergence.py --model 3m --full  # 3 M params: damping sweep, seeds, variants
+    python benchmarks/convergence.py --model 3m --dtype bfloat16 --state-dtype bfloat16  # bf16 moments
 
 Every run uses one CPU thread so several can share a machine without
 disturbing each other's numbers much; ``--jobs`` runs that many at once
@@ -56,6 +57,8 @@ class Setting:
     scale: float = 1.0
     eval_every: int = 50
     eval_batches: int = 8
+    # "bfloat16": weights and gradients in bf16 with no float32 master copy, as the GPU recipe trains.
+    dtype: str = "float32"
 
 
 # Model shapes by approximate parameter count. "10m" is the size the benchmark is specified at;
@@ -77,6 +80,7 @@ class Run:
     history_dtype: str = DEFAULT_HISTORY_DTYPE
     history_on_refresh: str = "reset"
     svd_method: str = "full"
+    state_dtype: str = "float32"  # Natural GaLore's low-rank moments
     extra: dict = field(default_factory=dict)
 
 
@@ -107,7 +111,7 @@ def build_model(setting: Setting, seed: int) -> torch.nn.Module:
         num_key_value_heads=setting.kv_heads, max_position_embeddings=setting.seq_len,
         tie_word_embeddings=False,
     )
-    return LlamaForCausalLM(config)
+    return LlamaForCausalLM(config).to(getattr(torch, setting.dtype))
 
 
 def build_optimizer(model: torch.nn.Module, setting: Setting, run: Run) -> torch.optim.Optimizer:
@@ -127,7 +131,7 @@ def build_optimizer(model: torch.nn.Module, setting: Setting, run: Run) -> torch
     groups = galore_param_groups(
         model, natural_history=history, damping=run.damping, damping_mode=run.damping_mode,
         history_on_refresh=run.history_on_refresh, history_dtype=run.history_dtype, svd_method=run.svd_method,
-        **common, **run.extra,
+        state_dtype=run.state_dtype, **common, **run.extra,
     )
     return NaturalGaLoreAdamW(groups, lr=setting.lr, weight_decay=0.0)
 
@@ -190,16 +194,17 @@ def train(setting: Setting, run: Run) -> dict:
 
 
 def default_runs(seed: int, damping: float, mode: str, history: int = Run.history,
-                 history_dtype: str = Run.history_dtype) -> list[Run]:
+                 history_dtype: str = Run.history_dtype, state_dtype: str = Run.state_dtype) -> list[Run]:
     prefix = "natural_rel" if mode == "relative" else "natural_d"
     suffix = "" if history == Run.history else f"_s{history}"
     suffix += "" if history_dtype == Run.history_dtype else f"_{history_dtype}"
+    suffix += "" if state_dtype == Run.state_dtype else f"_moments_{state_dtype}"
     return [
         Run("adamw", "adamw", seed),
         Run("galore_torch", "galore_torch", seed),
         Run("galore_ours", "galore_ours", seed),
         Run(f"{prefix}{damping:g}{suffix}", "natural", seed, damping=damping, damping_mode=mode, history=history,
-            history_dtype=history_dtype),
+            history_dtype=history_dtype, state_dtype=state_dtype),
     ]
 
 
@@ -274,6 +279,10 @@ def main() -> None:
     ap.add_argument("--damping-mode", choices=["absolute", "relative"], default=DEFAULT_DAMPING_MODE)
     ap.add_argument("--history", type=int, default=Run.history, help="natural GaLore's history length s")
     ap.add_argument("--history-dtype", choices=["float32", "bfloat16"], default=Run.history_dtype)
+    ap.add_argument("--state-dtype", choices=["float32", "bfloat16"], default=Run.state_dtype,
+                    help="natural GaLore's low-rank Adam moments")
+    ap.add_argument("--dtype", choices=["float32", "bfloat16"], default=Setting.dtype,
+                    help="weights and gradients; bfloat16 keeps no float32 master copy")
     ap.add_argument("--variant-damping", type=float, default=1e-2,
                     help="damping for the --full variants (rotate, randomized): one where the transform is active")
     ap.add_argument("--only", nargs="+", default=None, help="run names to keep")
@@ -281,13 +290,13 @@ def main() -> None:
     ap.add_argument("--tag", default=None, help="output file stem")
     args = ap.parse_args()
 
-    setting = Setting(steps=args.steps, **MODEL_SIZES[args.model])
+    setting = Setting(steps=args.steps, dtype=args.dtype, **MODEL_SIZES[args.model])
     if args.full:
         seeds = args.seeds or [0, 1, 2]
         runs = full_runs(seeds, args.dampings, args.relative_dampings, args.variant_damping)
     else:
         runs = [r for s in (args.seeds or [0]) for r in default_runs(s, args.damping, args.damping_mode, args.history,
-                                                                      args.history_dtype)]
+                                                                      args.history_dtype, args.state_dtype)]
     if args.only:
         runs = [r for r in runs if r.name in args.only]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
