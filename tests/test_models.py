@@ -53,7 +53,7 @@ def test_smollm2_fine_tunes_with_its_own_defaults_into_a_plain_checkpoint(tmp_pa
                               model=SMOLLM2, batch_size=4, max_steps=2, logging_steps=1, eval_samples=0,
                               extra={"disable_tqdm": True}))
     assert facts["base_model"] == SMOLLM2 and facts["hyperparameters"]["lr"] == 5e-4
-    assert facts["hyperparameters"]["rank"] == 64
+    assert (facts["hyperparameters"]["rank"], facts["hyperparameters"]["scale"]) == (64, 1.0)
     planner = load_planner(out)
     assert planner.prompt_config.style == "names" and planner.model.config.num_hidden_layers == 30
 
