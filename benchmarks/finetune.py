@@ -155,9 +155,22 @@ def finished_run(checkpoint: Path, budget: dict) -> dict | None:
     saved = checkpoint / RUN_RESULT
     if saved.exists():
         run = json.loads(saved.read_text())
-        if run.get("budget") == comparable_budget(budget):
+        if run.get("budget") == comparable_budget(budget) and trained_scale(checkpoint) in (None, budget_scale(budget)):
             return run
     return None
+
+
+def trained_scale(checkpoint: Path) -> float | None:
+    """The GaLore scale a finished run trained with (None for AdamW and LoRA)."""
+    return json.loads((checkpoint / "planner.json").read_text())["info"]["hyperparameters"].get("scale")
+
+
+def budget_scale(budget: dict) -> float:
+    # A budget without --scale trains at the model's default, which has changed (SmolLM2: 0.25, then
+    # 1.0), so a run saved under the same budget may have trained at another scale.
+    from tinyagent_ft.train.recipe import model_defaults
+
+    return budget.get("scale") or model_defaults(budget.get("model", TINY))["scale"]
 
 
 def run_or_reuse(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path, checkpoint: Path,
