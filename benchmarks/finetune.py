@@ -125,16 +125,22 @@ def evaluate(checkpoint: Path, retriever: Path, test, origin_of: dict[str, gener
     return result
 
 
-def run_one(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path, out: Path) -> dict:
-    from tinyagent_ft.train import TrainConfig, train
+def train_config(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path, out: Path):
+    from tinyagent_ft.train import TrainConfig
+
+    return TrainConfig(data=data, retriever=retriever, out=out, model=budget.get("model", TINY),
+                       optimizer=optimizer, seed=seed, scale=budget.get("scale"),
+                       max_steps=budget["steps"], batch_size=budget["batch"], prompt_style=PROMPT_STYLE,
+                       eval_samples=0, logging_steps=min(10, budget["steps"]), extra={"disable_tqdm": True},
+                       resume="auto")  # an interrupted run goes on from its last checkpoint
+
+
+def run_one(config) -> dict:
+    from tinyagent_ft.train import train
 
     started = time.perf_counter()
-    facts = train(TrainConfig(data=data, retriever=retriever, out=out, model=budget.get("model", TINY),
-                              optimizer=optimizer, seed=seed, scale=budget.get("scale"),
-                              max_steps=budget["steps"], batch_size=budget["batch"], prompt_style=PROMPT_STYLE,
-                              eval_samples=0, logging_steps=min(10, budget["steps"]), extra={"disable_tqdm": True},
-                              resume="auto"))  # an interrupted run goes on from its last checkpoint
-    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    facts = train(config)
+    lines = [json.loads(line) for line in (config.out / "metrics.jsonl").read_text().splitlines()]
     train_lines = [line for line in lines if "loss" in line]
     return {
         "train_seconds": facts["train_seconds"], "wall_seconds": round(time.perf_counter() - started, 1),
@@ -150,38 +156,36 @@ def comparable_budget(budget: dict) -> dict:
     return {key: value for key, value in budget.items() if key != "seeds"}
 
 
-def finished_run(checkpoint: Path, budget: dict) -> dict | None:
-    """The result an earlier invocation saved for this checkpoint under the same budget, if any."""
-    saved = checkpoint / RUN_RESULT
+def finished_run(config, budget: dict) -> dict | None:
+    """The result an earlier invocation saved for ``config.out`` under the same budget and GaLore
+    settings, if any."""
+    saved = config.out / RUN_RESULT
     if saved.exists():
         run = json.loads(saved.read_text())
-        if run.get("budget") == comparable_budget(budget) and trained_scale(checkpoint) in (None, budget_scale(budget)):
+        if run.get("budget") == comparable_budget(budget) and trained_as(config):
             return run
     return None
 
 
-def trained_scale(checkpoint: Path) -> float | None:
-    """The GaLore scale a finished run trained with (None for AdamW and LoRA)."""
-    return json.loads((checkpoint / "planner.json").read_text())["info"]["hyperparameters"].get("scale")
+def trained_as(config) -> bool:
+    """Whether the saved run trained with the GaLore settings ``config`` resolves to today: a budget
+    leaves them to the model's defaults, which can change (SmolLM2's scale went from 0.25 to 1.0)."""
+    from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS
+
+    if config.optimizer not in GALORE_OPTIMIZERS:
+        return True
+    trained = json.loads((config.out / "planner.json").read_text())["info"]["hyperparameters"]
+    return all(trained.get(key) == value for key, value in config.galore_options().items())
 
 
-def budget_scale(budget: dict) -> float:
-    # A budget without --scale trains at the model's default, which has changed (SmolLM2: 0.25, then
-    # 1.0), so a run saved under the same budget may have trained at another scale.
-    from tinyagent_ft.train.recipe import model_defaults
-
-    return budget.get("scale") or model_defaults(budget.get("model", TINY))["scale"]
-
-
-def run_or_reuse(optimizer: str, seed: int, budget: dict, data: Path, retriever: Path, checkpoint: Path,
-                 evaluate_run) -> dict:
+def run_or_reuse(config, budget: dict, evaluate_run) -> dict:
     """Train and evaluate one (optimizer, seed), or load the result an earlier invocation saved for it."""
-    run = finished_run(checkpoint, budget)
+    run = finished_run(config, budget)
     if run is not None:
         return run
-    training = run_one(optimizer, seed, budget, data, retriever, checkpoint)
-    run = {"seed": seed, "budget": comparable_budget(budget), "training": training, **evaluate_run(checkpoint)}
-    (checkpoint / RUN_RESULT).write_text(json.dumps(run) + "\n")
+    training = run_one(config)
+    run = {"seed": config.seed, "budget": comparable_budget(budget), "training": training, **evaluate_run(config.out)}
+    (config.out / RUN_RESULT).write_text(json.dumps(run) + "\n")
     return run
 
 
@@ -276,14 +280,14 @@ def main() -> None:
     for optimizer in args.optimizers:
         runs = []
         for seed in budget["seeds"]:
-            checkpoint = work / f"{optimizer}-seed{seed}"
+            config = train_config(optimizer, seed, budget, data, retriever, work / f"{optimizer}-seed{seed}")
             if args.finished_only:
-                run = finished_run(checkpoint, budget)
+                run = finished_run(config, budget)
                 if run is None:
                     missing.append({"optimizer": optimizer, "seed": seed})
                     continue
             else:
-                run = run_or_reuse(optimizer, seed, budget, data, retriever, checkpoint,
+                run = run_or_reuse(config, budget,
                                    lambda ckpt: evaluate(ckpt, retriever, test, origin_of, handwritten, args.device, args.eval_batch))
             runs.append(run)
             print(json.dumps({"optimizer": optimizer, **run}), file=sys.stderr, flush=True)
