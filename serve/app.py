@@ -109,8 +109,10 @@ def create_app(
     queue_size: int = 64,
     batch_window_ms: float = 10.0,
     timeout_s: float = 60.0,
-    default_max_new_tokens: int = 256,
+    default_max_new_tokens: int | None = None,
 ) -> FastAPI:
+    if default_max_new_tokens is None:  # the planner's own budget; an engine without one, the former fixed one
+        default_max_new_tokens = getattr(engine, "default_max_new_tokens", 256)
     if not 1 <= default_max_new_tokens <= MAX_NEW_TOKENS:
         raise ValueError(f"the default max_new_tokens must be in [1, {MAX_NEW_TOKENS}]")
     batcher: Batcher[PlanJob, PlanOutcome] = Batcher(

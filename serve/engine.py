@@ -12,6 +12,7 @@ from typing import Any
 
 from transformers import TextStreamer
 
+from serve.schemas import MAX_NEW_TOKENS
 from tinyagent_ft.generation import generate_plans_with_stats
 from tinyagent_ft.grammar import plan_reserve
 
@@ -63,6 +64,11 @@ class PlannerEngine:
     def catalog(self):
         """The served catalog: the tools the planner was trained on."""
         return self.planner.catalog
+
+    @property
+    def default_max_new_tokens(self) -> int:
+        """A request's budget when it names none: the planner's (planner.json), within the API's limit."""
+        return min(self.planner.prompt_config.max_new_tokens, MAX_NEW_TOKENS)
 
     def plan_batch(self, jobs: Sequence[PlanJob]) -> list[PlanOutcome | PlanRejected]:
         """An outcome, or the reason it was refused, per job in order. Jobs are generated together

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 import json
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -105,6 +107,18 @@ def test_examples_follow_the_checkpoint_or_the_override(loaded):
     assert kept.examples[0].example in kept.prompt and planner.prepare(["a"], examples=0)[0].examples == []
     with pytest.raises(ValueError):
         planner.prepare(["a", "b"], examples=[1])
+
+
+def test_the_checkpoints_plan_budget_is_the_default_and_older_checkpoints_keep_256(loaded, workspace):
+    assert loaded.prompt_config.max_new_tokens == 256  # saved without one, as before planners recorded it
+    needed = len(loaded.prepare(["text Ava"], max_new_tokens=1)[0].prompt)  # characters bound its tokens
+    roomy = PromptConfig(style="compact", examples=0, max_length=needed + 300, max_new_tokens=200)
+    planner = Planner(loaded.model, loaded.tokenizer, roomy, None)
+    assert planner.prepare(["text Ava"])[0].prompt  # prompt plus 200 fit
+    tight = Planner(loaded.model, loaded.tokenizer, replace(roomy, max_new_tokens=needed + 300), None)
+    with pytest.raises(ValueError, match="do not fit"):
+        tight.prepare(["text Ava"])  # the recorded budget leaves the prompt no room
+    assert tight.prepare(["text Ava"], max_new_tokens=200)[0].prompt  # an explicit budget wins
 
 
 def test_plan_results_are_parsed_and_judged(loaded):

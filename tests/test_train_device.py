@@ -6,7 +6,7 @@ import pytest
 
 from tinyagent_ft.models import SMOLLM2, TINY
 from tinyagent_ft.train import TrainConfig
-from tinyagent_ft.train.device_defaults import GENERATION_RESERVE, data_max_length
+from tinyagent_ft.train.device_defaults import GENERATION_RESERVE, data_max_length, plan_budget
 
 
 def settings(tmp_path, **options):
@@ -77,10 +77,12 @@ def test_an_unknown_device_is_refused(tmp_path):
         settings(tmp_path, device="tpu")
 
 
-def test_the_prompt_budget_is_cut_to_the_data():
-    assert data_max_length([300, 700], [40, 90], 2048) == 700 + GENERATION_RESERVE
-    assert data_max_length([300, 700], [40, 400], 2048) == 1100  # a plan longer than the reserve
-    assert data_max_length([1900], [90], 2048) == 2048
+def test_the_prompt_budget_is_cut_to_the_data_and_leaves_the_plans_their_budget():
+    assert plan_budget([40, 90], 100) == GENERATION_RESERVE  # never below the former fixed budget
+    assert plan_budget([40, 170], 120) == 290  # the longest plan, and room for the grammar to close it
+    assert data_max_length([300, 700], plan_budget([40, 90], 100), 2048) == 700 + GENERATION_RESERVE
+    assert data_max_length([300, 700], plan_budget([40, 400], 100), 2048) == 1200
+    assert data_max_length([1900], plan_budget([90], 100), 2048) == 2048
 
 
 def test_a_run_prints_its_effective_settings_and_keeps_them_in_planner_json(tmp_path, capfd):
@@ -99,7 +101,10 @@ def test_a_run_prints_its_effective_settings_and_keeps_them_in_planner_json(tmp_
     assert effective["pad_to_multiple_of"] == (16 if effective["autocast_bf16"] else None)
     # The tiny model's 512-token budget shrinks to its longest prompt plus the generation reserve.
     assert effective["max_length"] == planner.prompt_config.max_length <= 512
-    assert f'"max_length": {effective["max_length"]}' in capfd.readouterr().err
+    # Plans get their longest training plan and the grammar's closing reserve, at least the former 256.
+    assert effective["max_new_tokens"] == planner.prompt_config.max_new_tokens >= GENERATION_RESERVE
+    err = capfd.readouterr().err
+    assert f'"max_length": {effective["max_length"]}' in err and f'"max_new_tokens": {effective["max_new_tokens"]}' in err
 
 
 # TinyLlama-1.1B's shape (DESIGN.md) and what an H100 measured for it: bf16 weights, micro-batch 4 x 1,024

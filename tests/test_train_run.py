@@ -78,6 +78,17 @@ def test_a_resumed_run_continues_the_uninterrupted_loss_curve(workspace, tmp_pat
     assert [line["loss"] for line in resumed] == pytest.approx([line["loss"] for line in expected], rel=1e-4)
 
 
+def test_a_resume_with_other_settings_stops_before_training_and_keeps_the_run(workspace, tmp_path):
+    out = tmp_path / "run"
+    train(config(workspace, out, max_steps=4, eval_steps=2), callbacks=[StopAt(2)])
+    saved = json.loads((out / "checkpoints" / "checkpoint-2" / "run_settings.json").read_text())
+    assert saved["scale"] == 0.25 and saved["lr"] == 3e-3 and "max_steps" not in saved  # a run may be extended
+    with pytest.raises(ValueError, match=r"checkpoint-2 trained with other settings: lr 0\.003 \(now 0\.001\), "
+                                         r"scale 0\.25 \(now 1\.0\); resume with the same settings"):
+        train(config(workspace, out, max_steps=4, eval_steps=2, lr=1e-3, scale=1.0, resume="auto"))
+    assert [line["step"] for line in read_metrics(out)] == [1, 2]
+
+
 @pytest.mark.parametrize("optimizer", ["lora", "galore"])
 def test_other_optimizers_train_and_save_a_plain_checkpoint(workspace, tmp_path, optimizer):
     out = tmp_path / optimizer

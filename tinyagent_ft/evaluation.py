@@ -10,7 +10,7 @@ from tinyagent_ft.data.source import split_rows
 
 
 def evaluate(planner, data: Any, split: str = "test", limit: int | None = None, *, constrain: bool = True,
-             args_mode: str = "normalized", batch_size: int = 16, max_new_tokens: int = 256,
+             args_mode: str = "normalized", batch_size: int = 16, max_new_tokens: int | None = None,
              progress: bool = False) -> dict:
     """Plan ``split`` of ``data`` with ``planner`` and score the plans against the gold ones.
 

@@ -465,6 +465,14 @@ def plan_reserve(tools: Sequence[str], catalog: Catalog | None = None,
     return closing_reserve(tools, catalog) + _question_reserve(tools, copied, derived, question)
 
 
+def catalog_reserve(catalog: Catalog, copied: Mapping[str, Sequence[str]] | None,
+                    derived: Mapping[str, Mapping[str, Sequence[str]]] | None, questions: Sequence[str]) -> int:
+    """The largest `plan_reserve` of a plan over any of ``catalog``'s tools for any of ``questions``."""
+    tools = list(catalog)
+    return closing_reserve(tools, catalog) + max((_question_reserve(tools, copied, derived, q) for q in questions),
+                                                 default=0)
+
+
 def _question_reserve(tools: Sequence[str], copied, derived, question: str) -> int:
     """Tokens the copied and derived slots of ``tools`` may add to the closing walk (one literal is
     open at a time, so the larger of the two)."""

@@ -94,7 +94,7 @@ class Planner:
                    checkpoint.copied_arguments, checkpoint.derived_arguments)
 
     def prepare(self, queries: Sequence[str], tools: Sequence[Sequence[str] | None] | None = None,
-                examples: int | Sequence[int] | None = None, max_new_tokens: int = 256,
+                examples: int | Sequence[int] | None = None, max_new_tokens: int | None = None,
                 catalogs: Sequence[Catalog | None] | None = None) -> list[PlanRequest]:
         """Tools, examples and prompt for each query.
 
@@ -108,6 +108,8 @@ class Planner:
         Raises ValueError when a query does not fit the prompt budget.
         """
         queries = list(queries)
+        if max_new_tokens is None:  # the planner's own budget (planner.json), as in plan()
+            max_new_tokens = self.prompt_config.max_new_tokens
         restrictions = list(tools) if tools is not None else [None] * len(queries)
         own = list(catalogs) if catalogs is not None else [None] * len(queries)
         if not len(restrictions) == len(own) == len(queries):
@@ -140,7 +142,7 @@ class Planner:
 
     def plan(self, queries, *, tools: Sequence[Sequence[str] | None] | None = None,
              examples: int | Sequence[int] | None = None, constrain: bool = True, copy: bool = True,
-             max_new_tokens: int = 256, batch_size: int = 16, progress: bool = False):
+             max_new_tokens: int | None = None, batch_size: int = 16, progress: bool = False):
         """One PlanResult for one query (a str), a list of them for a list of queries. ``copy=False``
         leaves the copied and derived arguments free (any value of their type), as a planner without
         them decodes."""
@@ -154,8 +156,10 @@ class Planner:
 
     def plan_with_stats(self, queries: Sequence[str], *, tools: Sequence[Sequence[str] | None] | None = None,
                         examples: int | Sequence[int] | None = None, constrain: bool = True, copy: bool = True,
-                        max_new_tokens: int = 256, batch_size: int = 16,
+                        max_new_tokens: int | None = None, batch_size: int = 16,
                         progress: bool = False) -> tuple[list[PlanResult], GenerationStats]:
+        if max_new_tokens is None:
+            max_new_tokens = self.prompt_config.max_new_tokens
         requests = self.prepare(queries, tools, examples, max_new_tokens)
         plans, stats = generate_plans_with_stats(
             self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],

@@ -53,12 +53,15 @@ class PromptConfig:
     negatives: int = 2  # decoy tools added to a training prompt
     examples: int = 3  # in-context examples (k)
     max_length: int = 2048  # prompt + completion, in tokens
+    # A plan's token budget at inference (Planner.plan's default max_new_tokens): `tinyagent train` sets
+    # it from the training plans; planners saved before it existed keep 256.
+    max_new_tokens: int = 256
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
             raise ValueError(f"prompt style must be one of {STYLES}, got {self.style!r}")
-        if self.negatives < 0 or self.examples < 0 or self.max_length < 16:
-            raise ValueError("negatives and examples must be >= 0 and max_length >= 16")
+        if self.negatives < 0 or self.examples < 0 or self.max_length < 16 or self.max_new_tokens < 1:
+            raise ValueError("negatives and examples must be >= 0, max_length >= 16 and max_new_tokens >= 1")
 
 
 def training_tools(true_tools: Sequence[str], negatives: int, rng: random.Random,

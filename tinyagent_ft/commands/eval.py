@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "spans of the question and the dates, times and durations it says")
     batch = command.add_argument("--generation-batch-size", type=int, default=16, help="prompts per generate() call")
     deprecated_alias(command, "--batch-size", batch)
-    command.add_argument("--max-new-tokens", type=int, default=256, help="token budget per plan")
+    command.add_argument("--max-new-tokens", type=int, default=None,
+                         help="token budget per plan (default: the planner's, set at training; 256 for planners saved before it was)")
     command.add_argument("--args", dest="args_mode", default="normalized", choices=("normalized", "strict", "ignore"),
                          help=ARGS_HELP)
     command.add_argument("--device", default="auto", help="torch device for the planner (auto: cuda, then mps, then cpu)")

@@ -36,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--queue", type=int, default=64, help="most requests waiting; beyond it the answer is 503")
     serve.add_argument("--timeout", type=float, default=60.0, help="seconds before a request gets 504")
     serve.add_argument("--batch-window-ms", type=float, default=10.0, help="how long a batch waits for company")
-    serve.add_argument("--max-new-tokens", type=int, default=256, help="default generation budget of a request")
+    serve.add_argument("--max-new-tokens", type=int, default=None,
+                       help="default generation budget of a request (default: the planner's, set at training; 256 for older planners)")
     serve.add_argument("--device", default="auto", help="torch device for the planner (auto: cuda, then mps, then cpu)")
     serve.add_argument("--threads", type=int, default=None,
                        help="torch CPU threads (default: torch's choice); on a busy CPU 1 is often fastest for small models")
@@ -72,7 +73,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     if args.max_batch < 1 or args.queue < 1 or args.timeout <= 0 or args.batch_window_ms < 0:
         raise ValueError("--max-batch and --queue must be >= 1, --timeout > 0 and --batch-window-ms >= 0")
-    if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS:
+    if args.max_new_tokens is not None and not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS:
         raise ValueError(f"--max-new-tokens must be in [1, {MAX_NEW_TOKENS}]")
     if args.api_key is not None and not args.api_key.strip():
         raise ValueError("--api-key is empty")

@@ -95,7 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="print steps, batch layout and the estimated peak memory for --device, then exit (no weights needed)")
     train.add_argument("--json", action="store_true", help="--dry-run: one JSON object on stdout")
     train.add_argument("--resume", nargs="?", const="auto", default=None,
-                       help="continue from a Trainer checkpoint directory, or the latest under CKPT/checkpoints")
+                       help="continue from a Trainer checkpoint directory, or the latest under CKPT/checkpoints "
+                            "(with the settings it trained with)")
     galore = train.add_argument_group("GaLore and LoRA (defaults per model)")
     galore.add_argument("--rank", type=_positive_int, default=None, help="GaLore projection rank")
     galore.add_argument("--update-proj-gap", type=_positive_int, default=None,

@@ -119,13 +119,21 @@ def device_settings(model: str, device: str, bf16: bool | None, gradient_checkpo
                           pad_to_multiple_of=pad_to_multiple_of if pad_to_multiple_of > 1 else None)
 
 
-# Tokens generation reserves after a prompt by default (Planner.plan's max_new_tokens).
+# The fewest tokens a trained planner's plans get at inference (its default max_new_tokens).
 GENERATION_RESERVE = 256
 
 
-def data_max_length(prompt_lengths: list[int], completion_lengths: list[int], budget: int) -> int:
+def plan_budget(completion_lengths: list[int], closing_reserve: int) -> int:
+    """A planner's default max_new_tokens: its longest training plan plus the tokens the plan grammar
+    keeps back to close a plan, and at least GENERATION_RESERVE. The grammar forces the shortest
+    closing once the tokens left reach that reserve, so a budget without room for it rewrites the
+    longest plans' last arguments: SmolLM2's Zoom meetings with a calendar entry, 170 tokens, were
+    right 2 times in 12 at 256 tokens and 11 with room (benchmarks/RESULTS.md)."""
+    return max(GENERATION_RESERVE, max(completion_lengths) + closing_reserve)
+
+
+def data_max_length(prompt_lengths: list[int], plan_tokens: int, budget: int) -> int:
     """The prompt budget a run needs: its longest prompt (training prompts, and the widest inference
-    prompt) plus room for the longest plan or generation's default reserve, whichever is more, within
-    ``budget``. Every training example fits it, and so does every such inference prompt."""
-    room = max(GENERATION_RESERVE, max(completion_lengths))
-    return min(budget, max(prompt_lengths) + room)
+    prompt) plus its plans' budget (`plan_budget`, at least the longest plan), within ``budget``. Every
+    training example fits it, and so does every such inference prompt."""
+    return min(budget, max(prompt_lengths) + plan_tokens)

@@ -152,6 +152,18 @@ class TrainConfig:
             options["svd_method"] = self.svd_method
         return options
 
+    def resume_settings(self) -> dict:
+        """What shapes the training itself, which a resumed run must share with its checkpoint."""
+        prompt = self.prompt_config()
+        settings = {"optimizer": self.optimizer, "lr": self.learning_rate(), "batch_size": self.batch_size,
+                    "seed": self.seed, "query_noise": self.query_noise, "prompt_style": prompt.style,
+                    "negatives": prompt.negatives, "examples": prompt.examples}
+        if self.optimizer in GALORE_OPTIMIZERS:
+            settings.update(self.galore_options())
+        if self.optimizer == "lora":
+            settings["lora_rank"] = self.lora_rank
+        return settings
+
     def batch_layout(self) -> tuple[int, int, int]:
         """(per-device batch, gradient accumulation steps, processes) whose product is batch_size."""
         # torchrun and `accelerate launch` announce the process count here, before any process group exists.

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from planner_eval.catalog import Catalog
 from planner_eval.catalog_io import resolve_catalog
@@ -21,19 +20,19 @@ from tinyagent_ft.checkpoint import save_planner
 from tinyagent_ft.copying import copied_arguments
 from tinyagent_ft.moments import derived_arguments
 from tinyagent_ft.data.source import split_rows
-from tinyagent_ft.grammar import check_catalog_grammar
+from tinyagent_ft.grammar import catalog_reserve, check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig, record_rng, system_text, training_tools
 from tinyagent_ft.train.callbacks import MetricsLogger
 from tinyagent_ft.train.collator import CompletionCollator
 from tinyagent_ft.train.dataset import build_training_set, training_pairs
-from tinyagent_ft.train.device_defaults import DeviceSettings, data_max_length
+from tinyagent_ft.train.device_defaults import GENERATION_RESERVE, DeviceSettings, data_max_length, plan_budget
 from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS, TrainConfig
+from tinyagent_ft.train.resume import CHECKPOINTS_DIR, RunSettingsRecorder, resume_checkpoint
 from tinyagent_ft.train.trainer import BEST_METRIC, PlannerTrainer
 from tinyagent_ft.train.validation import PlanValidation, validation_sample
 
-CHECKPOINTS_DIR = "checkpoints"
 METRICS_FILE = "metrics.jsonl"
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
@@ -57,13 +56,19 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     if not pairs:
         raise ValueError(f"no training record fits --max-length {prompt_config.max_length}")
     train_set = build_training_set(pairs, tokenizer)
-    if config.max_length is None:  # the model's budget is a ceiling: cut it to what the data needs
-        prompts = [builder.count(p.prompt) for p in pairs] + [widest_prompt(builder, rows["query"])]
-        prompt_config = replace(prompt_config, max_length=data_max_length(
-            prompts, [builder.count(p.completion) for p in pairs], prompt_config.max_length))
-        builder = PromptBuilder(tokenizer, prompt_config, catalog)
     copied = copied_arguments(zip(rows["query"], rows["plan"]), catalog)
     derived = derived_arguments(zip(rows["query"], rows["plan"]), catalog)
+    plan_tokens = plan_budget([builder.count(p.completion) for p in pairs],
+                              catalog_reserve(catalog, copied, derived, rows["query"]))
+    widest = widest_prompt(builder, rows["query"])
+    max_length = prompt_config.max_length
+    if config.max_length is None:  # the model's budget is a ceiling: cut it to what the data needs
+        max_length = data_max_length([builder.count(p.prompt) for p in pairs] + [widest], plan_tokens, max_length)
+    # Where the ceiling binds, the widest inference prompt keeps its room and plans get the rest, never
+    # less than the former fixed budget.
+    plan_tokens = min(plan_tokens, max(GENERATION_RESERVE, max_length - widest))
+    prompt_config = replace(prompt_config, max_length=max_length, max_new_tokens=plan_tokens)
+    builder = PromptBuilder(tokenizer, prompt_config, catalog)
     announce(settings, prompt_config, copied, derived)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
@@ -80,12 +85,13 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
         data_collator=CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of), processing_class=tokenizer,
         optimizers=make_optimizers(config, model, args), plan_validation=validation,
-        callbacks=[MetricsLogger(config.out / METRICS_FILE), *callbacks],
+        callbacks=[MetricsLogger(config.out / METRICS_FILE), RunSettingsRecorder(config.resume_settings()), *callbacks],
     )
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     facts = run_facts(config, trainer, args, result, time.perf_counter() - started, len(train_set), skipped)
-    facts["effective"] = {**settings.as_dict(), "max_length": prompt_config.max_length}
+    facts["effective"] = {**settings.as_dict(), "max_length": prompt_config.max_length,
+                          "max_new_tokens": prompt_config.max_new_tokens}
     if trainer.is_world_process_zero():
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
         save_planner(config.out, final, tokenizer, prompt_config, facts, catalog, copied, derived)
@@ -98,17 +104,6 @@ def training_catalog(config: TrainConfig) -> Catalog:
     catalog = resolve_catalog(config.tools, [config.retriever])
     check_catalog_grammar(catalog)
     return catalog
-
-
-def resume_checkpoint(config: TrainConfig) -> str | None:
-    if config.resume is None:
-        return None
-    if config.resume != "auto":
-        if not Path(config.resume).is_dir():
-            raise OSError(f"{config.resume}: no such checkpoint directory")
-        return str(config.resume)
-    checkpoints = config.out / CHECKPOINTS_DIR
-    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
 def make_model(config: TrainConfig, rows, prompt_config: PromptConfig, resume: str | None, settings: DeviceSettings,
@@ -160,7 +155,8 @@ def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
 
 def announce(settings: DeviceSettings, prompt_config: PromptConfig, copied: dict, derived: dict) -> None:
     """The effective settings, on stderr before any step, so a run that will not fit is stopped early."""
-    print("tinyagent train: " + json.dumps({**settings.as_dict(), "max_length": prompt_config.max_length}),
+    print("tinyagent train: " + json.dumps({**settings.as_dict(), "max_length": prompt_config.max_length,
+                                                "max_new_tokens": prompt_config.max_new_tokens}),
           file=sys.stderr, flush=True)
     slots = ", ".join(f"{tool}.{arg}" for tool, args in copied.items() for arg in args) or "none"
     print(f"tinyagent train: arguments copied from the question: {slots}", file=sys.stderr, flush=True)
