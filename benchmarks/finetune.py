@@ -130,6 +130,7 @@ def train_config(optimizer: str, seed: int, budget: dict, data: Path, retriever:
 
     return TrainConfig(data=data, retriever=retriever, out=out, model=budget.get("model", TINY),
                        optimizer=optimizer, seed=seed, scale=budget.get("scale"),
+                       query_noise=budget.get("query_noise", 0.0),
                        max_steps=budget["steps"], batch_size=budget["batch"], prompt_style=PROMPT_STYLE,
                        eval_samples=0, logging_steps=min(10, budget["steps"]), extra={"disable_tqdm": True},
                        resume="auto")  # an interrupted run goes on from its last checkpoint
@@ -241,6 +242,8 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=None, help="override the budget's test records")
     parser.add_argument("--scale", type=float, default=None,
                         help="override the GaLore optimizers' update scale (the model's default otherwise)")
+    parser.add_argument("--query-noise", type=float, default=None, metavar="RATE",
+                        help="rate of phrasing-word noise on training queries (tinyagent train --query-noise)")
     parser.add_argument("--model", default=TINY,
                         help=f"{TINY} (trained from scratch), {SMOLLM2} or a pretrained model's path (fine-tuned)")
     parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
@@ -251,7 +254,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     name = "full" if args.full else "default"
     overrides = {key: value for key, value in (("steps", args.steps), ("seeds", args.seeds), ("test", args.test),
-                                               ("scale", args.scale)) if value}
+                                               ("scale", args.scale), ("query_noise", args.query_noise)) if value}
     budget = dict(BUDGETS[name], **overrides)
     if args.model != TINY:  # only then, so runs saved before --model existed are still reused
         budget["model"] = args.model
@@ -267,6 +270,8 @@ def main() -> None:
         tags.append(f"{args.test}test")
     if args.scale:
         tags.append(f"scale{args.scale:g}")
+    if args.query_noise:
+        tags.append(f"noise{args.query_noise:g}")
     work = args.work / "-".join(tags)
     data = work / "data"
     origin_of = generate_with_origins(data, budget["train"], budget["val"], budget["test"], seed=0)
