@@ -173,12 +173,12 @@ def test_a_checkpoint_keeps_its_copied_arguments(tiny, tmp_path):
     assert load_planner(tmp_path / "old").copied_arguments == {}
 
 
-def test_validation_leaves_room_to_close_a_copied_plan_over_any_tools(tiny):
+def test_validation_plans_with_the_planners_budget_which_holds_a_copied_plans_closing(tiny):
     short = '1. get_email_address("Dana")\n2. join()<END_OF_PLAN>'
     rows = Dataset.from_dict({"query": [QUESTION], "plan": [short]})
-    validation = PlanValidation(rows, PromptBuilder(tiny[1], PromptConfig(style="names")), None, copied_arguments=COPIED)
-    # The short gold plan alone would give a budget below the reserve of a prompt listing every tool.
-    assert validation.max_new_tokens == plan_reserve(list(TOOLS), None, COPIED, QUESTION)
+    config = PromptConfig(style="names", max_new_tokens=300)
+    validation = PlanValidation(rows, PromptBuilder(tiny[1], config), None, copied_arguments=COPIED)
+    assert validation.max_new_tokens == 300 > plan_reserve(list(TOOLS), None, COPIED, QUESTION)
 
 
 def served_strings(engine, questions: list[str], budget: int = 200) -> list[tuple[str, str]]:

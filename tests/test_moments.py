@@ -205,12 +205,12 @@ def test_a_checkpoint_keeps_its_derived_arguments(tiny, tmp_path):
     assert load_planner(tmp_path / "old").derived_arguments == {}
 
 
-def test_validation_leaves_room_to_finish_a_stamp(tiny):
+def test_validation_plans_with_the_planners_budget_which_holds_a_stamps_closing(tiny):
     short = '1. get_email_address("Dana")\n2. join()<END_OF_PLAN>'
     rows = Dataset.from_dict({"query": [QUESTION], "plan": [short]})
-    validation = PlanValidation(rows, PromptBuilder(tiny[1], PromptConfig(style="names")), None,
+    validation = PlanValidation(rows, PromptBuilder(tiny[1], PromptConfig(style="names", max_new_tokens=300)), None,
                                 derived_arguments=DERIVED)
-    assert validation.max_new_tokens == plan_reserve(list(TOOLS), None, None, QUESTION, DERIVED)
+    assert validation.max_new_tokens == 300 > plan_reserve(list(TOOLS), None, None, QUESTION, DERIVED)
 
 
 def test_the_server_holds_derived_slots_and_refuses_a_budget_that_cannot_finish_a_stamp(tiny):

@@ -9,13 +9,8 @@ from datasets import Dataset
 from planner_eval.catalog import default_catalog
 from planner_eval.report import summarize
 from planner_eval.score import score_plan
-from tinyagent_ft.grammar import plan_reserve
 from tinyagent_ft.planner import Planner
 from tinyagent_ft.prompts import PromptBuilder
-
-# Room left over the longest gold plan of the sample, so a near-miss plan is not cut short.
-_SLACK_TOKENS = 32
-
 
 def validation_sample(rows: Dataset, n: int | None, seed: int) -> Dataset:
     """A seeded sample of n records (all of them when n is None or larger than the split)."""
@@ -31,13 +26,9 @@ class PlanValidation:
         self.prompt_config, self.retriever, self.catalog = builder.config, retriever, builder.catalog
         self.constrain, self.batch_size = constrain, batch_size
         self.copied_arguments, self.derived_arguments = copied_arguments, derived_arguments
-        # Never below what a plan over any of the catalog's tools may need to close, whatever the
-        # retriever predicts for a query.
-        every_tool = list(self.catalog)
-        self.max_new_tokens = max(
-            max(builder.count(builder.completion(plan)) for plan in self.gold) + _SLACK_TOKENS,
-            max(plan_reserve(every_tool, self.catalog, copied_arguments, query, derived_arguments)
-                for query in self.queries))
+        # The planner's own budget, as `tinyagent eval` plans by default: training sets it to the longest
+        # training plan plus the grammar's closing reserve, so no plan is closed before it ends.
+        self.max_new_tokens = builder.config.max_new_tokens
 
     def __len__(self) -> int:
         return len(self.queries)
