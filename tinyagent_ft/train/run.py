@@ -58,16 +58,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     train_set = build_training_set(pairs, tokenizer)
     copied = copied_arguments(zip(rows["query"], rows["plan"]), catalog)
     derived = derived_arguments(zip(rows["query"], rows["plan"]), catalog)
-    plan_tokens = plan_budget([builder.count(p.completion) for p in pairs],
-                              catalog_reserve(catalog, copied, derived, rows["query"]))
-    widest = widest_prompt(builder, rows["query"])
-    max_length = prompt_config.max_length
-    if config.max_length is None:  # the model's budget is a ceiling: cut it to what the data needs
-        max_length = data_max_length([builder.count(p.prompt) for p in pairs] + [widest], plan_tokens, max_length)
-    # Where the ceiling binds, the widest inference prompt keeps its room and plans get the rest, never
-    # less than the former fixed budget.
-    plan_tokens = min(plan_tokens, max(GENERATION_RESERVE, max_length - widest))
-    prompt_config = replace(prompt_config, max_length=max_length, max_new_tokens=plan_tokens)
+    prompt_config = token_budgets(builder, pairs, rows["query"], copied, derived, cut=config.max_length is None)
     builder = PromptBuilder(tokenizer, prompt_config, catalog)
     announce(settings, prompt_config, copied, derived)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
@@ -96,6 +87,23 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
         save_planner(config.out, final, tokenizer, prompt_config, facts, catalog, copied, derived)
     return facts
+
+
+def token_budgets(builder: PromptBuilder, pairs, queries: Sequence[str], copied: dict, derived: dict,
+                  cut: bool) -> PromptConfig:
+    """The builder's prompt settings with the plans' token budget (`plan_budget`) and, where ``cut``, the
+    prompt budget cut from the model's ceiling to what the data needs: the widest prompt plus that budget."""
+    config = builder.config
+    plan_tokens = plan_budget([builder.count(p.completion) for p in pairs],
+                              catalog_reserve(builder.catalog, copied, derived, queries))
+    widest = widest_prompt(builder, queries)
+    max_length = config.max_length
+    if cut:
+        max_length = data_max_length([builder.count(p.prompt) for p in pairs] + [widest], plan_tokens, max_length)
+    # Where the ceiling binds, the widest inference prompt keeps its room and plans get the rest, never
+    # less than the former fixed budget.
+    plan_tokens = min(plan_tokens, max(GENERATION_RESERVE, max_length - widest))
+    return replace(config, max_length=max_length, max_new_tokens=plan_tokens)
 
 
 def training_catalog(config: TrainConfig) -> Catalog:
