@@ -21,7 +21,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finetune import generate_with_origins  # noqa: E402
+from finetune import add_drawn_data_arguments, drawn_origins  # noqa: E402
 from planner_eval.score import score_plan  # noqa: E402
 from tinyagent_ft.copying import copied_arguments, is_span, question_text, string_values  # noqa: E402
 from tinyagent_ft.data import load_split  # noqa: E402
@@ -41,12 +40,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--planner", type=Path, required=True, help="planner checkpoint directory")
     parser.add_argument("--retriever", type=Path, required=True, help="retriever directory")
-    parser.add_argument("--data", type=Path, required=True, help="the generator's data directory")
-    parser.add_argument("--split", default="test", choices=("validation", "test"))
+    add_drawn_data_arguments(parser)
     parser.add_argument("--limit", type=int, default=None, help="plan only the first N records")
-    parser.add_argument("--sizes", type=int, nargs=3, default=(10000, 300, 500), metavar=("TRAIN", "VAL", "TEST"),
-                        help="the data's split sizes, to draw it again (default: the small demo's)")
-    parser.add_argument("--seed", type=int, default=0, help="the data's generator seed")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
     return parser.parse_args(argv)
 
@@ -95,11 +90,7 @@ def main(argv=None) -> dict:
     rows = load_split(args.data, args.split)
     if args.limit is not None:
         rows = rows.select(range(min(args.limit, len(rows))))
-    with tempfile.TemporaryDirectory() as scratch:
-        origins = generate_with_origins(Path(scratch), *args.sizes, seed=args.seed)
-    missing = next((q for q in rows["query"] if q not in origins), None)
-    if missing is not None:
-        raise SystemExit(f"{missing!r} is not in the data drawn from --sizes {args.sizes} --seed {args.seed}")
+    origins = drawn_origins(args, rows["query"])
     report = {
         "planner": str(args.planner), "split": args.split, "records": len(rows),
         "copied_arguments": planner.copied_arguments, "derived_arguments": planner.derived_arguments,

@@ -15,26 +15,20 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finetune import generate_with_origins  # noqa: E402
+from finetune import add_drawn_data_arguments, drawn_origins  # noqa: E402
 from planner_eval.score import score_plan  # noqa: E402
-from tinyagent_ft.data import SPLIT_FILES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--eval", type=Path, required=True, help="a `tinyagent eval --out` directory")
-    parser.add_argument("--data", type=Path, required=True, help="the generator's data directory it evaluated")
-    parser.add_argument("--split", default="test", choices=("validation", "test"))
-    parser.add_argument("--sizes", type=int, nargs=3, default=(10000, 300, 500), metavar=("TRAIN", "VAL", "TEST"),
-                        help="the data's split sizes, to draw it again (default: the small demo's)")
-    parser.add_argument("--seed", type=int, default=0, help="the data's generator seed")
+    add_drawn_data_arguments(parser)
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
     return parser.parse_args(argv)
 
@@ -56,8 +50,7 @@ def rates(outcomes: dict[str, list[bool]]) -> dict[str, dict]:
             for name, v in sorted(outcomes.items(), key=lambda item: statistics.mean(item[1]))}
 
 
-def breakdown(eval_dir: Path, origins: dict) -> dict:
-    gold = read_jsonl(eval_dir / "gold.jsonl")
+def breakdown(eval_dir: Path, gold: list[dict], origins: dict) -> dict:
     predicted = {row["id"]: row.get("plan") for row in read_jsonl(eval_dir / "predictions.jsonl")}
     per_intent, per_phrasing, failures = defaultdict(list), defaultdict(list), Counter()
     successes = []
@@ -75,13 +68,8 @@ def breakdown(eval_dir: Path, origins: dict) -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    with tempfile.TemporaryDirectory() as drawn_dir:
-        origins = generate_with_origins(Path(drawn_dir), *args.sizes, seed=args.seed)
-        drawn = (Path(drawn_dir) / SPLIT_FILES[args.split]).read_bytes()
-    if drawn != (args.data / SPLIT_FILES[args.split]).read_bytes():
-        raise SystemExit(f"{args.data}: its {args.split} split is not the generator's for --sizes "
-                         f"{' '.join(map(str, args.sizes))} --seed {args.seed}")
-    result = breakdown(args.eval, origins)
+    gold = read_jsonl(args.eval / "gold.jsonl")
+    result = breakdown(args.eval, gold, drawn_origins(args, [row["query"] for row in gold]))
     text = json.dumps(result, indent=1)
     print(text)
     if args.json is not None:

@@ -34,6 +34,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -83,6 +84,26 @@ def generate_with_origins(out: Path, n_train: int, n_val: int, n_test: int, seed
     for split, records in splits.items():
         write_tinyagent_file(records, out / SPLIT_FILES[split])
     return origin_of
+
+
+def add_drawn_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data, --split, --sizes and --seed: the generator's data a script reads, and how to draw it again."""
+    parser.add_argument("--data", type=Path, required=True, help="the generator's data directory")
+    parser.add_argument("--split", default="test", choices=("validation", "test"))
+    parser.add_argument("--sizes", type=int, nargs=3, default=(10000, 300, 500), metavar=("TRAIN", "VAL", "TEST"),
+                        help="the data's split sizes, to draw it again (default: the small demo's)")
+    parser.add_argument("--seed", type=int, default=0, help="the data's generator seed")
+
+
+def drawn_origins(args: argparse.Namespace, queries: list[str]) -> dict[str, generator.Drawn]:
+    """How the generator drew each of ``queries``, drawing the data again from ``args.sizes`` and
+    ``args.seed``; SystemExit where one of them is not among the drawn queries."""
+    with tempfile.TemporaryDirectory() as scratch:
+        origins = generate_with_origins(Path(scratch), *args.sizes, seed=args.seed)
+    if any(query not in origins for query in queries):
+        raise SystemExit(f"{args.data}: its {args.split} split is not the generator's for --sizes "
+                         f"{' '.join(map(str, args.sizes))} --seed {args.seed}")
+    return origins
 
 
 def train_retriever(data: Path, out: Path) -> None:
