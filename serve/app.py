@@ -111,8 +111,8 @@ def create_app(
     timeout_s: float = 60.0,
     default_max_new_tokens: int | None = None,
 ) -> FastAPI:
-    if default_max_new_tokens is None:  # the planner's own budget; an engine without one, the former fixed one
-        default_max_new_tokens = getattr(engine, "default_max_new_tokens", 256)
+    if default_max_new_tokens is None:
+        default_max_new_tokens = engine.default_max_new_tokens
     if not 1 <= default_max_new_tokens <= MAX_NEW_TOKENS:
         raise ValueError(f"the default max_new_tokens must be in [1, {MAX_NEW_TOKENS}]")
     batcher: Batcher[PlanJob, PlanOutcome] = Batcher(

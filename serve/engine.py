@@ -68,7 +68,7 @@ class PlannerEngine:
     @property
     def default_max_new_tokens(self) -> int:
         """A request's budget when it names none: the planner's (planner.json), within the API's limit."""
-        return min(self.planner.prompt_config.max_new_tokens, MAX_NEW_TOKENS)
+        return min(self.planner.plan_tokens(), MAX_NEW_TOKENS)
 
     def plan_batch(self, jobs: Sequence[PlanJob]) -> list[PlanOutcome | PlanRejected]:
         """An outcome, or the reason it was refused, per job in order. Jobs are generated together

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS
+
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
@@ -88,6 +90,8 @@ def artifacts(tmp_path, request) -> Path:
 class ScriptedEngine:
     """A stand-in for `serve.engine.PlannerEngine` answering every query with one plan, streamed a
     line at a time with a pause, so that the steps arrive as separate events."""
+
+    default_max_new_tokens = DEFAULT_PLAN_TOKENS
 
     def __init__(self, plan: str, tools: Sequence[str], pause_s: float = 0.25, model_name: str = "scripted-planner"):
         self.plan, self.tools, self.pause_s, self.model_name = plan, list(tools), pause_s, model_name

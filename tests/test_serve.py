@@ -275,6 +275,7 @@ class _GatedEngine:
     def __init__(self, engine: PlannerEngine):
         self.engine, self.model_name = engine, engine.model_name
         self.gate, self.entered = threading.Event(), threading.Event()
+        self.default_max_new_tokens = engine.default_max_new_tokens
 
     def plan_batch(self, jobs):
         self.entered.set()

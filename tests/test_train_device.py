@@ -6,7 +6,8 @@ import pytest
 
 from tinyagent_ft.models import SMOLLM2, TINY
 from tinyagent_ft.train import TrainConfig
-from tinyagent_ft.train.device_defaults import GENERATION_RESERVE, data_max_length, plan_budget
+from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS
+from tinyagent_ft.train.device_defaults import data_max_length, plan_budget
 
 
 def settings(tmp_path, **options):
@@ -78,9 +79,9 @@ def test_an_unknown_device_is_refused(tmp_path):
 
 
 def test_the_prompt_budget_is_cut_to_the_data_and_leaves_the_plans_their_budget():
-    assert plan_budget([40, 90], 100) == GENERATION_RESERVE  # never below the former fixed budget
+    assert plan_budget([40, 90], 100) == DEFAULT_PLAN_TOKENS  # never below the former fixed budget
     assert plan_budget([40, 170], 120) == 290  # the longest plan, and room for the grammar to close it
-    assert data_max_length([300, 700], plan_budget([40, 90], 100), 2048) == 700 + GENERATION_RESERVE
+    assert data_max_length([300, 700], plan_budget([40, 90], 100), 2048) == 700 + DEFAULT_PLAN_TOKENS
     assert data_max_length([300, 700], plan_budget([40, 400], 100), 2048) == 1200
     assert data_max_length([1900], plan_budget([90], 100), 2048) == 2048
 
@@ -102,7 +103,7 @@ def test_a_run_prints_its_effective_settings_and_keeps_them_in_planner_json(tmp_
     # The tiny model's 512-token budget shrinks to its longest prompt plus the generation reserve.
     assert effective["max_length"] == planner.prompt_config.max_length <= 512
     # Plans get their longest training plan and the grammar's closing reserve, at least the former 256.
-    assert effective["max_new_tokens"] == planner.prompt_config.max_new_tokens >= GENERATION_RESERVE
+    assert effective["max_new_tokens"] == planner.prompt_config.max_new_tokens >= DEFAULT_PLAN_TOKENS
     err = capfd.readouterr().err
     assert f'"max_length": {effective["max_length"]}' in err and f'"max_new_tokens": {effective["max_new_tokens"]}' in err
 

@@ -108,8 +108,7 @@ class Planner:
         Raises ValueError when a query does not fit the prompt budget.
         """
         queries = list(queries)
-        if max_new_tokens is None:  # the planner's own budget (planner.json), as in plan()
-            max_new_tokens = self.prompt_config.max_new_tokens
+        max_new_tokens = self.plan_tokens(max_new_tokens)
         restrictions = list(tools) if tools is not None else [None] * len(queries)
         own = list(catalogs) if catalogs is not None else [None] * len(queries)
         if not len(restrictions) == len(own) == len(queries):
@@ -158,8 +157,7 @@ class Planner:
                         examples: int | Sequence[int] | None = None, constrain: bool = True, copy: bool = True,
                         max_new_tokens: int | None = None, batch_size: int = 16,
                         progress: bool = False) -> tuple[list[PlanResult], GenerationStats]:
-        if max_new_tokens is None:
-            max_new_tokens = self.prompt_config.max_new_tokens
+        max_new_tokens = self.plan_tokens(max_new_tokens)
         requests = self.prepare(queries, tools, examples, max_new_tokens)
         plans, stats = generate_plans_with_stats(
             self.model, self.tokenizer, [r.prompt for r in requests], tools=[r.tools for r in requests],
@@ -170,6 +168,10 @@ class Planner:
         results = [result_for(request, plan, count, self.catalog_of(request))
                    for request, plan, count in zip(requests, plans, stats.tokens_per_plan)]
         return results, stats
+
+    def plan_tokens(self, max_new_tokens: int | None = None) -> int:
+        """A plan's token budget: ``max_new_tokens``, or when None the planner's own (planner.json)."""
+        return self.prompt_config.max_new_tokens if max_new_tokens is None else max_new_tokens
 
     def _example_counts(self, examples: int | Sequence[int] | None, n: int) -> list[int]:
         if examples is None:

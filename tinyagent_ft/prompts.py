@@ -43,6 +43,10 @@ _TINYAGENT_GUIDELINES = (
 _END_GUIDELINE = f"- End with `{JOIN}()` and then <END_OF_PLAN>."
 
 
+# A plan's token budget before planners recorded their own, and the least a trained planner records.
+DEFAULT_PLAN_TOKENS = 256
+
+
 @dataclass(frozen=True)
 class PromptConfig:
     """How prompts are built. ``style="compact"`` lists tool signatures without descriptions or
@@ -54,8 +58,8 @@ class PromptConfig:
     examples: int = 3  # in-context examples (k)
     max_length: int = 2048  # prompt + completion, in tokens
     # A plan's token budget at inference (Planner.plan's default max_new_tokens): `tinyagent train` sets
-    # it from the training plans; planners saved before it existed keep 256.
-    max_new_tokens: int = 256
+    # it from the training plans; planners saved before it existed keep the default.
+    max_new_tokens: int = DEFAULT_PLAN_TOKENS
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:

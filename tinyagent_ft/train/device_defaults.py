@@ -17,6 +17,7 @@ import torch
 from tinyagent_ft.devices import DEVICES
 from tinyagent_ft.devices import resolve_device as best_device
 from tinyagent_ft.models import TINY
+from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS
 
 # Micro-batch cap of a pretrained model on a GPU; the rest of --batch-size is gradient accumulation.
 GPU_MAX_MICRO_BATCH = 4
@@ -119,17 +120,13 @@ def device_settings(model: str, device: str, bf16: bool | None, gradient_checkpo
                           pad_to_multiple_of=pad_to_multiple_of if pad_to_multiple_of > 1 else None)
 
 
-# The fewest tokens a trained planner's plans get at inference (its default max_new_tokens).
-GENERATION_RESERVE = 256
-
-
 def plan_budget(completion_lengths: list[int], closing_reserve: int) -> int:
     """A planner's default max_new_tokens: its longest training plan plus the tokens the plan grammar
-    keeps back to close a plan, and at least GENERATION_RESERVE. The grammar forces the shortest
+    keeps back to close a plan, and at least DEFAULT_PLAN_TOKENS. The grammar forces the shortest
     closing once the tokens left reach that reserve, so a budget without room for it rewrites the
     longest plans' last arguments: SmolLM2's Zoom meetings with a calendar entry, 170 tokens, were
     right 2 times in 12 at 256 tokens and 11 with room (benchmarks/RESULTS.md)."""
-    return max(GENERATION_RESERVE, max(completion_lengths) + closing_reserve)
+    return max(DEFAULT_PLAN_TOKENS, max(completion_lengths) + closing_reserve)
 
 
 def data_max_length(prompt_lengths: list[int], plan_tokens: int, budget: int) -> int:

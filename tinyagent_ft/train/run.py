@@ -23,11 +23,11 @@ from tinyagent_ft.data.source import split_rows
 from tinyagent_ft.grammar import catalog_reserve, check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
-from tinyagent_ft.prompts import PromptBuilder, PromptConfig, record_rng, system_text, training_tools
+from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS, PromptBuilder, PromptConfig, record_rng, system_text, training_tools
 from tinyagent_ft.train.callbacks import MetricsLogger
 from tinyagent_ft.train.collator import CompletionCollator
 from tinyagent_ft.train.dataset import build_training_set, training_pairs
-from tinyagent_ft.train.device_defaults import GENERATION_RESERVE, DeviceSettings, data_max_length, plan_budget
+from tinyagent_ft.train.device_defaults import DeviceSettings, data_max_length, plan_budget
 from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS, TrainConfig
 from tinyagent_ft.train.resume import CHECKPOINTS_DIR, RunSettingsRecorder, resume_checkpoint
 from tinyagent_ft.train.trainer import BEST_METRIC, PlannerTrainer
@@ -102,7 +102,7 @@ def token_budgets(builder: PromptBuilder, pairs, queries: Sequence[str], copied:
         max_length = data_max_length([builder.count(p.prompt) for p in pairs] + [widest], plan_tokens, max_length)
     # Where the ceiling binds, the widest inference prompt keeps its room and plans get the rest, never
     # less than the former fixed budget.
-    plan_tokens = min(plan_tokens, max(GENERATION_RESERVE, max_length - widest))
+    plan_tokens = min(plan_tokens, max(DEFAULT_PLAN_TOKENS, max_length - widest))
     return replace(config, max_length=max_length, max_new_tokens=plan_tokens)
 
 
