@@ -18,7 +18,6 @@ data's training split, as `tinyagent train` would have.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finetune import add_drawn_data_arguments, drawn_origins  # noqa: E402
+from finetune import add_drawn_data_arguments, drawn_origins, print_report  # noqa: E402
 from planner_eval.score import score_plan  # noqa: E402
 from tinyagent_ft.copying import copied_arguments, is_span, question_text, string_values  # noqa: E402
 from tinyagent_ft.data import load_split  # noqa: E402
@@ -100,10 +99,7 @@ def main(argv=None) -> dict:
     }
     planner.derived_arguments = {}
     report["copied"] = scored(planner, rows, origins, copy=True)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json is not None:
-        args.json.write_text(text + "\n")
+    print_report(report, args.json)
     return report
 
 

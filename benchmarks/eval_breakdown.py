@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finetune import add_drawn_data_arguments, drawn_origins  # noqa: E402
+from finetune import add_drawn_data_arguments, drawn_origins, print_report  # noqa: E402
 from planner_eval.score import score_plan  # noqa: E402
 
 
@@ -70,10 +70,7 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     gold = read_jsonl(args.eval / "gold.jsonl")
     result = breakdown(args.eval, gold, drawn_origins(args, [row["query"] for row in gold]))
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json is not None:
-        args.json.write_text(text + "\n")
+    print_report(result, args.json, indent=1)
     return result
 
 

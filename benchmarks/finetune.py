@@ -106,6 +106,14 @@ def drawn_origins(args: argparse.Namespace, queries: list[str]) -> dict[str, gen
     return origins
 
 
+def print_report(report: dict, path: Path | None, indent: int = 2) -> None:
+    """``report`` as JSON on stdout, and in ``path`` too when one is given."""
+    text = json.dumps(report, indent=indent)
+    print(text)
+    if path is not None:
+        path.write_text(text + "\n")
+
+
 def train_retriever(data: Path, out: Path) -> None:
     from tinyagent_ft.cli import main
 
