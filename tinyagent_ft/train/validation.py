@@ -12,6 +12,7 @@ from planner_eval.score import score_plan
 from tinyagent_ft.planner import Planner
 from tinyagent_ft.prompts import PromptBuilder
 
+
 def validation_sample(rows: Dataset, n: int | None, seed: int) -> Dataset:
     """A seeded sample of n records (all of them when n is None or larger than the split)."""
     if n is None or n >= len(rows):
