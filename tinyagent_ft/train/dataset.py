@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datasets import Dataset
 
 from tinyagent_ft.prompts import PromptBuilder, record_rng
-from tinyagent_ft.train.augment import noisy_query, phrasing_words
+from tinyagent_ft.train.augment import intent_words, needed_words, noisy_query, phrasing_words
 
 IGNORE_INDEX = -100  # label value the causal-LM loss skips
 
@@ -40,12 +40,14 @@ def training_pairs(rows: Dataset, builder: PromptBuilder, retriever=None, seed: 
     """(pairs, number of records skipped because even their prompt without examples overflows the budget).
     ``query_noise`` > 0 perturbs each query's phrasing words at that rate (``augment.noisy_query``)."""
     examples = retrieved_examples(retriever, rows, builder.config.examples)
-    pool = phrasing_words(rows["query"], rows["plan"]) if query_noise > 0 else []
+    intent = intent_words(builder.catalog)
+    needed = [needed_words(plan, tools, intent) for plan, tools in zip(rows["plan"], rows["tools"])] if query_noise > 0 else []
+    pool = phrasing_words(rows["query"], needed)
     pairs, skipped = [], 0
-    for row, record_examples in zip(rows, examples):
+    for i, (row, record_examples) in enumerate(zip(rows, examples)):
         query = row["query"]
         if query_noise > 0:
-            query = noisy_query(query, row["plan"], pool, query_noise, record_rng(seed, f"{row['id']}:noise"))
+            query = noisy_query(query, needed[i], pool, query_noise, record_rng(seed, f"{row['id']}:noise"))
         pair = builder.training_pair(row["id"], query, row["tools"], row["plan"], record_examples, seed=seed)
         if pair is None:
             skipped += 1
