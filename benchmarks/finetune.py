@@ -198,14 +198,17 @@ def finished_run(config, budget: dict) -> dict | None:
 
 
 def trained_as(config) -> bool:
-    """Whether the saved run trained with the GaLore settings ``config`` resolves to today: a budget
-    leaves them to the model's defaults, which can change (SmolLM2's scale went from 0.25 to 1.0)."""
+    """Whether the saved run trained with the query noise and GaLore settings ``config`` resolves to
+    today: a budget leaves them to the model's defaults, which can change (SmolLM2's scale went from
+    0.25 to 1.0)."""
     from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS
 
-    if config.optimizer not in GALORE_OPTIMIZERS:
-        return True
     trained = json.loads((config.out / "planner.json").read_text())["info"]["hyperparameters"]
-    return all(trained.get(key) == value for key, value in config.galore_options().items())
+    expected = {"query_noise": config.query_noise}
+    if config.optimizer in GALORE_OPTIMIZERS:
+        expected.update(config.galore_options())
+    # Runs saved before query noise existed trained without it.
+    return all(trained.get(key, 0.0 if key == "query_noise" else None) == value for key, value in expected.items())
 
 
 def run_or_reuse(config, budget: dict, evaluate_run) -> dict:
@@ -283,7 +286,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     name = "full" if args.full else "default"
     overrides = {key: value for key, value in (("steps", args.steps), ("seeds", args.seeds), ("test", args.test),
-                                               ("scale", args.scale), ("query_noise", args.query_noise)) if value}
+                                               ("scale", args.scale), ("query_noise", args.query_noise))
+                 if value is not None}
     budget = dict(BUDGETS[name], **overrides)
     if args.model != TINY:  # only then, so runs saved before --model existed are still reused
         budget["model"] = args.model
@@ -299,7 +303,7 @@ def main() -> None:
         tags.append(f"{args.test}test")
     if args.scale:
         tags.append(f"scale{args.scale:g}")
-    if args.query_noise:
+    if args.query_noise is not None:
         tags.append(f"noise{args.query_noise:g}")
     work = args.work / "-".join(tags)
     data = work / "data"
