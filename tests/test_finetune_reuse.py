@@ -38,12 +38,12 @@ def test_a_run_with_other_query_noise_is_not_reused(tmp_path):
 
 def test_a_run_saved_before_query_noise_existed_counts_as_noise_free(tmp_path):
     out = saved_run(tmp_path / "run")
-    assert finetune.trained_as(config(out, optimizer="adamw"))
+    assert finetune.trained_as(config(out, optimizer="adamw", query_noise=0.0))
     assert not finetune.trained_as(config(out, optimizer="adamw", query_noise=0.15))
 
 
 def test_galore_runs_also_need_todays_galore_settings(tmp_path):
-    today = config(tmp_path, optimizer="natural_galore")
+    today = config(tmp_path, optimizer="natural_galore", query_noise=0.0)
     out = saved_run(tmp_path / "run", query_noise=0.0, **today.galore_options())
-    assert finetune.trained_as(config(out, optimizer="natural_galore"))
-    assert not finetune.trained_as(config(out, optimizer="natural_galore", scale=0.25))
+    assert finetune.trained_as(config(out, optimizer="natural_galore", query_noise=0.0))
+    assert not finetune.trained_as(config(out, optimizer="natural_galore", query_noise=0.0, scale=0.25))
