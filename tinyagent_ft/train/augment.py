@@ -41,8 +41,9 @@ def intent_words(catalog: Catalog) -> dict[str, frozenset[str]]:
 def needed_words(plan: str, tools: Iterable[str] = (), intent: Mapping[str, frozenset[str]] | None = None) -> set[str]:
     """The words noise must keep: those of the plan, and the intent words of the record's tools."""
     words = set(_WORD.findall(plan.casefold()))
+    intent = intent or {}
     for tool in tools:
-        words |= (intent or {}).get(tool, frozenset())
+        words |= intent.get(tool, frozenset())
     return words
 
 

@@ -40,9 +40,11 @@ def training_pairs(rows: Dataset, builder: PromptBuilder, retriever=None, seed: 
     """(pairs, number of records skipped because even their prompt without examples overflows the budget).
     ``query_noise`` > 0 perturbs each query's phrasing words at that rate (``augment.noisy_query``)."""
     examples = retrieved_examples(retriever, rows, builder.config.examples)
-    intent = intent_words(builder.catalog)
-    needed = [needed_words(plan, tools, intent) for plan, tools in zip(rows["plan"], rows["tools"])] if query_noise > 0 else []
-    pool = phrasing_words(rows["query"], needed)
+    needed, pool = [], []
+    if query_noise > 0:
+        intent = intent_words(builder.catalog)
+        needed = [needed_words(plan, tools, intent) for plan, tools in zip(rows["plan"], rows["tools"])]
+        pool = phrasing_words(rows["query"], needed)
     pairs, skipped = [], 0
     for i, (row, record_examples) in enumerate(zip(rows, examples)):
         query = row["query"]
