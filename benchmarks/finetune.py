@@ -286,8 +286,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     name = "full" if args.full else "default"
     overrides = {key: value for key, value in (("steps", args.steps), ("seeds", args.seeds), ("test", args.test),
-                                               ("scale", args.scale), ("query_noise", args.query_noise))
-                 if value is not None}
+                                               ("scale", args.scale), ("query_noise", args.query_noise)) if value}
     budget = dict(BUDGETS[name], **overrides)
     if args.model != TINY:  # only then, so runs saved before --model existed are still reused
         budget["model"] = args.model
@@ -303,7 +302,7 @@ def main() -> None:
         tags.append(f"{args.test}test")
     if args.scale:
         tags.append(f"scale{args.scale:g}")
-    if args.query_noise is not None:
+    if args.query_noise:
         tags.append(f"noise{args.query_noise:g}")
     work = args.work / "-".join(tags)
     data = work / "data"
