@@ -49,6 +49,7 @@ from planner_eval.score import score_plan  # noqa: E402
 from retriever.retriever import MANIFEST  # noqa: E402
 from tinyagent_ft.data import SPLIT_FILES, generator, load_split, write_tinyagent_file  # noqa: E402
 from tinyagent_ft.models import SMOLLM2, TINY  # noqa: E402
+from tinyagent_ft.train.recipe import query_noise_rate  # noqa: E402
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
 HANDWRITTEN = ROOT / "tests" / "data" / "handwritten_queries.jsonl"
@@ -204,7 +205,7 @@ def trained_as(config) -> bool:
     from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS
 
     trained = json.loads((config.out / "planner.json").read_text())["info"]["hyperparameters"]
-    expected = {"query_noise": config.query_noise}
+    expected = {"query_noise": config.noise_rate()}
     if config.optimizer in GALORE_OPTIMIZERS:
         expected.update(config.galore_options())
     # Runs saved before query noise existed trained without it.
@@ -275,7 +276,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=None,
                         help="override the GaLore optimizers' update scale (the model's default otherwise)")
     parser.add_argument("--query-noise", type=float, default=None, metavar="RATE",
-                        help="rate of phrasing-word noise on training queries (tinyagent train --query-noise)")
+                        help="rate of phrasing-word noise on training queries (tinyagent train --query-noise; "
+                        "default: the model's, 0.15 for smollm2, else 0)")
     parser.add_argument("--model", default=TINY,
                         help=f"{TINY} (trained from scratch), {SMOLLM2} or a pretrained model's path (fine-tuned)")
     parser.add_argument("--retriever", type=Path, default=None, help="reuse a trained retriever (else one is trained)")
@@ -286,8 +288,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     name = "full" if args.full else "default"
     overrides = {key: value for key, value in (("steps", args.steps), ("seeds", args.seeds), ("test", args.test),
-                                               ("scale", args.scale), ("query_noise", args.query_noise)) if value}
+                                               ("scale", args.scale)) if value}
     budget = dict(BUDGETS[name], **overrides)
+    noise = query_noise_rate(args.model, args.query_noise)
+    if noise:  # only then, so runs saved before query noise existed are still reused
+        budget["query_noise"] = noise
     if args.model != TINY:  # only then, so runs saved before --model existed are still reused
         budget["model"] = args.model
 
@@ -302,8 +307,8 @@ def main() -> None:
         tags.append(f"{args.test}test")
     if args.scale:
         tags.append(f"scale{args.scale:g}")
-    if args.query_noise:
-        tags.append(f"noise{args.query_noise:g}")
+    if noise:  # SmolLM2's default noise trains apart from its noise-free runs of before 2026-12-07
+        tags.append(f"noise{noise:g}")
     work = args.work / "-".join(tags)
     data = work / "data"
     origin_of = generate_with_origins(data, budget["train"], budget["val"], budget["test"], seed=0)

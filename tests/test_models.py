@@ -54,6 +54,7 @@ def test_smollm2_fine_tunes_with_its_own_defaults_into_a_plain_checkpoint(tmp_pa
                               extra={"disable_tqdm": True}))
     assert facts["base_model"] == SMOLLM2 and facts["hyperparameters"]["lr"] == 5e-4
     assert (facts["hyperparameters"]["rank"], facts["hyperparameters"]["scale"]) == (64, 1.0)
+    assert facts["hyperparameters"]["query_noise"] == 0.15
     planner = load_planner(out)
     assert planner.prompt_config.style == "names" and planner.model.config.num_hidden_layers == 30
 
@@ -68,3 +69,11 @@ def test_smollm2_batches_run_as_micro_batches_of_at_most_8(tmp_path, monkeypatch
     assert layout(model=SMOLLM2, batch_size=12) == (6, 2, 1)
     assert layout(model=SMOLLM2, batch_size=16, per_device_batch_size=16) == (16, 1, 1)
     assert layout(batch_size=16) == (16, 1, 1)  # the tiny model has no cap
+
+
+def test_query_noise_defaults_to_the_models_and_an_explicit_zero_turns_it_off(tmp_path):
+    def noise(**settings):
+        return TrainConfig(data=tmp_path, retriever=tmp_path, out=tmp_path, **settings).noise_rate()
+
+    assert (noise(model=SMOLLM2), noise(), noise(model="/models/TinyLlama")) == (0.15, 0.0, 0.0)
+    assert noise(model=SMOLLM2, query_noise=0.0) == 0.0 and noise(query_noise=0.3) == 0.3

@@ -60,9 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="how the prompt lists tools: full signatures and descriptions, compact signatures, or names")
     prompt.add_argument("--negatives", type=_count, default=None, help="decoy tools per training prompt")
     prompt.add_argument("--examples", type=_count, default=None, help="retrieved in-context examples per prompt (k)")
-    prompt.add_argument("--query-noise", type=float, default=0.0, metavar="RATE",
+    prompt.add_argument("--query-noise", type=float, default=None, metavar="RATE",
                         help="drop or swap each training query's phrasing words (not copied into the plan, no "
-                        "digits or calendar words) with this probability (0: off)")
+                        "digits, calendar words or words that tell its tools apart) with this probability "
+                        "(default: 0.15 for smollm2, else 0 = off)")
     prompt.add_argument("--max-length", type=_positive_int, default=None, help="prompt + plan budget in tokens")
     train.add_argument("--seed", type=int, default=0, help="seed of the data order, decoys, tokenizer and weights")
     train.add_argument("--eval-samples", type=_count, default=200,

@@ -52,7 +52,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     tokenizer.padding_side = "right"  # see CompletionCollator
     builder = PromptBuilder(tokenizer, prompt_config, catalog)
 
-    pairs, skipped = training_pairs(rows, builder, retriever, config.seed, config.query_noise)
+    pairs, skipped = training_pairs(rows, builder, retriever, config.seed, config.noise_rate())
     if not pairs:
         raise ValueError(f"no training record fits --max-length {prompt_config.max_length}")
     train_set = build_training_set(pairs, tokenizer)
@@ -220,7 +220,7 @@ def run_facts(config: TrainConfig, trainer, args: TrainingArguments, result, sec
         "hyperparameters": {
             "lr": args.learning_rate, "batch_size": config.batch_size, "per_device_batch_size": args.per_device_train_batch_size,
             "gradient_accumulation_steps": args.gradient_accumulation_steps, "warmup_steps": args.warmup_steps,
-            "max_steps": args.max_steps, "seed": config.seed, "query_noise": config.query_noise,
+            "max_steps": args.max_steps, "seed": config.seed, "query_noise": config.noise_rate(),
             **(config.galore_options() if config.optimizer in GALORE_OPTIMIZERS else {}),
             **({"lora_rank": config.lora_rank} if config.optimizer == "lora" else {}),
         },
