@@ -204,12 +204,12 @@ def trained_as(config) -> bool:
     0.25 to 1.0)."""
     from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS
 
-    trained = json.loads((config.out / "planner.json").read_text())["info"]["hyperparameters"]
+    # Runs saved before query noise existed trained without it.
+    trained = {"query_noise": 0.0, **json.loads((config.out / "planner.json").read_text())["info"]["hyperparameters"]}
     expected = {"query_noise": config.noise_rate()}
     if config.optimizer in GALORE_OPTIMIZERS:
         expected.update(config.galore_options())
-    # Runs saved before query noise existed trained without it.
-    return all(trained.get(key, 0.0 if key == "query_noise" else None) == value for key, value in expected.items())
+    return all(trained.get(key) == value for key, value in expected.items())
 
 
 def run_or_reuse(config, budget: dict, evaluate_run) -> dict:

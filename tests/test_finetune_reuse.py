@@ -1,23 +1,12 @@
 """benchmarks/finetune.py reuses a finished run only when it trained as its config would today."""
 
-import importlib.util
 import json
 from pathlib import Path
 
+from benchmark_scripts import load_benchmark
 from tinyagent_ft.train import TrainConfig
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "finetune.py"
-
-
-def load_finetune():
-    # By path: benchmarks/ on sys.path would let its retriever.py shadow the retriever package.
-    spec = importlib.util.spec_from_file_location("benchmark_finetune", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-finetune = load_finetune()
+finetune = load_benchmark("finetune")
 
 
 def saved_run(out: Path, **hyperparameters) -> Path:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import random
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
+from benchmark_scripts import load_benchmark
 from planner_eval.argtypes import parse_type, type_checker, type_from_schema, type_to_schema
 from planner_eval.catalog import TOOLS
 from planner_eval.catalog_io import (
@@ -27,17 +26,7 @@ from planner_eval.score import score_plan
 
 TESTS = Path(__file__).parent
 
-
-def _load_benchmark(name: str) -> ModuleType:
-    """A benchmark script as a module, loaded by path: putting benchmarks/ on sys.path would let
-    its retriever.py shadow the retriever package for every later test."""
-    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", TESTS.parent / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-evaluator_speed = _load_benchmark("evaluator_speed")  # the realistic prediction mix
+evaluator_speed = load_benchmark("evaluator_speed")  # the realistic prediction mix
 
 # Four tools of a weather and calendar app as OpenAI function schemas (also the README's example).
 WEATHER = json.loads((Path(__file__).parent / "data" / "weather_tools.json").read_text())

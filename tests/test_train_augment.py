@@ -46,7 +46,7 @@ def test_words_that_tell_the_tools_apart_survive_the_noise():
 
 def test_the_swap_pool_is_the_training_sets_phrasing():
     rows = [record_to_row(i, r) for i, r in generate_splits(200, 1, 1, seed=0)["train"].items()]
-    queries = [r["query"] for r in rows]
-    pool = phrasing_words(queries, [needed_words(r["plan"], r["tools"], intent_words(default_catalog())) for r in rows])
+    queries, intent = [r["query"] for r in rows], intent_words(default_catalog())
+    pool = phrasing_words(queries, [needed_words(r["plan"], r["tools"], intent) for r in rows])
     assert pool and not any(any(c.isdigit() for c in w) for w in pool)
     assert len(pool) < sum(len(q.split()) for q in queries) / 2  # values and calendar words stay out
