@@ -94,7 +94,8 @@ def test_a_run_prints_its_effective_settings_and_keeps_them_in_planner_json(tmp_
     data = write_data(tmp_path / "data", train=16, val=4, test=4)
     out = tmp_path / "ckpt"
     train(TrainConfig(data=data, retriever=write_retriever(data, tmp_path / "retriever"), out=out, batch_size=4,
-                      max_steps=2, eval_samples=0, tiny_shape=TEST_SHAPE, device="cpu", extra={"disable_tqdm": True}))
+                      max_steps=2, eval_samples=0, tiny_shape=TEST_SHAPE, device="cpu", query_noise=0.1,
+                      extra={"disable_tqdm": True}))
     planner = load_planner(out)
     effective = planner.info["effective"]
     assert effective["device"] == "cpu" and effective["weights_dtype"] == "float32"
@@ -106,6 +107,7 @@ def test_a_run_prints_its_effective_settings_and_keeps_them_in_planner_json(tmp_
     assert effective["max_new_tokens"] == planner.prompt_config.max_new_tokens >= DEFAULT_PLAN_TOKENS
     err = capfd.readouterr().err
     assert f'"max_length": {effective["max_length"]}' in err and f'"max_new_tokens": {effective["max_new_tokens"]}' in err
+    assert '"query_noise": 0.1' in err and planner.info["hyperparameters"]["query_noise"] == 0.1
 
 
 # TinyLlama-1.1B's shape (DESIGN.md) and what an H100 measured for it: bf16 weights, micro-batch 4 x 1,024

@@ -9,6 +9,7 @@ from tinyagent_ft.checkpoint import load_planner
 from tinyagent_ft.copying import copied_arguments
 from tinyagent_ft.data import load_split
 from tinyagent_ft.train import TrainConfig, train
+from tinyagent_ft.train.selection import CheckpointSelection, Evaluation
 from train_fixtures import TEST_SHAPE, write_data, write_retriever
 
 
@@ -55,7 +56,10 @@ def test_loss_falls_and_the_best_evaluation_is_saved_with_its_metrics(workspace,
     evals = [line for line in lines if "eval_loss" in line]
     assert [e["step"] for e in evals] == [15, 30]
     assert all(0.0 <= e["eval_success_rate"] <= e["eval_tool_set_accuracy"] + 1.0 for e in evals)
-    assert facts["best_step"] in (15, 30) and facts["optimizer"] == "natural_galore" and facts["train_seconds"] > 0
+    assert facts["optimizer"] == "natural_galore" and facts["train_seconds"] > 0
+    assert facts["best_step"] in (15, 30)
+    selection = CheckpointSelection.load(out / "checkpoints" / "checkpoint-30")
+    assert selection.peak.step == facts["peak_step"] in (15, 30) and len(selection.peak.successes) == 4
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint-15", "checkpoint-30"]
     assert (out / "checkpoints" / "checkpoint-15" / "model.safetensors").is_file()
     planner = load_planner(out)
@@ -76,6 +80,15 @@ def test_a_resumed_run_continues_the_uninterrupted_loss_curve(workspace, tmp_pat
     expected, resumed = read_metrics(whole), read_metrics(split)
     assert [line["step"] for line in resumed] == list(range(1, 9))
     assert [line["loss"] for line in resumed] == pytest.approx([line["loss"] for line in expected], rel=1e-4)
+
+
+def test_a_resumed_run_compares_its_checkpoints_with_the_peak_saved_before_the_interruption(workspace, tmp_path):
+    out = tmp_path / "run"
+    train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2), callbacks=[StopAt(4)])
+    # A peak no evaluation can reach, at a step no evaluation ran: only the saved selection knows it.
+    CheckpointSelection(Evaluation(3, 9.0, (True, True))).save(out / "checkpoints" / "checkpoint-4")
+    facts = train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2, resume="auto"))
+    assert facts["peak_step"] == 3 and facts["best_step"] == 8  # 2 plans behind at most: within the noise
 
 
 def test_a_resume_with_other_settings_stops_before_training_and_keeps_the_run(workspace, tmp_path):

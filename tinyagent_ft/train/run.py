@@ -60,7 +60,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     derived = derived_arguments(zip(rows["query"], rows["plan"]), catalog)
     prompt_config = token_budgets(builder, pairs, rows["query"], copied, derived, cut=config.max_length is None)
     builder = PromptBuilder(tokenizer, prompt_config, catalog)
-    announce(settings, prompt_config, copied, derived)
+    announce(settings, prompt_config, config.noise_rate(), copied, derived)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
     eval_set, validation = None, None
@@ -161,10 +161,12 @@ def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
     return builder.count(builder.render(max(queries, key=len), every_tool))
 
 
-def announce(settings: DeviceSettings, prompt_config: PromptConfig, copied: dict, derived: dict) -> None:
+def announce(settings: DeviceSettings, prompt_config: PromptConfig, query_noise: float, copied: dict,
+             derived: dict) -> None:
     """The effective settings, on stderr before any step, so a run that will not fit is stopped early."""
     print("tinyagent train: " + json.dumps({**settings.as_dict(), "max_length": prompt_config.max_length,
-                                                "max_new_tokens": prompt_config.max_new_tokens}),
+                                                "max_new_tokens": prompt_config.max_new_tokens,
+                                                "query_noise": query_noise}),
           file=sys.stderr, flush=True)
     slots = ", ".join(f"{tool}.{arg}" for tool, args in copied.items() for arg in args) or "none"
     print(f"tinyagent train: arguments copied from the question: {slots}", file=sys.stderr, flush=True)
@@ -228,6 +230,8 @@ def run_facts(config: TrainConfig, trainer, args: TrainingArguments, result, sec
         "skipped_records": skipped,
         "steps": state.global_step,
         "best_step": best_step,
+        # The best-scoring validation, which the kept checkpoint differs from where its lead was noise.
+        "peak_step": trainer.selection.peak.step if trainer.selection.peak is not None else None,
         "best_epoch": best_eval.get("epoch"),
         "best_eval_success_rate": best_eval.get("eval_success_rate"),
         "train_loss": result.training_loss,

@@ -1,17 +1,20 @@
 """Trainer whose evaluation also generates and scores plans, so that plan success is one of the
-metrics the Trainer logs and picks the best checkpoint by."""
+metrics the Trainer logs, and the checkpoint it keeps is chosen on the plans (`selection`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
-from transformers.trainer_utils import EvalLoopOutput
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput
 
+from tinyagent_ft.train.selection import CheckpointSelection, Evaluation
 from tinyagent_ft.train.validation import PlanValidation
 
-# Short runs often tie at a success rate of 0 (the arguments are learnt last), and the Trainer keeps
-# the earliest of tied checkpoints; the selection score breaks ties by tool-set accuracy, then loss.
-# Success rates are multiples of 1/n with n <= 1000 samples, so the tie-breakers never reorder them.
+# Short runs often tie at a success rate of 0 (the arguments are learnt last); the score that ranks
+# evaluations breaks ties by tool-set accuracy, then loss. Success rates are multiples of 1/n with
+# n <= 1000 samples, so the tie-breakers never reorder them.
 BEST_METRIC = "eval_plan_score"
 
 
@@ -24,6 +27,13 @@ class PlannerTrainer(Trainer):
     def __init__(self, *args, plan_validation: PlanValidation | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.plan_validation = plan_validation
+        self.selection = CheckpointSelection()
+        self._validated: Evaluation | None = None
+
+    def train(self, resume_from_checkpoint: str | None = None, **kwargs):
+        if isinstance(resume_from_checkpoint, str):
+            self.selection = CheckpointSelection.load(Path(resume_from_checkpoint))
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def _get_train_sampler(self, train_dataset=None):
         # transformers sizes the length groups by the per-device batch, so with a dataset size that
@@ -44,7 +54,29 @@ class PlannerTrainer(Trainer):
             # Every rank generates the same sample with the same weights, so the metric (and with it
             # the best-checkpoint choice) agrees across DDP processes without a gather.
             scores = self.plan_validation.score(self.model, self.processing_class)
-            output.metrics.update({f"{metric_key_prefix}_{name}": value for name, value in scores.items()})
-            output.metrics[f"{metric_key_prefix}_plan_score"] = plan_score(
-                scores["success_rate"], scores["tool_set_accuracy"], output.metrics.get(f"{metric_key_prefix}_loss"))
+            output.metrics.update({f"{metric_key_prefix}_{name}": value for name, value in scores.rates.items()})
+            score = plan_score(scores.rates["success_rate"], scores.rates["tool_set_accuracy"],
+                               output.metrics.get(f"{metric_key_prefix}_loss"))
+            output.metrics[f"{metric_key_prefix}_plan_score"] = score
+            self._validated = Evaluation(self.state.global_step, score, scores.successes)
         return output
+
+    def _determine_best_metric(self, metrics: dict[str, float], trial) -> bool:
+        """Keep this evaluation's checkpoint as `CheckpointSelection` says, in the Trainer's own fields
+        (best_metric, best_global_step), so its checkpoint rotation and load at the end follow."""
+        evaluation, self._validated = self._validated, None
+        if evaluation is None or self.args.metric_for_best_model != BEST_METRIC:
+            return super()._determine_best_metric(metrics, trial)
+        if self.selection.peak is None and self.state.best_metric is not None:
+            # Resumed from a checkpoint saved without its selection: its best is known by score only.
+            self.selection.peak = Evaluation(self.state.best_global_step, self.state.best_metric, None)
+        if not self.selection.keeps(evaluation):
+            return False
+        self.state.best_metric, self.state.best_global_step = evaluation.score, evaluation.step
+        return True
+
+    def _save_checkpoint(self, model, trial) -> None:
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save and self.selection.peak is not None:
+            checkpoint = Path(self._get_output_dir(trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            self.selection.save(checkpoint)

@@ -4,6 +4,8 @@ score the plans with planner_eval, since the token loss says little about whethe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from datasets import Dataset
 
 from planner_eval.catalog import default_catalog
@@ -20,6 +22,12 @@ def validation_sample(rows: Dataset, n: int | None, seed: int) -> Dataset:
     return rows.shuffle(seed=seed).select(range(n))
 
 
+@dataclass(frozen=True)
+class ValidationScores:
+    rates: dict[str, float]  # success_rate, tool_set_accuracy, valid_rate
+    successes: tuple[bool, ...]  # per sampled record, in the sample's order: what checkpoints are compared on
+
+
 class PlanValidation:
     def __init__(self, rows: Dataset, builder: PromptBuilder, retriever, constrain: bool = True, batch_size: int = 16,
                  copied_arguments: dict | None = None, derived_arguments: dict | None = None):
@@ -34,13 +42,14 @@ class PlanValidation:
     def __len__(self) -> int:
         return len(self.queries)
 
-    def score(self, model, tokenizer) -> dict[str, float]:
+    def score(self, model, tokenizer) -> ValidationScores:
         planner = Planner(model, tokenizer, self.prompt_config, self.retriever, self.catalog, self.copied_arguments,
                           self.derived_arguments)
         results = planner.plan(self.queries, constrain=self.constrain, max_new_tokens=self.max_new_tokens,
                                batch_size=self.batch_size)
         # Another catalog's plans are held to its argument types too; the built-in one's are scored as always.
         catalog = None if self.catalog is default_catalog() else self.catalog
-        summary = summarize(score_plan(gold, result.plan, catalog=catalog).as_dict()
-                            for gold, result in zip(self.gold, results))
-        return {key: summary[key] for key in ("success_rate", "tool_set_accuracy", "valid_rate")}
+        scored = [score_plan(gold, result.plan, catalog=catalog).as_dict() for gold, result in zip(self.gold, results)]
+        summary = summarize(scored)
+        return ValidationScores({key: summary[key] for key in ("success_rate", "tool_set_accuracy", "valid_rate")},
+                                tuple(bool(plan["success"]) for plan in scored))
