@@ -32,9 +32,9 @@ def _count(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
-        help="fine-tune a planner (Natural GaLore by default) and keep its best evaluation",
+        help="fine-tune a planner (Natural GaLore by default) and keep its latest evaluation unless an earlier one was clearly better",
         description="Fine-tune a causal LM into a plan writer with transformers' Trainer. Writes CKPT (a Hugging Face "
-        "checkpoint with planner.json: the best evaluation's weights), CKPT/metrics.jsonl and CKPT/checkpoints/. "
+        "checkpoint with planner.json: the kept evaluation's weights), CKPT/metrics.jsonl and CKPT/checkpoints/. "
         "Scale out with `torchrun --nproc_per_node N -m tinyagent_ft.cli train ...` or `accelerate launch`.",
     )
     train.add_argument("--data", required=True, type=Path, help="directory with the TinyAgent files")
@@ -67,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prompt.add_argument("--max-length", type=_positive_int, default=None, help="prompt + plan budget in tokens")
     train.add_argument("--seed", type=int, default=0, help="seed of the data order, decoys, tokenizer and weights")
     train.add_argument("--eval-samples", type=_count, default=200,
-                       help="validation records whose plans are generated and scored at each evaluation (0: none)")
+                       help="validation records whose plans are generated and scored at each evaluation (0: none); the "
+                       "latest evaluation is kept unless an earlier one planned clearly more of them right")
     no_constrain = train.add_argument("--no-constrain", dest="eval_constrain", action="store_false",
                                       help="validate with free decoding instead of the plan grammar")
     deprecated_alias(train, "--eval-no-constrain", no_constrain)

@@ -85,8 +85,8 @@ class TrainConfig:
     eval_samples: int | None = 200
     eval_constrain: bool = True  # validation decodes inside the plan grammar, as `tinyagent eval` does
     eval_steps: int | None = None  # evaluate every N steps instead of every epoch
-    # Checkpoint every N steps (default: at each evaluation). The best evaluation's checkpoint is the
-    # one kept, so while evaluating this is a multiple of eval_steps.
+    # Checkpoint every N steps (default: at each evaluation). An evaluation's checkpoint is the one
+    # kept (`selection`), so while evaluating this is a multiple of eval_steps.
     save_steps: int | None = None
     logging_steps: int = 10
     gradient_checkpointing: bool | None = None  # None: on for a pretrained model on a GPU (device_defaults.py)
@@ -120,7 +120,7 @@ class TrainConfig:
             raise ValueError(f"query noise must be a rate in [0, 1], got {self.query_noise}")
         if self.save_steps is not None and self.eval_samples != 0 and (
                 self.eval_steps is None or self.save_steps % self.eval_steps):
-            raise ValueError("--save-steps must be a multiple of --eval-steps (the best evaluation's checkpoint is kept)")
+            raise ValueError("--save-steps must be a multiple of --eval-steps (an evaluation's checkpoint is the one kept)")
         resolve_device(self.device)  # an unknown device name is an error before any loading
         self.batch_layout()  # a batch size the processes cannot split is an error before any loading
 

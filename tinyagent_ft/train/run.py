@@ -38,7 +38,7 @@ LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 
 def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dict:
-    """Train, keep the best evaluation's weights in ``config.out`` and return the run's facts."""
+    """Train, save the kept evaluation's weights (`selection`) in ``config.out`` and return the run's facts."""
     from retriever import Retriever
 
     catalog = training_catalog(config)

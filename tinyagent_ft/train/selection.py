@@ -22,9 +22,9 @@ SELECTION_FILE = "plan_selection.json"
 # A lead that chance gives less than one time in four: 3 plans to 0, 4 to 1 or 5 to 2. Drawing
 # validation samples from that run's outcomes (benchmarks/RESULTS.md), this level never dropped the
 # better later checkpoint, and it kept the better earlier one (the pair reversed) in 96-99 % of
-# 200-plan samples (the default --eval-samples) and 18-43 % of 50-plan ones; at 5 % it kept it in
-# 40-89 % and 1-9 %. Training runs under one epoch with a decaying learning rate, where no measured
-# run got worse late, so a tie goes to the later checkpoint.
+# 200-plan samples (the default --eval-samples) and 18-42 % of 50-plan ones; at 5 % it kept it in
+# 39-88 % and 1-8 %. These runs train under one epoch with a decaying learning rate, and none measured
+# got worse late, so the doubt goes to the later checkpoint.
 SIGNIFICANCE = 0.25
 
 

@@ -52,7 +52,7 @@ class PlannerTrainer(Trainer):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         if self.plan_validation is not None and len(self.plan_validation):
             # Every rank generates the same sample with the same weights, so the metric (and with it
-            # the best-checkpoint choice) agrees across DDP processes without a gather.
+            # the choice of the checkpoint kept) agrees across DDP processes without a gather.
             scores = self.plan_validation.score(self.model, self.processing_class)
             output.metrics.update({f"{metric_key_prefix}_{name}": value for name, value in scores.rates.items()})
             score = plan_score(scores.rates["success_rate"], scores.rates["tool_set_accuracy"],
