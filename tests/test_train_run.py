@@ -82,13 +82,16 @@ def test_a_resumed_run_continues_the_uninterrupted_loss_curve(workspace, tmp_pat
     assert [line["loss"] for line in resumed] == pytest.approx([line["loss"] for line in expected], rel=1e-4)
 
 
-def test_a_resumed_run_compares_its_checkpoints_with_the_peak_saved_before_the_interruption(workspace, tmp_path):
+def test_a_resumed_run_compares_its_checkpoints_with_the_peak_saved_before_the_interruption(workspace, tmp_path,
+                                                                                             capfd):
     out = tmp_path / "run"
     train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2), callbacks=[StopAt(4)])
     # A peak no evaluation can reach, at a step no evaluation ran: only the saved selection knows it.
     CheckpointSelection(Evaluation(3, 9.0, (True, True))).save(out / "checkpoints" / "checkpoint-4")
+    capfd.readouterr()
     facts = train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2, resume="auto"))
     assert facts["peak_step"] == 3 and facts["best_step"] == 8  # 2 plans behind at most: within the noise
+    assert "tinyagent train: kept step 8 (validation success " in capfd.readouterr().err
 
 
 def test_a_resume_with_other_settings_stops_before_training_and_keeps_the_run(workspace, tmp_path):

@@ -86,7 +86,18 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     if trainer.is_world_process_zero():
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
         save_planner(config.out, final, tokenizer, prompt_config, facts, catalog, copied, derived)
+        announce_kept(facts)
     return facts
+
+
+def announce_kept(facts: dict) -> None:
+    """A line on stderr where the kept checkpoint is not the best-scoring evaluation, which a user
+    reading the validation log would otherwise take for a mistake."""
+    if facts["peak_step"] is None or facts["peak_step"] == facts["best_step"]:
+        return
+    print(f"tinyagent train: kept step {facts['best_step']} (validation success {facts['best_eval_success_rate']}); "
+          f"step {facts['peak_step']} scored higher, but not clearly on the same validation records "
+          "(docs/fine-tuning.md, \"Validation and the checkpoint kept\")", file=sys.stderr, flush=True)
 
 
 def token_budgets(builder: PromptBuilder, pairs, queries: Sequence[str], copied: dict, derived: dict,
