@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tinyagent_ft.train.selection import SIGNIFICANCE, CheckpointSelection, Evaluation, sign_test_p  # noqa: E402
+from tinyagent_ft.train.trainer import plan_score  # noqa: E402
 
 Outcomes = dict[str, tuple[bool, bool]]  # query id -> (success, tool set right)
 
@@ -48,10 +49,10 @@ def read_outcomes(eval_dir: Path) -> Outcomes:
 
 
 def evaluation(step: int, outcomes: list[tuple[bool, bool]]) -> Evaluation:
-    """As training scores a validation: success, tool-set accuracy as a tie-breaker (`plan_score`)."""
+    """As training scores a validation (`plan_score`), without the loss, which eval does not report."""
     successes = tuple(s for s, _ in outcomes)
     n = len(outcomes)
-    return Evaluation(step, sum(successes) / n + 1e-4 * sum(t for _, t in outcomes) / n, successes)
+    return Evaluation(step, plan_score(sum(successes) / n, sum(t for _, t in outcomes) / n, None), successes)
 
 
 def keeps_later_best_score(earlier: Evaluation, later: Evaluation) -> bool:
