@@ -87,11 +87,25 @@ def test_a_resumed_run_compares_its_checkpoints_with_the_peak_saved_before_the_i
     out = tmp_path / "run"
     train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2), callbacks=[StopAt(4)])
     # A peak no evaluation can reach, at a step no evaluation ran: only the saved selection knows it.
-    CheckpointSelection(Evaluation(3, 9.0, (True, True))).save(out / "checkpoints" / "checkpoint-4")
+    checkpoint = out / "checkpoints" / "checkpoint-4"
+    sample = CheckpointSelection.load(checkpoint).peak.sample
+    CheckpointSelection(Evaluation(3, 9.0, (True, True), sample)).save(checkpoint)
     capfd.readouterr()
     facts = train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2, resume="auto"))
     assert facts["peak_step"] == 3 and facts["best_step"] == 8  # 2 plans behind at most: within the noise
     assert "tinyagent train: kept step 8 (validation success " in capfd.readouterr().err
+
+
+def test_a_run_resumed_with_another_validation_sample_compares_by_score(workspace, tmp_path):
+    out = tmp_path / "run"
+    train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2), callbacks=[StopAt(4)])
+    checkpoint = out / "checkpoints" / "checkpoint-4"
+    # The 2-record sample's peak, with a score no evaluation reaches, so the comparison is forced.
+    sample = CheckpointSelection.load(checkpoint).peak.sample
+    CheckpointSelection(Evaluation(3, 9.0, (True, True), sample)).save(checkpoint)
+    facts = train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=3, resume="auto"))
+    # 3 records cannot be paired with 2: step 8 is below the peak's score, so step 4 stays kept.
+    assert facts["peak_step"] == 3 and facts["best_step"] == 4 and facts["steps"] == 8
 
 
 def test_a_resume_with_other_settings_stops_before_training_and_keeps_the_run(workspace, tmp_path):

@@ -9,10 +9,10 @@ from benchmark_scripts import load_benchmark
 from tinyagent_ft.train.selection import SELECTION_FILE, CheckpointSelection, Evaluation, sign_test_p
 
 
-def evaluation(step: int, wrong: set[int], n: int = 50) -> Evaluation:
+def evaluation(step: int, wrong: set[int], n: int = 50, sample: str | None = None) -> Evaluation:
     """An evaluation of n validation plans, right on all but the plans in ``wrong``."""
     successes = tuple(i not in wrong for i in range(n))
-    return Evaluation(step, sum(successes) / n, successes)
+    return Evaluation(step, sum(successes) / n, successes, sample)
 
 
 def test_the_sign_test_counts_the_plans_only_one_checkpoint_got_right():
@@ -51,17 +51,24 @@ def test_an_equal_or_better_score_is_a_new_peak():
     selection = CheckpointSelection()
     selection.keeps(evaluation(10, {0, 1}))
     assert selection.keeps(evaluation(20, {2, 3})) and selection.peak.step == 20
-    with pytest.raises(ValueError, match="changed size"):
-        selection.keeps(evaluation(30, {0, 1, 2}, n=40))
+
+
+def test_another_validation_sample_is_compared_by_score_alone():
+    # A run resumed with another --eval-samples or validation split plans other records.
+    selection = CheckpointSelection(evaluation(500, {40, 41}, sample="a"))
+    assert selection.keeps(evaluation(1000, {0, 40, 41}, sample="a"))  # 1 plan to 0 on the same records
+    assert not selection.keeps(evaluation(1250, {0, 40, 41}, sample="b"))  # the same outcomes, other records
+    assert not selection.keeps(evaluation(1500, {0, 1, 2}, n=40, sample="b"))  # 0.925 against 0.96
+    assert selection.keeps(evaluation(1750, {0}, n=40, sample="b")) and selection.peak.step == 1750  # 0.975
 
 
 def test_the_selection_travels_with_a_checkpoint(tmp_path):
     assert CheckpointSelection.load(tmp_path).peak is None  # a checkpoint saved before selections were
     selection = CheckpointSelection()
-    selection.keeps(evaluation(500, {1, 2}))
+    selection.keeps(evaluation(500, {1, 2}, sample="a"))
     selection.save(tmp_path)
     restored = CheckpointSelection.load(tmp_path)
-    assert restored.peak == selection.peak and not restored.keeps(evaluation(750, set(range(2, 12))))
+    assert restored.peak == selection.peak and not restored.keeps(evaluation(750, set(range(2, 12)), sample="a"))
     (tmp_path / SELECTION_FILE).write_text('{"peak": {"step": 5}}')
     with pytest.raises(ValueError, match=f"{SELECTION_FILE}: not a checkpoint selection record"):
         CheckpointSelection.load(tmp_path)

@@ -41,6 +41,9 @@ class Evaluation:
     # Per validation plan, in the sample's fixed order; None for a peak restored from a checkpoint
     # saved before checkpoints kept them, which is then compared by score alone.
     successes: tuple[bool, ...] | None
+    # Which records were planned (`PlanValidation.fingerprint`): a run resumed with another
+    # --eval-samples or validation split plans other records, which only scores can compare.
+    sample: str | None = None
 
 
 class CheckpointSelection:
@@ -57,18 +60,18 @@ class CheckpointSelection:
         return not self.clearly_worse(evaluation)
 
     def clearly_worse(self, evaluation: Evaluation) -> bool:
-        if self.peak.successes is None or evaluation.successes is None:
+        """Called for an evaluation that scores below the peak; without paired outcomes that decides."""
+        if self.peak.successes is None or evaluation.successes is None or self.peak.sample != evaluation.sample:
             return True
-        if len(self.peak.successes) != len(evaluation.successes):
-            raise ValueError("the validation sample changed size during the run")
         peak_only = sum(p and not e for p, e in zip(self.peak.successes, evaluation.successes))
         new_only = sum(e and not p for p, e in zip(self.peak.successes, evaluation.successes))
         return sign_test_p(peak_only, new_only) < self.significance
 
     def save(self, checkpoint: Path) -> None:
         peak = self.peak
-        record = None if peak is None else {"step": peak.step, "score": peak.score,
-                                             "successes": None if peak.successes is None else [int(s) for s in peak.successes]}
+        record = None if peak is None else {
+            "step": peak.step, "score": peak.score, "sample": peak.sample,
+            "successes": None if peak.successes is None else [int(s) for s in peak.successes]}
         (checkpoint / SELECTION_FILE).write_text(json.dumps({"peak": record}) + "\n")
 
     @classmethod
@@ -80,7 +83,7 @@ class CheckpointSelection:
         try:
             record = json.loads(path.read_text())["peak"]
             peak = None if record is None else Evaluation(int(record["step"]), float(record["score"]),
-                                                          _successes(record["successes"]))
+                                                          _successes(record["successes"]), record.get("sample"))
         except (ValueError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not a checkpoint selection record ({error})") from None
         return cls(peak)

@@ -58,7 +58,8 @@ class PlannerTrainer(Trainer):
             score = plan_score(scores.rates["success_rate"], scores.rates["tool_set_accuracy"],
                                output.metrics.get(f"{metric_key_prefix}_loss"))
             output.metrics[f"{metric_key_prefix}_plan_score"] = score
-            self._validated = Evaluation(self.state.global_step, score, scores.successes)
+            self._validated = Evaluation(self.state.global_step, score, scores.successes,
+                                         self.plan_validation.fingerprint)
         return output
 
     def _determine_best_metric(self, metrics: dict[str, float], trial) -> bool:

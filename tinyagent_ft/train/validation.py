@@ -4,6 +4,8 @@ score the plans with planner_eval, since the token loss says little about whethe
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from datasets import Dataset
@@ -32,6 +34,7 @@ class PlanValidation:
     def __init__(self, rows: Dataset, builder: PromptBuilder, retriever, constrain: bool = True, batch_size: int = 16,
                  copied_arguments: dict | None = None, derived_arguments: dict | None = None):
         self.queries, self.gold = list(rows["query"]), list(rows["plan"])
+        self.fingerprint = hashlib.sha256(json.dumps([self.queries, self.gold]).encode()).hexdigest()[:16]
         self.prompt_config, self.retriever, self.catalog = builder.config, retriever, builder.catalog
         self.constrain, self.batch_size = constrain, batch_size
         self.copied_arguments, self.derived_arguments = copied_arguments, derived_arguments
