@@ -84,10 +84,10 @@ def share_keeping_the_better(earlier: Outcomes, later: Outcomes, keeps_later, si
 def paired_counts(earlier: Outcomes, later: Outcomes) -> dict:
     only_earlier = sum(earlier[i][0] and not later[i][0] for i in earlier)
     only_later = sum(later[i][0] and not earlier[i][0] for i in earlier)
+    leader_p = sign_test_p(max(only_earlier, only_later), min(only_earlier, only_later))
     return {"queries": len(earlier), "earlier_success": sum(s for s, _ in earlier.values()) / len(earlier),
             "later_success": sum(s for s, _ in later.values()) / len(later), "right_only_earlier": only_earlier,
-            "right_only_later": only_later,
-            "one_sided_sign_test_p": float(f"{sign_test_p(max(only_earlier, only_later), min(only_earlier, only_later)):.3g}")}
+            "right_only_later": only_later, "one_sided_sign_test_p": float(f"{leader_p:.3g}")}
 
 
 def measure(earlier: Outcomes, later: Outcomes, sizes: list[int], draws: int, levels: list[float], seed: int) -> dict:

@@ -82,14 +82,19 @@ def test_a_resumed_run_continues_the_uninterrupted_loss_curve(workspace, tmp_pat
     assert [line["loss"] for line in resumed] == pytest.approx([line["loss"] for line in expected], rel=1e-4)
 
 
-def test_a_resumed_run_compares_its_checkpoints_with_the_peak_saved_before_the_interruption(workspace, tmp_path,
-                                                                                             capfd):
-    out = tmp_path / "run"
+def interrupted_with_an_unreachable_peak(workspace, out):
+    """A run of 8 steps stopped after step 4, whose saved selection holds a peak of its 2-record
+    sample that no evaluation can reach, at a step no evaluation ran: only that file knows it."""
     train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2), callbacks=[StopAt(4)])
-    # A peak no evaluation can reach, at a step no evaluation ran: only the saved selection knows it.
     checkpoint = out / "checkpoints" / "checkpoint-4"
     sample = CheckpointSelection.load(checkpoint).peak.sample
     CheckpointSelection(Evaluation(3, 9.0, (True, True), sample)).save(checkpoint)
+    return out
+
+
+def test_a_resumed_run_compares_its_checkpoints_with_the_peak_saved_before_the_interruption(workspace, tmp_path,
+                                                                                             capfd):
+    out = interrupted_with_an_unreachable_peak(workspace, tmp_path / "run")
     capfd.readouterr()
     facts = train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2, resume="auto"))
     assert facts["peak_step"] == 3 and facts["best_step"] == 8  # 2 plans behind at most: within the noise
@@ -97,12 +102,7 @@ def test_a_resumed_run_compares_its_checkpoints_with_the_peak_saved_before_the_i
 
 
 def test_a_run_resumed_with_another_validation_sample_compares_by_score(workspace, tmp_path):
-    out = tmp_path / "run"
-    train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=2), callbacks=[StopAt(4)])
-    checkpoint = out / "checkpoints" / "checkpoint-4"
-    # The 2-record sample's peak, with a score no evaluation reaches, so the comparison is forced.
-    sample = CheckpointSelection.load(checkpoint).peak.sample
-    CheckpointSelection(Evaluation(3, 9.0, (True, True), sample)).save(checkpoint)
+    out = interrupted_with_an_unreachable_peak(workspace, tmp_path / "run")
     facts = train(config(workspace, out, max_steps=8, eval_steps=4, eval_samples=3, resume="auto"))
     # 3 records cannot be paired with 2: step 8 is below the peak's score, so step 4 stays kept.
     assert facts["peak_step"] == 3 and facts["best_step"] == 4 and facts["steps"] == 8

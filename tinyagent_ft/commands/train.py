@@ -32,7 +32,8 @@ def _count(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
-        help="fine-tune a planner (Natural GaLore by default) and keep its latest evaluation unless an earlier one was clearly better",
+        help="fine-tune a planner (Natural GaLore by default) and keep its latest evaluation unless an earlier "
+        "one was clearly better",
         description="Fine-tune a causal LM into a plan writer with transformers' Trainer. Writes CKPT (a Hugging Face "
         "checkpoint with planner.json: the kept evaluation's weights), CKPT/metrics.jsonl and CKPT/checkpoints/. "
         "Scale out with `torchrun --nproc_per_node N -m tinyagent_ft.cli train ...` or `accelerate launch`.",
