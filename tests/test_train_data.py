@@ -4,6 +4,8 @@ import re
 
 import pytest
 import torch
+from peft import LoraConfig, get_peft_model
+from transformers import LlamaForCausalLM
 
 from planner_eval.catalog import TOOL_NAMES
 from retriever import Retriever
@@ -12,7 +14,7 @@ from tinyagent_ft.data import load_split
 from tinyagent_ft.models import build_tiny
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 from tinyagent_ft.train import IGNORE_INDEX, build_training_set, training_pairs
-from tinyagent_ft.train.collator import CompletionCollator
+from tinyagent_ft.train.collator import KEPT_MULTIPLE, CompletionCollator, slices_logits_by_mask
 from train_fixtures import TEST_SHAPE, write_data, write_retriever
 
 
@@ -88,6 +90,47 @@ def test_collator_pads_to_a_multiple_and_trains_on_the_same_tokens(workspace):
     for key in ("input_ids", "labels", "attention_mask"):
         assert torch.equal(padded[key][:, :longest], plain[key])
     assert not padded["attention_mask"][:, longest:].any() and torch.all(padded["labels"][:, longest:] == IGNORE_INDEX)
+
+
+def test_logits_of_labelled_positions_only_train_as_every_logit_does(workspace):
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=4096))
+    features = list(build_training_set(training_pairs(rows.select(range(4)), builder, retriever)[0], tokenizer))
+    every = CompletionCollator(tokenizer.pad_token_id)(features)
+    labelled = CompletionCollator(tokenizer.pad_token_id, label_logits_only=True)(features)
+    rounded = CompletionCollator(tokenizer.pad_token_id, pad_to_multiple_of=16, label_logits_only=True)(features)
+    n_labels = sum(sum(label != IGNORE_INDEX for label in f["labels"]) for f in features)
+    assert labelled["shift_labels"].numel() == n_labels == int(labelled["logits_to_keep"].sum())
+    assert n_labels < every["input_ids"].numel() / 3  # the prompt is most of each sequence
+    kept = int(rounded["logits_to_keep"].sum())
+    assert kept % KEPT_MULTIPLE == 0 and n_labels <= kept < n_labels + KEPT_MULTIPLE
+    assert rounded["shift_labels"].numel() == kept
+    assert int((rounded["shift_labels"] != IGNORE_INDEX).sum()) == n_labels
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(TEST_SHAPE.llama_config(vocab_size=len(tokenizer)))
+    losses, grads = [], []
+    for batch in (every, labelled, rounded):
+        model.zero_grad()
+        out = model(**batch)
+        out.loss.backward()
+        losses.append(out.loss.item())
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+        rows = int(batch["logits_to_keep"].sum()) if "logits_to_keep" in batch else batch["input_ids"].numel()
+        assert out.logits.flatten(0, -2).shape == (rows, len(tokenizer))
+    for loss, grad in zip(losses[1:], grads[1:]):
+        assert loss == pytest.approx(losses[0], rel=1e-5)
+        torch.testing.assert_close(grad, grads[0], rtol=1e-4, atol=1e-6)
+
+
+def test_only_a_model_that_slices_logits_by_mask_is_given_one():
+    class OwnForward(torch.nn.Module):
+        def forward(self, input_ids, logits_to_keep=0):
+            return input_ids[:, -logits_to_keep:]
+
+    llama = LlamaForCausalLM(TEST_SHAPE.llama_config())
+    assert slices_logits_by_mask(llama)
+    assert slices_logits_by_mask(get_peft_model(llama, LoraConfig(r=2, target_modules=["q_proj"], task_type="CAUSAL_LM")))
+    assert not slices_logits_by_mask(OwnForward())
 
 
 def test_a_record_that_cannot_fit_is_skipped_not_truncated(workspace):

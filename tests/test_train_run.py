@@ -43,6 +43,15 @@ class StopAt(TrainerCallback):
             control.should_training_stop = True
 
 
+class CollatorSeen(TrainerCallback):
+    """Keeps the collator the Trainer's training batches come from."""
+
+    collator = None
+
+    def on_train_begin(self, args, state, control, train_dataloader=None, **kwargs):
+        self.collator = train_dataloader.collate_fn
+
+
 def test_loss_falls_and_the_best_evaluation_is_saved_with_its_metrics(workspace, tmp_path):
     out = tmp_path / "ckpt"
     facts = train(config(workspace, out, eval_samples=4, eval_steps=15))
@@ -121,9 +130,10 @@ def test_a_resume_with_other_settings_stops_before_training_and_keeps_the_run(wo
 
 @pytest.mark.parametrize("optimizer", ["lora", "galore"])
 def test_other_optimizers_train_and_save_a_plain_checkpoint(workspace, tmp_path, optimizer):
-    out = tmp_path / optimizer
-    facts = train(config(workspace, out, optimizer=optimizer, max_steps=3, lora_rank=4, rank=8))
+    out, seen = tmp_path / optimizer, CollatorSeen()
+    facts = train(config(workspace, out, optimizer=optimizer, max_steps=3, lora_rank=4, rank=8), callbacks=[seen])
     assert facts["steps"] == 3 and facts["optimizer"] == optimizer
+    assert seen.collator.label_logits_only  # the LM head runs at labelled positions only, under LoRA too
     assert not (out / "adapter_config.json").exists()  # LoRA is merged into the weights
     assert load_planner(out).model.config.hidden_size == TEST_SHAPE.hidden_size
     if optimizer == "galore":

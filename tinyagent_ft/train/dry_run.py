@@ -30,6 +30,8 @@ GIB = 1024**3
 LAYER_HIDDEN, LAYER_MLP, LAYER_KV = 10, 4, 2
 # Bytes per logit during the loss's backward pass: the model's logits (element size) plus float32
 # log-softmax output, its gradient and the gradient of the upcast (transformers computes the loss in float32).
+# Training computes logits only where a label follows (collator.py); the estimate counts them at every
+# position, the worst case of a sequence that is all completion.
 LOGIT_FLOAT32_COPIES = 3
 
 

@@ -25,7 +25,7 @@ from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
 from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS, PromptBuilder, PromptConfig, record_rng, system_text, training_tools
 from tinyagent_ft.train.callbacks import MetricsLogger
-from tinyagent_ft.train.collator import CompletionCollator
+from tinyagent_ft.train.collator import CompletionCollator, slices_logits_by_mask
 from tinyagent_ft.train.dataset import build_training_set, training_pairs
 from tinyagent_ft.train.device_defaults import DeviceSettings, data_max_length, plan_budget
 from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS, TrainConfig
@@ -74,7 +74,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
         model = with_lora(model, config.lora_rank)
     trainer = PlannerTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
-        data_collator=CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of), processing_class=tokenizer,
+        data_collator=collator(tokenizer, model, args, settings), processing_class=tokenizer,
         optimizers=make_optimizers(config, model, args), plan_validation=validation,
         callbacks=[MetricsLogger(config.out / METRICS_FILE), RunSettingsRecorder(config.resume_settings()), *callbacks],
     )
@@ -184,6 +184,13 @@ def announce(settings: DeviceSettings, prompt_config: PromptConfig, query_noise:
     slots = ", ".join(f"{tool}.{arg} ({'/'.join(kinds)})" for tool, args in derived.items()
                       for arg, kinds in args.items()) or "none"
     print(f"tinyagent train: dates and durations derived from the question: {slots}", file=sys.stderr, flush=True)
+
+
+def collator(tokenizer, model, args: TrainingArguments, settings: DeviceSettings) -> CompletionCollator:
+    # DataParallel (several GPUs in one process) splits every tensor of a batch along its first axis,
+    # which would cut the flat `shift_labels` apart from their rows.
+    label_logits_only = slices_logits_by_mask(model) and args.n_gpu <= 1
+    return CompletionCollator(tokenizer.pad_token_id, settings.pad_to_multiple_of, label_logits_only)
 
 
 def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool,
