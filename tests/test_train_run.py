@@ -3,13 +3,14 @@
 import json
 
 import pytest
-from transformers import TrainerCallback
+from transformers import LlamaForCausalLM, TrainerCallback, TrainingArguments
 
 from tinyagent_ft.checkpoint import load_planner
 from tinyagent_ft.copying import copied_arguments
 from tinyagent_ft.data import load_split
 from tinyagent_ft.train import TrainConfig, train
 from tinyagent_ft.train.selection import CheckpointSelection, Evaluation
+from tinyagent_ft.train.trainer import BEST_METRIC, PlannerTrainer
 from train_fixtures import TEST_SHAPE, write_data, write_retriever
 
 
@@ -126,6 +127,24 @@ def test_a_resume_with_other_settings_stops_before_training_and_keeps_the_run(wo
                                          r"scale 0\.25 \(now 1\.0\); resume with the same settings"):
         train(config(workspace, out, max_steps=4, eval_steps=2, lr=1e-3, scale=1.0, resume="auto"))
     assert [line["step"] for line in read_metrics(out)] == [1, 2]
+
+
+def test_an_evaluation_no_checkpoint_holds_is_neither_kept_nor_the_peak(tmp_path):
+    # --eval-steps 2 --save-steps 4: steps 2 and 6 are evaluated but not saved. Had they counted,
+    # step 6 (all 8 plans right) would be kept without a checkpoint, and step 8 dropped against it.
+    args = TrainingArguments(output_dir=str(tmp_path), eval_strategy="steps", eval_steps=2, save_strategy="steps",
+                             save_steps=4, max_steps=8, load_best_model_at_end=True, metric_for_best_model=BEST_METRIC,
+                             use_cpu=True, report_to="none")
+    trainer = PlannerTrainer(model=LlamaForCausalLM(TEST_SHAPE.llama_config()), args=args, eval_dataset=[{}])
+    trainer.state.max_steps = 8
+    kept = []
+    for step, right in ((2, 8), (4, 6), (6, 8), (8, 3)):
+        trainer.state.global_step = step
+        trainer._validated = Evaluation(step, right / 8, tuple(i < right for i in range(8)))
+        if trainer._determine_best_metric({BEST_METRIC: right / 8}, None):
+            kept.append(step)
+    assert kept == [4]  # step 8 trails step 4 by 3 plans to 0 (p = 1/8)
+    assert trainer.selection.peak.step == trainer.state.best_global_step == 4
 
 
 @pytest.mark.parametrize("optimizer", ["lora", "galore"])

@@ -76,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--eval-steps", type=_positive_int, default=None,
                        help="evaluate every N steps (default: every epoch)")
     train.add_argument("--save-steps", type=_positive_int, default=None,
-                       help="checkpoint every N steps, a multiple of --eval-steps (default: at each evaluation)")
+                       help="checkpoint every N steps, a multiple of --eval-steps; evaluations between checkpoints "
+                       "are logged, not kept (default: at each evaluation)")
     train.add_argument("--logging-steps", type=_positive_int, default=10, help="log the loss every N steps")
     train.add_argument("--report-to", default="none", choices=REPORT_TO,
                        help="also log to this tracker (transformers' report_to); metrics.jsonl is always written")

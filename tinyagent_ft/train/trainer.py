@@ -68,6 +68,10 @@ class PlannerTrainer(Trainer):
         evaluation, self._validated = self._validated, None
         if evaluation is None or self.args.metric_for_best_model != BEST_METRIC:
             return super()._determine_best_metric(metrics, trial)
+        if not self._saves_this_step():
+            # No checkpoint will hold these weights (--save-steps a multiple of --eval-steps), so this
+            # evaluation can be neither kept nor the peak that saved checkpoints must not trail.
+            return False
         if self.selection.peak is None and self.state.best_metric is not None:
             # Resumed from a checkpoint saved without its selection: its best is known by score only.
             self.selection.peak = Evaluation(self.state.best_global_step, self.state.best_metric, None)
@@ -75,6 +79,11 @@ class PlannerTrainer(Trainer):
             return False
         self.state.best_metric, self.state.best_global_step = evaluation.score, evaluation.step
         return True
+
+    def _saves_this_step(self) -> bool:
+        """Whether the Trainer checkpoints the current step: every `save_steps` steps, and the last step."""
+        step = self.state.global_step
+        return self.args.save_strategy != "steps" or step % self.args.save_steps == 0 or step >= self.state.max_steps
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)
