@@ -6,7 +6,7 @@ a randomized subspace refresh, plain GaLore (history 0) and torch's fused AdamW,
 A GaLore step that refreshes the subspace (every `update_proj_gap` steps) costs far more than one
 that does not, so both are reported, with their average over a refresh period. Prints JSON.
 
-    python benchmarks/tiny_optimizer_step.py [--steps 101] [--threads 2] [--profile]
+    python benchmarks/tiny_optimizer_step.py [--steps 101] [--threads 2] [--profile] [--width 256 --layers 4]
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from tinyagent_ft.train.recipe import TINY_DEFAULTS
 GAP = TINY_DEFAULTS["update_proj_gap"]
 
 
-def tiny_model(seed: int) -> LlamaForCausalLM:
+def tiny_model(seed: int, width: int | None = None, layers: int | None = None) -> LlamaForCausalLM:
+    """`--model tiny`'s default shape, or `--tiny-width` / `--tiny-layers`' (the demo trains 256 x 4)."""
     torch.manual_seed(seed)
-    return LlamaForCausalLM(TinyShape().llama_config())
+    shape = TinyShape() if width is None else TinyShape.scaled(width, layers or TinyShape().num_hidden_layers)
+    return LlamaForCausalLM(shape.llama_config())
 
 
 def make_optimizer(kind: str, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -81,17 +83,20 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", action="store_true", help="also list Natural GaLore's costliest operators")
+    parser.add_argument("--width", type=int, default=None, help="the tiny model's width, as `--tiny-width` (default: 384)")
+    parser.add_argument("--layers", type=int, default=None, help="its layers, as `--tiny-layers` (default: 6)")
     args = parser.parse_args()
     if args.steps < GAP + 1:
         parser.error(f"--steps must be at least {GAP + 1} to see a refresh and the steps after it")
     torch.set_num_threads(args.threads)
-    model = tiny_model(args.seed)
+    model = tiny_model(args.seed, args.width, args.layers)
     ids = torch.randint(0, model.config.vocab_size, (16, 118))
     model(input_ids=ids, labels=ids).loss.backward()
     grads = {p: p.grad.clone() for p in model.parameters()}
     rows = [time_steps(kind, model, grads, args.steps)
             for kind in ("natural_galore", "natural_galore_randomized", "galore", "adamw_fused")]
-    result = {"threads": args.threads, "update_proj_gap": GAP, "rows": rows}
+    shape = f"{model.config.hidden_size} x {model.config.num_hidden_layers}"
+    result = {"threads": args.threads, "update_proj_gap": GAP, "model": shape, "rows": rows}
     if args.profile:
         result["natural_galore_profile"] = profile_natural_galore(model, grads)
     print(json.dumps(result, indent=2))
