@@ -29,7 +29,9 @@ GAP = TINY_DEFAULTS["update_proj_gap"]
 def tiny_model(seed: int, width: int | None = None, layers: int | None = None) -> LlamaForCausalLM:
     """`--model tiny`'s default shape, or `--tiny-width` / `--tiny-layers`' (the demo trains 256 x 4)."""
     torch.manual_seed(seed)
-    shape = TinyShape() if width is None else TinyShape.scaled(width, layers or TinyShape().num_hidden_layers)
+    default = TinyShape()
+    shape = default if width is None and layers is None else TinyShape.scaled(width or default.hidden_size,
+                                                                      layers or default.num_hidden_layers)
     return LlamaForCausalLM(shape.llama_config())
 
 

@@ -65,10 +65,16 @@ def test_labels_mask_the_prompt_and_keep_exactly_the_completion(workspace):
         assert tokenizer.decode(example["labels"][n:]) == pair.completion
 
 
-def test_collator_pads_to_the_longest_on_the_right_with_pads_out_of_the_loss(workspace):
+def four_examples(workspace) -> list[dict]:
+    """The first four training records as the collator receives them (compact prompts, no examples)."""
     rows, retriever, tokenizer = workspace
     builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=4096))
-    features = list(build_training_set(training_pairs(rows.select(range(4)), builder, retriever)[0], tokenizer))
+    return list(build_training_set(training_pairs(rows.select(range(4)), builder, retriever)[0], tokenizer))
+
+
+def test_collator_pads_to_the_longest_on_the_right_with_pads_out_of_the_loss(workspace):
+    tokenizer = workspace[2]
+    features = four_examples(workspace)
     batch = CompletionCollator(tokenizer.pad_token_id)(features)
     lengths = [f["length"] for f in features]
     assert batch["input_ids"].shape == (4, max(lengths)) and set(batch) == {"input_ids", "labels", "attention_mask"}
@@ -80,9 +86,8 @@ def test_collator_pads_to_the_longest_on_the_right_with_pads_out_of_the_loss(wor
 
 
 def test_collator_pads_to_a_multiple_and_trains_on_the_same_tokens(workspace):
-    rows, retriever, tokenizer = workspace
-    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=4096))
-    features = list(build_training_set(training_pairs(rows.select(range(4)), builder, retriever)[0], tokenizer))
+    tokenizer = workspace[2]
+    features = four_examples(workspace)
     plain = CompletionCollator(tokenizer.pad_token_id)(features)
     padded = CompletionCollator(tokenizer.pad_token_id, pad_to_multiple_of=16)(features)
     longest = plain["input_ids"].shape[1]
@@ -93,9 +98,8 @@ def test_collator_pads_to_a_multiple_and_trains_on_the_same_tokens(workspace):
 
 
 def test_logits_of_labelled_positions_only_train_as_every_logit_does(workspace):
-    rows, retriever, tokenizer = workspace
-    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=0, examples=0, max_length=4096))
-    features = list(build_training_set(training_pairs(rows.select(range(4)), builder, retriever)[0], tokenizer))
+    tokenizer = workspace[2]
+    features = four_examples(workspace)
     every = CompletionCollator(tokenizer.pad_token_id)(features)
     labelled = CompletionCollator(tokenizer.pad_token_id, label_logits_only=True)(features)
     rounded = CompletionCollator(tokenizer.pad_token_id, pad_to_multiple_of=16, label_logits_only=True)(features)
