@@ -288,6 +288,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--model", default=None, help="a TinyLlama-1.1B checkpoint directory (default: random weights of its shape)")
     ap.add_argument("--optimizer", default="natural_galore")
     ap.add_argument("--steps", type=int, default=None)
+    ap.add_argument("--low-rank-backward", action=argparse.BooleanOptionalAction, default=None,
+                    help="GaLore's weight gradients computed in the subspace during backward (default: tinyagent train's, "
+                    "on a CPU only)")
     ap.add_argument("--work", type=Path, default=None, help="keep the data, model and checkpoints here (default: a temporary directory)")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="per plan (default 256; --smoke 128)")
     ap.add_argument("--eval-batch", type=int, default=32)
@@ -311,7 +314,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         data=data, retriever=work / "retriever", out=work / "planner", model=str(args.model or work / "tinyllama"),
         optimizer=args.optimizer, batch_size=args.batch, per_device_batch_size=args.micro_batch, max_steps=args.steps,
         prompt_style=args.style, examples=args.examples, max_length=args.max_length, eval_samples=0, logging_steps=1,
-        svd_method=args.svd_method, device=args.device, extra={"disable_tqdm": True, "save_strategy": "no"},
+        svd_method=args.svd_method, device=args.device, low_rank_backward=args.low_rank_backward, extra={"disable_tqdm": True, "save_strategy": "no"},
     )
     result = {"device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
               "setting": {k: v for k, v in vars(args).items() if k not in ("work", "out", "data_dir")}}

@@ -7,7 +7,7 @@ import pytest
 from tinyagent_ft.models import SMOLLM2, TINY
 from tinyagent_ft.train import TrainConfig
 from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS
-from tinyagent_ft.train.device_defaults import data_max_length, plan_budget
+from tinyagent_ft.train.device_defaults import data_max_length, device_settings, plan_budget, training_attention
 
 
 def settings(tmp_path, **options):
@@ -108,6 +108,33 @@ def test_a_run_prints_its_effective_settings_and_keeps_them_in_planner_json(tmp_
     err = capfd.readouterr().err
     assert f'"max_length": {effective["max_length"]}' in err and f'"max_new_tokens": {effective["max_new_tokens"]}' in err
     assert '"query_noise": 0.1' in err and planner.info["hyperparameters"]["query_noise"] == 0.1
+    # Trained with eager attention where the CPU computes in bf16; saved with the model's own.
+    assert effective["attention"] == ("eager" if effective["autocast_bf16"] else "sdpa")
+    assert planner.model.config._attn_implementation == "sdpa"
+
+
+@pytest.mark.parametrize(("device", "autocast", "max_length", "expected"), [
+    ("cpu", True, 414, "eager"), ("cpu", True, 512, "eager"), ("cpu", True, 513, None),
+    ("cpu", False, 414, None), ("cuda", True, 414, None)])
+def test_short_bf16_sequences_on_a_cpu_train_with_eager_attention(device, autocast, max_length, expected):
+    settings = device_settings(TINY, device, autocast, None, (4, 1, 1))
+    assert settings.autocast_bf16 == autocast
+    assert training_attention(settings, max_length) == expected
+
+
+def test_the_attention_for_training_is_undone_after_it():
+    from tinyagent_ft.train.run import attention_for_training
+    from train_fixtures import TEST_SHAPE
+
+    from transformers import LlamaForCausalLM
+
+    model = LlamaForCausalLM(TEST_SHAPE.llama_config(vocab_size=40, pad_token_id=0, bos_token_id=1, eos_token_id=2))
+    own = model.config._attn_implementation
+    with attention_for_training(model, "eager") as used:
+        assert used == model.config._attn_implementation == "eager" != own
+    assert model.config._attn_implementation == own
+    with attention_for_training(model, None) as used:
+        assert used == own
 
 
 # TinyLlama-1.1B's shape (DESIGN.md) and what an H100 measured for it: bf16 weights, micro-batch 4 x 1,024

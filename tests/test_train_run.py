@@ -53,6 +53,18 @@ class CollatorSeen(TrainerCallback):
         self.collator = train_dataloader.collate_fn
 
 
+class WeightGradientsSeen(TrainerCallback):
+    """Before each optimizer step: whether a projected weight holds a full-size gradient, and how many
+    projected gradients the optimizer holds instead."""
+
+    def __init__(self):
+        self.full, self.projected = [], []
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
+        self.full.append(model.model.layers[0].mlp.down_proj.weight.grad is not None)
+        self.projected.append(len(getattr(optimizer, "optimizer", optimizer).low_rank_gradients()))
+
+
 def test_loss_falls_and_the_best_evaluation_is_saved_with_its_metrics(workspace, tmp_path):
     out = tmp_path / "ckpt"
     facts = train(config(workspace, out, eval_samples=4, eval_steps=15))
@@ -149,11 +161,19 @@ def test_an_evaluation_no_checkpoint_holds_is_neither_kept_nor_the_peak(tmp_path
 
 @pytest.mark.parametrize("optimizer", ["lora", "galore"])
 def test_other_optimizers_train_and_save_a_plain_checkpoint(workspace, tmp_path, optimizer):
-    out, seen = tmp_path / optimizer, CollatorSeen()
-    facts = train(config(workspace, out, optimizer=optimizer, max_steps=3, lora_rank=4, rank=8), callbacks=[seen])
+    out, seen, gradients = tmp_path / optimizer, CollatorSeen(), WeightGradientsSeen()
+    callbacks = [seen] if optimizer == "lora" else [seen, gradients]
+    facts = train(config(workspace, out, optimizer=optimizer, max_steps=3, lora_rank=4, rank=8), callbacks=callbacks)
     assert facts["steps"] == 3 and facts["optimizer"] == optimizer
     assert seen.collator.label_logits_only  # the LM head runs at labelled positions only, under LoRA too
     assert not (out / "adapter_config.json").exists()  # LoRA is merged into the weights
     assert load_planner(out).model.config.hidden_size == TEST_SHAPE.hidden_size
     if optimizer == "galore":
         assert facts["hyperparameters"]["natural_history"] == 0 and "natural_cos" in read_metrics(out)[0]
+        # On a CPU the projected layers' weight gradients arrive in the subspace, except at the first
+        # step, which computes the bases from full ones; the norm logged counts them.
+        assert facts["effective"]["low_rank_backward"]
+        assert gradients.full == [True, False, False] and gradients.projected[0] == 0 < min(gradients.projected[1:])
+        assert all(line["grad_norm"] > 0 for line in read_metrics(out) if "loss" in line)
+    else:
+        assert not facts["effective"]["low_rank_backward"]

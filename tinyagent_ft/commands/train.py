@@ -108,6 +108,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     galore.add_argument("--scale", type=float, default=None, help="GaLore's scale on the projected-back update")
     galore.add_argument("--natural-history", type=_count, default=None,
                         help="past low-rank gradients in Natural GaLore's Fisher estimate (0 is plain GaLore)")
+    galore.add_argument("--low-rank-backward", action=argparse.BooleanOptionalAction, default=None,
+                        help="compute projected layers' weight gradients in GaLore's subspace during backward, "
+                        "except on steps that refresh it (default: on a CPU in one process; a GPU has it only when asked)")
     galore.add_argument("--lora-rank", type=_positive_int, default=16, help="LoRA adapter rank (--optimizer lora)")
     add_tools_option(train, default="the retriever's stored catalog")
     train.set_defaults(handler=run_train)
@@ -129,7 +132,7 @@ def run_train(args: argparse.Namespace) -> int:
         eval_samples=args.eval_samples, eval_constrain=args.eval_constrain, eval_steps=args.eval_steps, save_steps=args.save_steps,
         logging_steps=args.logging_steps, report_to=args.report_to, device=args.device,
         gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16, pad_to_multiple_of=args.pad_to_multiple_of,
-        resume=args.resume, rank=args.rank,
+        low_rank_backward=args.low_rank_backward, resume=args.resume, rank=args.rank,
         update_proj_gap=args.update_proj_gap, scale=args.scale, natural_history=args.natural_history,
         lora_rank=args.lora_rank, tiny_shape=shape, tools=args.tools,
     )

@@ -23,7 +23,9 @@ one batched product per stage and Adam on the stacked moments; the s x s
 systems of all buckets are solved in one batched float64 Cholesky. A bucket's
 state lives in stacked storage and each parameter's ``self.state[p]`` entries
 are views into it, so ``state_dict()`` and per-parameter accounting see
-ordinary per-parameter state. Skipping a matrix
+ordinary per-parameter state. A projected matrix's gradient may also arrive already projected
+(``low_rank_target``, filled by `low_rank_backward` during the backward pass),
+which spares the full-size gradient and the step's projection of it. Skipping a matrix
 whose gradient is not finite is a device-side mask (``torch.where``,
 ``masked_fill_``), never a read-back, so a step that does not refresh the
 subspace does not synchronise with the host.
@@ -108,6 +110,8 @@ class _Bucket:
     owner: Tensor | None = None  # plain buckets of several tensors: member index of each element
     adam_step: Tensor | None = None  # Adam's step count on the device, for the fused kernel
     side: str = "right"  # projected buckets: "right" (low = G P) or "left" (low = P^T G)
+    low_grad: Tensor | None = None  # (n, *low shape) float32: gradients that arrived projected, summed
+    arrived: list[bool] = field(default_factory=list)  # which members' low_grad rows hold a gradient
     last_cosine: tuple[Tensor, Tensor] | None = None  # (cosines, stepped) of the last step, a diagnostic
 
 
@@ -166,7 +170,7 @@ class NaturalGaLoreAdamW(Optimizer):
             _check_group(group)
         self._buckets: list[_Bucket] = []
         self._scratch = _Scratch()
-        self._bucketed: set[int] = set()
+        self._bucketed: dict[int, tuple[_Bucket, int]] = {}  # id(p) -> its bucket and index in it
 
     # ----------------------------------------------------------------- step
 
@@ -180,6 +184,9 @@ class NaturalGaLoreAdamW(Optimizer):
         projected: list[_Job] = []
         for bucket in self._buckets:
             grads = [p.grad for p in bucket.params]
+            if any(bucket.arrived):
+                projected.append(self._low_rank_job(bucket, grads))
+                continue
             if all(g is None for g in grads):
                 continue
             present = None
@@ -204,7 +211,50 @@ class NaturalGaLoreAdamW(Optimizer):
                 _finish_projected(job, self._scratch)
         for bucket in self._buckets:
             self._mirror_host_state(bucket)
+        self._clear_low_rank_gradients()
         return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        super().zero_grad(set_to_none)
+        self._clear_low_rank_gradients()
+
+    # ------------------------------------------------- projected gradients
+
+    def low_rank_target(self, p: Tensor) -> LowRankTarget | None:
+        """Where ``p``'s gradient may arrive already projected for the next step, or None when that step
+        needs it at full size: ``p`` is not a projected matrix of a bucket yet (its first step), or the
+        step refreshes its bucket's basis, which is computed from the full gradients."""
+        found = self._bucketed.get(id(p))
+        if found is None or not found[0].projected or _refreshes(found[0]):
+            return None
+        bucket, index = found
+        if bucket.low_grad is None:
+            low_shape = tuple(bucket.stacked["exp_avg"].shape[1:])
+            bucket.low_grad = torch.zeros((len(bucket.params), *low_shape), dtype=torch.float32, device=p.device)
+        return LowRankTarget(bucket, index)
+
+    def low_rank_gradients(self) -> list[Tensor]:
+        """The projected gradients waiting for the next step (for the gradient norm and its clipping)."""
+        return [b.low_grad for b in self._buckets if any(b.arrived)]
+
+    def _clear_low_rank_gradients(self) -> None:
+        for bucket in self._buckets:
+            if any(bucket.arrived):
+                bucket.low_grad.zero_()
+                bucket.arrived = [False] * len(bucket.params)
+
+    def _low_rank_job(self, bucket: _Bucket, grads: list[Tensor | None]) -> _Job:
+        """A bucket whose gradients arrived projected. A member with a full-size gradient as well (a
+        weight also used outside a patched layer) has it projected here and added."""
+        low = bucket.low_grad
+        basis = bucket.stacked["proj"]
+        for i, grad in enumerate(grads):
+            if grad is not None:
+                g, b = grad.float(), basis[i]
+                low[i].add_(g @ b if bucket.side == "right" else b.T @ g)
+        given = [a or g is not None for a, g in zip(bucket.arrived, grads)]
+        present = None if all(given) else torch.tensor(given, device=low.device)
+        return self._job(bucket, low, present)
 
     def _bucket_new_params(self) -> None:
         position = 0
@@ -258,7 +308,8 @@ class NaturalGaLoreAdamW(Optimizer):
                         state[key].copy_(value)
             bucket.clock, bucket.hist_pos, bucket.hist_count = (int(old[0].get(k, 0)) for k in _HOST_KEYS[:3])
         self._mirror_host_state(bucket)
-        self._bucketed.update(id(p) for p in params)
+        self._bucketed.update((id(p), (bucket, i)) for i, p in enumerate(params))
+        bucket.arrived = [False] * len(params)
         return bucket
 
     @staticmethod
@@ -271,16 +322,17 @@ class NaturalGaLoreAdamW(Optimizer):
                 state["refresh_pending"] = pending
 
     def _project_bucket(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
-        group = bucket.group
         stacked_grad = self._scratch.take((len(grads), *grads[0].shape), grads[0].dtype, grads[0].device)
         torch.cat(grads, out=stacked_grad.view(-1, stacked_grad.shape[-1]))  # a stack without a view per member
-        if bucket.clock % group["update_proj_gap"] == 0 or any(bucket.pending):
+        if _refreshes(bucket):
             self._refresh(bucket, stacked_grad)
         basis = _as(bucket.stacked["proj"], stacked_grad.dtype)
         low = torch.bmm(stacked_grad, basis) if bucket.side == "right" else torch.bmm(basis.mT, stacked_grad)
-        low = _as(low, torch.float32)
+        return self._job(bucket, _as(low, torch.float32), present)
+
+    def _job(self, bucket: _Bucket, low: Tensor, present: Tensor | None) -> _Job:
         job = _Job(bucket, low, present)
-        if group["natural_history"] > 0:
+        if bucket.group["natural_history"] > 0:
             _push_history(job, self._scratch)
         else:
             job.bad = _any_nonfinite(low.flatten(1), dim=1)
@@ -330,7 +382,7 @@ class NaturalGaLoreAdamW(Optimizer):
         self._rebuild_buckets()
 
     def _rebuild_buckets(self) -> None:
-        self._buckets, self._bucketed, self._scratch = [], set(), _Scratch()
+        self._buckets, self._bucketed, self._scratch = [], {}, _Scratch()
         position = 0
         for group in self.param_groups:
             members: dict[tuple, list[tuple[int, Tensor]]] = {}
@@ -419,6 +471,26 @@ class _Job:
     g: Tensor | None = None  # (n, k) float32, as stored in the history
     rows: Tensor | None = None  # (n, c, k) the history in a dtype bmm can use with g
     rhs: Tensor | None = None  # (n, c): dots with the history, current gradient included
+
+
+class LowRankTarget:
+    """One projected matrix's slot for a gradient computed in its subspace: its basis (d, r) as the
+    optimizer holds it, the side it projects, and the sum that the next step takes as its gradient."""
+
+    def __init__(self, bucket: _Bucket, index: int) -> None:
+        self._bucket, self._index = bucket, index
+        self.basis: Tensor = bucket.stacked["proj"][index]
+        self.side: str = bucket.side
+
+    def add(self, low: Tensor) -> None:
+        """Add a projected gradient: (r, n) for the left side (P^T G), (m, r) for the right (G P)."""
+        self._bucket.low_grad[self._index].add_(low)
+        self._bucket.arrived[self._index] = True
+
+
+def _refreshes(bucket: _Bucket) -> bool:
+    """Whether the bucket's next step recomputes bases (its schedule, or a basis still pending)."""
+    return bucket.clock % bucket.group["update_proj_gap"] == 0 or any(bucket.pending)
 
 
 def _check_group(group: dict[str, Any]) -> None:

@@ -40,6 +40,7 @@ class DeviceSettings:
     accumulation: int
     processes: int
     pad_to_multiple_of: int | None = None  # batches' sequence length is a multiple of this (None: their longest)
+    low_rank_backward: bool = False  # GaLore's projected weight gradients computed in backward (optim/low_rank_backward.py)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -104,11 +105,43 @@ def precision(model: str, device: str, bf16: bool | None) -> tuple[str, bool]:
     return "float32", bf16
 
 
+# Longest sequences for which a CPU computing in bf16 trains faster with eager attention than with
+# torch's SDPA, whose bf16 flash-attention backward on a CPU is slow for short sequences. Forward and
+# backward of a 256 x 4 Llama (2 threads, AMX Xeon): 16 x 96 tokens 182 ms eager against 246 ms SDPA,
+# 8 x 256 and 4 x 512 equal, 2 x 1,024 505 against 357 ms; SmolLM2-135M's shape at 16 x 110 tokens
+# 4.0 against 5.0 s, at 8 x 256 5.4 against 5.8 s. In float32 the two are equal at 96 tokens.
+EAGER_ATTENTION_MAX_LENGTH = 512
+
+
+def training_attention(settings: DeviceSettings, max_length: int) -> str | None:
+    """The attention a run trains with: "eager" on a CPU computing in bf16 whose sequences are at most
+    EAGER_ATTENTION_MAX_LENGTH tokens, else None (the model's own, SDPA for transformers' models)."""
+    if settings.device == "cpu" and settings.autocast_bf16 and max_length <= EAGER_ATTENTION_MAX_LENGTH:
+        return "eager"
+    return None
+
+
+def low_rank_backward_default(projects: bool, device: str, processes: int, requested: bool | None) -> bool:
+    """Whether projected layers compute their weight gradients in the optimizer's subspace. The default
+    is a fixed rule: on for a GaLore optimizer on a CPU in one process, where it was measured (the demo's
+    training step, benchmarks/RESULTS.md); off on a GPU until measured there. Several processes cannot
+    have it: the projected gradients bypass DDP's all-reduce."""
+    if requested is None:
+        return projects and device == "cpu" and processes == 1
+    if requested and not projects:
+        raise ValueError("--low-rank-backward needs a GaLore optimizer (natural_galore or galore)")
+    if requested and processes > 1:
+        raise ValueError("--low-rank-backward runs in one process only: its gradients bypass DDP's all-reduce")
+    return requested
+
+
 def device_settings(model: str, device: str, bf16: bool | None, gradient_checkpointing: bool | None,
-                    layout: tuple[int, int, int], pad_to_multiple_of: int | None = None) -> DeviceSettings:
+                    layout: tuple[int, int, int], pad_to_multiple_of: int | None = None,
+                    low_rank_backward: bool = False) -> DeviceSettings:
     """The effective settings; ``None`` takes the device's default. ``layout`` is (micro-batch,
     accumulation, processes) from ``TrainConfig.batch_layout``, which applies ``micro_batch_cap``.
-    ``pad_to_multiple_of`` 1 pads batches to their longest example only."""
+    ``pad_to_multiple_of`` 1 pads batches to their longest example only. ``low_rank_backward`` comes
+    resolved (`low_rank_backward_default`)."""
     weights_dtype, autocast = precision(model, device, bf16)
     if pad_to_multiple_of is None:
         pad_to_multiple_of = CPU_BF16_PAD_MULTIPLE if device == "cpu" and autocast else 1
@@ -117,7 +150,8 @@ def device_settings(model: str, device: str, bf16: bool | None, gradient_checkpo
     return DeviceSettings(device=device, weights_dtype=weights_dtype, autocast_bf16=autocast,
                           gradient_checkpointing=checkpointing, micro_batch=micro_batch,
                           accumulation=accumulation, processes=processes,
-                          pad_to_multiple_of=pad_to_multiple_of if pad_to_multiple_of > 1 else None)
+                          pad_to_multiple_of=pad_to_multiple_of if pad_to_multiple_of > 1 else None,
+                          low_rank_backward=low_rank_backward)
 
 
 def plan_budget(completion_lengths: list[int], closing_reserve: int) -> int:

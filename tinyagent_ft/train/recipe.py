@@ -8,7 +8,13 @@ from pathlib import Path
 
 from tinyagent_ft.models import SMOLLM2, TINY, TinyShape
 from tinyagent_ft.prompts import PromptConfig
-from tinyagent_ft.train.device_defaults import DeviceSettings, device_settings, micro_batch_cap, resolve_device
+from tinyagent_ft.train.device_defaults import (
+    DeviceSettings,
+    device_settings,
+    low_rank_backward_default,
+    micro_batch_cap,
+    resolve_device,
+)
 
 OPTIMIZERS = ("natural_galore", "galore", "adamw", "lora")
 GALORE_OPTIMIZERS = ("natural_galore", "galore")
@@ -92,6 +98,7 @@ class TrainConfig:
     gradient_checkpointing: bool | None = None  # None: on for a pretrained model on a GPU (device_defaults.py)
     bf16: bool | None = None  # None: bf16 weights for a pretrained model on a GPU with bf16, else float32
     pad_to_multiple_of: int | None = None  # None: 16 where a CPU computes in bf16, else 1 (device_defaults.py)
+    low_rank_backward: bool | None = None  # None: on for GaLore on a CPU in one process (device_defaults.py)
     resume: str | None = None  # a checkpoint directory, or "auto" for the latest under OUT/checkpoints
     rank: int | None = None
     update_proj_gap: int | None = None
@@ -187,8 +194,10 @@ class TrainConfig:
 
     def device_settings(self) -> DeviceSettings:
         """Precision, checkpointing and batch layout on the device this run trains on."""
-        return device_settings(self.model, resolve_device(self.device), self.bf16, self.gradient_checkpointing,
-                               self.batch_layout(), self.pad_to_multiple_of)
+        device, layout = resolve_device(self.device), self.batch_layout()
+        low_rank = low_rank_backward_default(self.optimizer in GALORE_OPTIMIZERS, device, layout[2], self.low_rank_backward)
+        return device_settings(self.model, device, self.bf16, self.gradient_checkpointing, layout,
+                               self.pad_to_multiple_of, low_rank)
 
     def _default_micro_batch(self, per_process: int) -> int:
         """The process's whole share, or its largest divisor within the device's micro-batch cap."""

@@ -8,6 +8,7 @@ import random
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,11 +24,12 @@ from tinyagent_ft.data.source import split_rows
 from tinyagent_ft.grammar import catalog_reserve, check_catalog_grammar
 from tinyagent_ft.models import TINY, build_tiny, load_pretrained
 from tinyagent_ft.optim import make_optimizer_and_scheduler
+from tinyagent_ft.optim.low_rank_backward import low_rank_backward
 from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS, PromptBuilder, PromptConfig, record_rng, system_text, training_tools
 from tinyagent_ft.train.callbacks import MetricsLogger
 from tinyagent_ft.train.collator import CompletionCollator, slices_logits_by_mask
 from tinyagent_ft.train.dataset import build_training_set, training_pairs
-from tinyagent_ft.train.device_defaults import DeviceSettings, data_max_length, plan_budget
+from tinyagent_ft.train.device_defaults import DeviceSettings, data_max_length, plan_budget, training_attention
 from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS, TrainConfig
 from tinyagent_ft.train.resume import CHECKPOINTS_DIR, RunSettingsRecorder, resume_checkpoint
 from tinyagent_ft.train.trainer import BEST_METRIC, PlannerTrainer
@@ -60,7 +62,8 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     derived = derived_arguments(zip(rows["query"], rows["plan"]), catalog)
     prompt_config = token_budgets(builder, pairs, rows["query"], copied, derived, cut=config.max_length is None)
     builder = PromptBuilder(tokenizer, prompt_config, catalog)
-    announce(settings, prompt_config, config.noise_rate(), copied, derived)
+    attention = training_attention(settings, prompt_config.max_length)
+    announce(settings, prompt_config, config.noise_rate(), copied, derived, attention)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
     eval_set, validation = None, None
@@ -72,17 +75,19 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     args = training_arguments(config, len(train_set), evaluate, settings)
     if config.optimizer == "lora":
         model = with_lora(model, config.lora_rank)
+    optimizers = make_optimizers(config, model, args)
     trainer = PlannerTrainer(
         model=model, args=args, train_dataset=train_set, eval_dataset=eval_set,
         data_collator=collator(tokenizer, model, args, settings), processing_class=tokenizer,
-        optimizers=make_optimizers(config, model, args), plan_validation=validation,
+        optimizers=optimizers, plan_validation=validation,
         callbacks=[MetricsLogger(config.out / METRICS_FILE), RunSettingsRecorder(config.resume_settings()), *callbacks],
     )
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resume)
+    with weight_gradients(model, optimizers[0], settings), attention_for_training(model, attention) as used:
+        result = trainer.train(resume_from_checkpoint=resume)
     facts = run_facts(config, trainer, args, result, time.perf_counter() - started, len(train_set), skipped)
     facts["effective"] = {**settings.as_dict(), "max_length": prompt_config.max_length,
-                          "max_new_tokens": prompt_config.max_new_tokens}
+                          "max_new_tokens": prompt_config.max_new_tokens, "attention": used}
     if trainer.is_world_process_zero():
         final = trainer.model.merge_and_unload() if config.optimizer == "lora" else trainer.model
         save_planner(config.out, final, tokenizer, prompt_config, facts, catalog, copied, derived)
@@ -173,11 +178,11 @@ def widest_prompt(builder: PromptBuilder, queries: Sequence[str]) -> int:
 
 
 def announce(settings: DeviceSettings, prompt_config: PromptConfig, query_noise: float, copied: dict,
-             derived: dict) -> None:
+             derived: dict, attention: str | None) -> None:
     """The effective settings, on stderr before any step, so a run that will not fit is stopped early."""
     print("tinyagent train: " + json.dumps({**settings.as_dict(), "max_length": prompt_config.max_length,
                                                 "max_new_tokens": prompt_config.max_new_tokens,
-                                                "query_noise": query_noise}),
+                                                "query_noise": query_noise, "attention": attention or "the model's own"}),
           file=sys.stderr, flush=True)
     slots = ", ".join(f"{tool}.{arg}" for tool, args in copied.items() for arg in args) or "none"
     print(f"tinyagent train: arguments copied from the question: {slots}", file=sys.stderr, flush=True)
@@ -217,6 +222,25 @@ def training_arguments(config: TrainConfig, n_examples: int, evaluate: bool,
     )
     options.update(config.extra)
     return TrainingArguments(**options)
+
+
+@contextmanager
+def attention_for_training(model, implementation: str | None):
+    """Within the block the model attends with ``implementation`` (None: its own); yields the one used.
+    The planner is saved, and so served, with the model's own."""
+    own = model.config._attn_implementation
+    if implementation is not None:
+        model.set_attn_implementation(implementation)
+    try:
+        yield model.config._attn_implementation
+    finally:
+        model.set_attn_implementation(own)
+
+
+def weight_gradients(model, optimizer, settings: DeviceSettings) -> AbstractContextManager:
+    """Where the projected layers' weight gradients are computed: in GaLore's subspace during backward
+    (`low_rank_backward`) when the settings say so, else at full size as torch computes them."""
+    return low_rank_backward(model, optimizer) if settings.low_rank_backward else nullcontext()
 
 
 def make_optimizers(config: TrainConfig, model, args: TrainingArguments) -> tuple:

@@ -9,6 +9,7 @@ from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput
 
+from tinyagent_ft.optim.low_rank_backward import clip_grad_norm_with
 from tinyagent_ft.train.selection import CheckpointSelection, Evaluation
 from tinyagent_ft.train.validation import PlanValidation
 
@@ -34,6 +35,24 @@ class PlannerTrainer(Trainer):
         if isinstance(resume_from_checkpoint, str):
             self.selection = CheckpointSelection.load(Path(resume_from_checkpoint))
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _clip_grad_norm(self, model):
+        low_rank = self._low_rank_gradients()
+        if not low_rank:
+            return super()._clip_grad_norm(model)
+        return clip_grad_norm_with(model.parameters(), low_rank, self.args.max_grad_norm)
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        if grad_norm is None and self._low_rank_gradients():
+            grad_norm = clip_grad_norm_with(model.parameters(), self._low_rank_gradients(), float("inf"))
+        return super()._get_grad_norm(model, grad_norm)
+
+    def _low_rank_gradients(self) -> list:
+        """Gradients the optimizer received already projected (`low_rank_backward`): they count in the
+        norm that is clipped and logged, as the full-size gradients of the other parameters do."""
+        optimizer = getattr(self.optimizer, "optimizer", self.optimizer)  # accelerate's wrapper holds ours
+        held = getattr(optimizer, "low_rank_gradients", None)
+        return held() if held is not None else []
 
     def _get_train_sampler(self, train_dataset=None):
         # transformers sizes the length groups by the per-device batch, so with a dataset size that
