@@ -46,9 +46,13 @@ def train(model, data, low_rank: bool, natural_history: int = 4):
     return full_gradient
 
 
-@pytest.mark.parametrize("natural_history", [4, 0])
-def test_projected_weight_gradients_train_as_full_ones(natural_history):
+@pytest.mark.parametrize(("natural_history", "checkpointing"), [(4, False), (0, False), (4, True)])
+def test_projected_weight_gradients_train_as_full_ones(natural_history, checkpointing):
     reference, model = tiny_llama(), tiny_llama()
+    if checkpointing:  # the layers' forward runs again inside backward
+        for each in (reference, model):
+            each.gradient_checkpointing_enable()
+            each.train()
     data = batches(8)
     train(reference, data, low_rank=False, natural_history=natural_history)
     full_gradient = train(model, data, low_rank=True, natural_history=natural_history)

@@ -39,7 +39,9 @@ class _ProjectedWeightGradient(torch.autograd.Function):
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
         x = x.to(dtype)
         ctx.save_for_backward(x, weight, bias)
-        ctx.optimizer = optimizer
+        # The optimizer knows the parameter itself: a saved tensor may come back as another object
+        # (gradient checkpointing's saved-tensor hooks unpack a new one).
+        ctx.optimizer, ctx.parameter = optimizer, weight
         return F.linear(x, weight.to(dtype), None if bias is None else bias.to(dtype))
 
     @staticmethod
@@ -50,7 +52,7 @@ class _ProjectedWeightGradient(torch.autograd.Function):
         rows, dy_rows = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
         grad_w = None
         if ctx.needs_input_grad[1]:
-            target = ctx.optimizer.low_rank_target(weight)
+            target = ctx.optimizer.low_rank_target(ctx.parameter)
             if target is None:
                 grad_w = dy_rows.T @ rows
             else:

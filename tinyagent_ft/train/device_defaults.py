@@ -105,18 +105,19 @@ def precision(model: str, device: str, bf16: bool | None) -> tuple[str, bool]:
     return "float32", bf16
 
 
-# Longest sequences for which a CPU computing in bf16 trains faster with eager attention than with
-# torch's SDPA, whose bf16 flash-attention backward on a CPU is slow for short sequences. Forward and
-# backward of a 256 x 4 Llama (2 threads, AMX Xeon): 16 x 96 tokens 182 ms eager against 246 ms SDPA,
-# 8 x 256 and 4 x 512 equal, 2 x 1,024 505 against 357 ms; SmolLM2-135M's shape at 16 x 110 tokens
-# 4.0 against 5.0 s, at 8 x 256 5.4 against 5.8 s. In float32 the two are equal at 96 tokens.
-EAGER_ATTENTION_MAX_LENGTH = 512
+# Median training example, in tokens, up to which a CPU computing in bf16 trains faster with eager
+# attention than with torch's SDPA, whose bf16 attention backward is slow there for short sequences.
+# A forward and backward pass at equal tokens per batch (benchmarks/attention_cpu.py, AMX Xeon), eager
+# time over SDPA's: the demo's 256 x 4 Llama 0.72 at 96 tokens, 0.95 at 256, 1.07 at 512, 1.44 at
+# 1,024; SmolLM2-135M's shape 0.79 at 110 and 1.16 at 256. In float32 the two are even up to 512.
+EAGER_ATTENTION_MEDIAN_LENGTH = 160
 
 
-def training_attention(settings: DeviceSettings, max_length: int) -> str | None:
-    """The attention a run trains with: "eager" on a CPU computing in bf16 whose sequences are at most
-    EAGER_ATTENTION_MAX_LENGTH tokens, else None (the model's own, SDPA for transformers' models)."""
-    if settings.device == "cpu" and settings.autocast_bf16 and max_length <= EAGER_ATTENTION_MAX_LENGTH:
+def training_attention(settings: DeviceSettings, median_length: float) -> str | None:
+    """The attention a run trains with: "eager" on a CPU computing in bf16 whose median training
+    example is at most EAGER_ATTENTION_MEDIAN_LENGTH tokens, else None (the model's own: SDPA for
+    transformers' models)."""
+    if settings.device == "cpu" and settings.autocast_bf16 and median_length <= EAGER_ATTENTION_MEDIAN_LENGTH:
         return "eager"
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -62,7 +63,7 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     derived = derived_arguments(zip(rows["query"], rows["plan"]), catalog)
     prompt_config = token_budgets(builder, pairs, rows["query"], copied, derived, cut=config.max_length is None)
     builder = PromptBuilder(tokenizer, prompt_config, catalog)
-    attention = training_attention(settings, prompt_config.max_length)
+    attention = training_attention(settings, statistics.median(train_set["length"]))
     announce(settings, prompt_config, config.noise_rate(), copied, derived, attention)
     sample = validation_sample(validation_rows, config.eval_samples, config.seed)
     evaluate = config.eval_samples != 0 and len(sample) > 0
