@@ -43,8 +43,9 @@ class PlannerTrainer(Trainer):
         return clip_grad_norm_with(model.parameters(), low_rank, self.args.max_grad_norm)
 
     def _get_grad_norm(self, model, grad_norm=None):
-        if grad_norm is None and self._low_rank_gradients():
-            grad_norm = clip_grad_norm_with(model.parameters(), self._low_rank_gradients(), float("inf"))
+        low_rank = self._low_rank_gradients() if grad_norm is None else []
+        if low_rank:
+            grad_norm = clip_grad_norm_with(model.parameters(), low_rank, float("inf"))
         return super()._get_grad_norm(model, grad_norm)
 
     def _low_rank_gradients(self) -> list:
