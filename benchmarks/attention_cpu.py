@@ -1,6 +1,6 @@
 """Eager attention against torch's SDPA for one forward and backward pass of a Llama on this CPU, at a
 few batch shapes of equal token count: the measurement behind `tinyagent train`'s choice of eager
-attention for short bf16 sequences on a CPU (`device_defaults.EAGER_ATTENTION_MAX_LENGTH`).
+attention for short bf16 sequences on a CPU (`device_defaults.EAGER_ATTENTION_MEDIAN_LENGTH`).
 
 Random weights and tokens; one row of each batch half padding, as batches grouped by length have.
 Each shape runs both implementations twice in turns and keeps each one's best median. Prints JSON.
@@ -11,14 +11,17 @@ Each shape runs both implementations twice in turns and keeps each one's best me
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/retriever.py would shadow the package
+
+from label_logits import step_seconds  # noqa: E402  (this folder, after the path fix above)
 
 SHAPES = {
     "tiny": dict(vocab_size=3000, hidden_size=256, intermediate_size=704, num_hidden_layers=4, num_attention_heads=4,
@@ -40,15 +43,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def pass_seconds(model, ids, mask, bf16: bool) -> float:
-    start = time.perf_counter()
-    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
-        loss = model(input_ids=ids, attention_mask=mask, labels=ids).loss
-    loss.backward()
-    model.zero_grad(set_to_none=True)
-    return time.perf_counter() - start
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -60,12 +54,13 @@ def main(argv=None) -> None:
         ids = torch.randint(0, config.vocab_size, (batch, length))
         mask = torch.ones(batch, length, dtype=torch.long)
         mask[0, length // 2:] = 0
+        inputs = {"input_ids": ids, "attention_mask": mask, "labels": ids}
         best: dict[str, float] = {}
         for _ in range(2):
             for implementation in ("sdpa", "eager"):
                 model.set_attn_implementation(implementation)
-                pass_seconds(model, ids, mask, args.bf16)  # builds this shape's kernels
-                median = statistics.median(pass_seconds(model, ids, mask, args.bf16) for _ in range(args.repeats))
+                step_seconds(model, inputs, args.bf16)  # builds this shape's kernels
+                median = statistics.median(step_seconds(model, inputs, args.bf16) for _ in range(args.repeats))
                 best[implementation] = min(best.get(implementation, float("inf")), median)
         rows.append({"batch": batch, "length": length, "sdpa_s": round(best["sdpa"], 4),
                      "eager_s": round(best["eager"], 4), "eager_over_sdpa": round(best["eager"] / best["sdpa"], 3)})

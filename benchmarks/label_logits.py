@@ -69,41 +69,52 @@ def training_batches(args: argparse.Namespace, settings, out: Path):
     return model, tokenizer, [features[i:i + args.batch_size] for i in range(0, len(features), args.batch_size)]
 
 
-def step_seconds(model, batch: dict, autocast) -> float:
-    start = time.perf_counter()
-    with autocast():
+def demo_batches(args: argparse.Namespace):
+    """(model, tokenizer, batches, whether to autocast to bf16) for ``args``, with torch's threads and
+    seed set: the setup every benchmark of the demo's training step shares."""
+    import torch
+
+    from tinyagent_ft.train.device_defaults import precision
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    autocast_bf16 = precision("tiny", "cpu", args.bf16)[1]
+    with tempfile.TemporaryDirectory() as out:
+        model, tokenizer, batches = training_batches(args, argparse.Namespace(weights_dtype="float32"), Path(out))
+    return model, tokenizer, batches, autocast_bf16
+
+
+def forward_backward(model, batch: dict, bf16: bool) -> None:
+    """One forward pass (under bf16 autocast where ``bf16``) and its backward pass."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
         loss = model(**batch).loss
     loss.backward()
+
+
+def step_seconds(model, batch: dict, bf16: bool) -> float:
+    start = time.perf_counter()
+    forward_backward(model, batch, bf16)
     model.zero_grad(set_to_none=True)
     return time.perf_counter() - start
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    import torch
-
     from tinyagent_ft.train.collator import CompletionCollator
-    from tinyagent_ft.train.device_defaults import precision
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    autocast_bf16 = precision("tiny", "cpu", args.bf16)[1]
+    model, tokenizer, batches, autocast_bf16 = demo_batches(args)
     multiple = 16 if autocast_bf16 else None
-    with tempfile.TemporaryDirectory() as out:
-        settings = argparse.Namespace(weights_dtype="float32")
-        model, tokenizer, batches = training_batches(args, settings, Path(out))
     collators = {"every_logit": CompletionCollator(tokenizer.pad_token_id, multiple),
                  "labelled_only": CompletionCollator(tokenizer.pad_token_id, multiple, label_logits_only=True)}
-
-    def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16) if autocast_bf16 else contextlib.nullcontext()
 
     seconds: dict[str, list[float]] = {name: [] for name in collators}
     labelled = positions = 0
     for i, features in enumerate(batches):
         names = list(collators) if i % 2 == 0 else list(reversed(collators))
         for name in names:
-            took = step_seconds(model, collators[name](features), autocast)
+            took = step_seconds(model, collators[name](features), autocast_bf16)
             if i >= WARMUP:
                 seconds[name].append(took)
         batch = collators["labelled_only"](features)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/retriever.py would shadow the package
 
-from label_logits import WARMUP, training_batches  # noqa: E402  (this folder, after the path fix above)
+from label_logits import WARMUP, demo_batches, forward_backward  # noqa: E402  (this folder, after the path fix above)
 
 SETTINGS = ("adamw", "natural_galore", "natural_galore_low_rank_backward")
 
@@ -72,13 +72,11 @@ class Setting:
         low_rank = self.name.endswith("low_rank_backward")
         return low_rank_backward(self.model, self.optimizer) if low_rank else contextlib.nullcontext()
 
-    def step(self, batch: dict, autocast) -> float:
+    def step(self, batch: dict, bf16: bool) -> float:
         from tinyagent_ft.optim.low_rank_backward import clip_grad_norm_with
 
         start = time.perf_counter()
-        with autocast():
-            loss = self.model(**batch).loss
-        loss.backward()
+        forward_backward(self.model, batch, bf16)
         held = getattr(self.optimizer, "low_rank_gradients", list)()
         clip_grad_norm_with(self.model.parameters(), held, 1.0)
         self.optimizer.step()
@@ -88,26 +86,16 @@ class Setting:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    import torch
-
     from tinyagent_ft.train import TrainConfig
     from tinyagent_ft.train.collator import CompletionCollator
-    from tinyagent_ft.train.device_defaults import precision
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    autocast_bf16 = precision("tiny", "cpu", args.bf16)[1]
-    with tempfile.TemporaryDirectory() as out:
-        model, tokenizer, batches = training_batches(args, argparse.Namespace(weights_dtype="float32"), Path(out))
+    model, tokenizer, batches, autocast_bf16 = demo_batches(args)
     attention = args.attention or ("eager" if autocast_bf16 else "sdpa")  # the demo's sequences are short
     model.set_attn_implementation(attention)
     collate = CompletionCollator(tokenizer.pad_token_id, 16 if autocast_bf16 else None, label_logits_only=True)
     settings = [Setting(name, model, TrainConfig(data=args.data, retriever=args.retriever, out=Path(tempfile.gettempdir()),
                                                  optimizer="adamw" if name == "adamw" else "natural_galore"))
                 for name in SETTINGS]
-
-    def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16) if autocast_bf16 else contextlib.nullcontext()
 
     tokens = []
     with contextlib.ExitStack() as patches:
@@ -117,7 +105,7 @@ def main(argv=None) -> None:
             batch = collate(features)
             turn = i % len(settings)
             for setting in settings[turn:] + settings[:turn]:
-                took = setting.step(batch, autocast)
+                took = setting.step(batch, autocast_bf16)
                 if i >= WARMUP:
                     setting.seconds.append(took)
             if i >= WARMUP:
