@@ -216,20 +216,22 @@ def test_bit_exact_resume_across_refresh(tmp_path, group, dtype):
             assert torch.equal(value, other) if torch.is_tensor(value) else value == other
 
 
+@pytest.mark.parametrize("fused_low_rank", [False, True], ids=["masked", "fused_low_rank"])
 @PLAIN_PATHS
-def test_huge_and_nan_gradients_do_not_poison_params(pack_limit, monkeypatch):
+def test_huge_and_nan_gradients_do_not_poison_params(pack_limit, fused_low_rank, monkeypatch):
     from torch.profiler import ProfilerActivity, profile
 
     monkeypatch.setattr(natural_galore, "PACK_LIMIT", pack_limit)
     torch.manual_seed(0)
     w, b = torch.nn.Parameter(torch.randn(10, 6)), torch.nn.Parameter(torch.randn(6))
     c = torch.nn.Parameter(torch.randn(4))  # shares b's bucket when packed; its gradient stays finite
-    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "update_proj_gap": 2}, {"params": [b, c]}], lr=0.01)
+    opt = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "update_proj_gap": 2, "fused": fused_low_rank},
+                              {"params": [b, c]}], lr=0.01)
     w.grad, b.grad, c.grad = torch.randn_like(w), torch.randn_like(b), torch.randn_like(c)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         opt.step()
-    fused = any(e.name == "aten::_fused_adamw_" for e in prof.events())
-    assert fused == (pack_limit == 1)
+    fused_calls = sum(e.name == "aten::_fused_adamw_" for e in prof.events())
+    assert fused_calls == (2 if pack_limit == 1 else 0) + fused_low_rank
     for bad in (1e30, float("inf"), float("nan")):
         before = (w.detach().clone(), b.detach().clone(), c.detach().clone())
         w.grad, b.grad, c.grad = torch.full_like(w, bad), torch.full_like(b, bad), torch.randn_like(c)
@@ -358,7 +360,7 @@ def test_steady_state_step_never_synchronises_and_batches_by_shape(pack_limit, m
 
     monkeypatch.setattr(natural_galore, "PACK_LIMIT", pack_limit)
     model = _tiny_llama()
-    opt = _llama_optimizer(model)
+    opt = _llama_optimizer(model, fused=False)  # the batched path, as on a GPU
     for _ in range(6):  # refresh, then the history fills up
         for p in model.parameters():
             p.grad = torch.randn_like(p)

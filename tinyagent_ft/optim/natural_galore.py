@@ -28,7 +28,10 @@ ordinary per-parameter state. A projected matrix's gradient may also arrive alre
 which spares the full-size gradient and the step's projection of it. Skipping a matrix
 whose gradient is not finite is a device-side mask (``torch.where``,
 ``masked_fill_``), never a read-back, so a step that does not refresh the
-subspace does not synchronise with the host.
+subspace does not synchronise with the host. On a CPU, where reading a flag back costs
+nothing, the ``fused`` path reads whether every matrix of a bucket is finite and then runs
+Adam on the low-rank moments in torch's fused AdamW kernel and adds each update back with
+one ``addmm_``; the masked arithmetic remains for a bucket with a skipped matrix.
 """
 
 from __future__ import annotations
@@ -127,7 +130,12 @@ class NaturalGaLoreAdamW(Optimizer):
     side; "left"; "right"], ``svd_method`` ["full" or "randomized"],
     ``history_on_refresh`` ["reset", or "rotate" the old history into the new
     basis], ``history_dtype`` [DEFAULT_HISTORY_DTYPE or "float32"],
-    ``state_dtype`` of the low-rank moments ["float32" or "bfloat16"].
+    ``state_dtype`` of the low-rank moments ["float32" or "bfloat16"],
+    ``fused`` [None: True where the group's parameters are on a CPU, else
+    False]: the fused low-rank Adam described in the module docstring, which
+    reads one flag per bucket back from the device. The choice is stored in
+    the group, so ``state_dict`` carries it and a resumed optimizer steps the
+    same way; state saved before the option existed resumes unfused.
 
     A parameter whose gradient is not finite (or whose projected gradient's
     Gram entries overflow) is left unchanged with its moments for that step,
@@ -153,6 +161,7 @@ class NaturalGaLoreAdamW(Optimizer):
         history_dtype: str = DEFAULT_HISTORY_DTYPE,
         state_dtype: str = "float32",
         seed: int = 0,
+        fused: bool | None = None,
     ) -> None:
         if lr < 0 or eps < 0 or weight_decay < 0:
             raise ValueError("lr, eps and weight_decay must be >= 0")
@@ -163,7 +172,7 @@ class NaturalGaLoreAdamW(Optimizer):
             update_proj_gap=update_proj_gap, scale=scale, natural_history=natural_history,
             damping=damping, damping_mode=damping_mode, proj_type=proj_type,
             svd_method=svd_method, history_on_refresh=history_on_refresh,
-            history_dtype=history_dtype, state_dtype=state_dtype, seed=seed,
+            history_dtype=history_dtype, state_dtype=state_dtype, seed=seed, fused=fused,
         )
         super().__init__(params, defaults)
         for group in self.param_groups:
@@ -213,6 +222,13 @@ class NaturalGaLoreAdamW(Optimizer):
             self._mirror_host_state(bucket)
         self._clear_low_rank_gradients()
         return loss
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        if group["fused"] is None:
+            # A fixed rule by device, never a timing: a saved and a resumed optimizer step alike.
+            group["fused"] = all(p.device.type == "cpu" for p in group["params"])
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         super().zero_grad(set_to_none)
@@ -374,6 +390,8 @@ class NaturalGaLoreAdamW(Optimizer):
         # keeps its own dtypes (bf16 params keep fp32 moments), so put the saved
         # tensors back as they were, then restack them into buckets.
         super().load_state_dict(state_dict)
+        for group in self.param_groups:
+            group.setdefault("fused", False)  # saved before the option: it stepped unfused
         for saved, group in zip(state_dict["param_groups"], self.param_groups):
             for saved_id, p in zip(saved["params"], group["params"]):
                 for key, value in state_dict["state"].get(saved_id, {}).items():
@@ -505,6 +523,8 @@ def _check_group(group: dict[str, Any]) -> None:
                          ("history_dtype", tuple(HISTORY_DTYPES)), ("state_dtype", tuple(STATE_DTYPES))):
         if group[key] not in allowed:
             raise ValueError(f"{key} must be one of {allowed}, got {group[key]!r}")
+    if not isinstance(group["fused"], bool):
+        raise ValueError(f"fused must be True, False or None, got {group['fused']!r}")
 
 
 def _bucket_key(p: Tensor, group: dict[str, Any]) -> tuple:
@@ -662,18 +682,23 @@ def _fused_plain_step(bucket: _Bucket, grad: Tensor) -> None:
     """AdamW on a lone tensor with torch's fused kernel: one pass over parameter, gradient and moments
     where the generic path makes a dozen. A non-finite gradient reaches the kernel as ``found_inf``,
     which leaves parameter and moments untouched on the device, as GradScaler's skipped steps do."""
-    group, stacked = bucket.group, bucket.stacked
-    param = bucket.params[0]
     bad = _any_nonfinite(grad)
-    stacked["skipped"].add_(bad)
+    bucket.stacked["skipped"].add_(bad)
+    _fused_adamw(bucket, _flat(bucket.params[0]), _flat(grad), bucket.group["lr"], bucket.group["weight_decay"], bad)
+
+
+def _fused_adamw(bucket: _Bucket, flat_param: Tensor, flat_grad: Tensor, lr: float, weight_decay: float,
+                 found_inf: Tensor | None) -> None:
+    """torch's fused AdamW kernel on a flat parameter and the bucket's flat moments, at Adam step clock + 1."""
+    group = bucket.group
     if bucket.adam_step is None:
-        bucket.adam_step = torch.zeros((), dtype=torch.float32, device=param.device)
+        bucket.adam_step = torch.zeros((), dtype=torch.float32, device=flat_param.device)
     bucket.adam_step.fill_(bucket.clock + 1)
     beta1, beta2 = group["betas"]
     torch._fused_adamw_(
-        [_flat(param)], [_flat(grad)], [stacked["exp_avg"]], [stacked["exp_avg_sq"]], [], [bucket.adam_step],
-        lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
-        amsgrad=False, maximize=False, grad_scale=None, found_inf=bad,
+        [flat_param], [flat_grad], [_flat(bucket.stacked["exp_avg"])], [_flat(bucket.stacked["exp_avg_sq"])], [],
+        [bucket.adam_step], lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=group["eps"],
+        amsgrad=False, maximize=False, grad_scale=None, found_inf=found_inf,
     )
 
 
@@ -806,15 +831,29 @@ def _finish_projected(job: _Job, scratch: _Scratch) -> None:
     else:
         bucket.stacked["skipped"].add_(job.bad.view(-1) if job.present is None else job.bad.view(-1) * job.present)
     ok = job.keep.view(-1, 1, 1)
+    skip = ~ok
     exp_avg, exp_avg_sq = stacked["exp_avg"], stacked["exp_avg_sq"]
     direction = job.direction if job.direction.dtype == exp_avg.dtype else job.direction.to(exp_avg.dtype)
-    _advance_moments(exp_avg, exp_avg_sq, direction, ok, group["betas"])
-    step_size, eps = _adam_scalars(group, bucket.clock + 1)
-    skip = ~ok
-    update = (exp_avg / exp_avg_sq.sqrt().add_(eps)).masked_fill_(skip, 0.0)
-    _add_back(bucket, update.float() if update.dtype != torch.float32 else update, skip,
-              -step_size * group["scale"], scratch)
+    if group["fused"] and exp_avg.dtype == torch.float32 and not bool(skip.any()):
+        update = _fused_low_rank_update(bucket, direction, scratch)
+        alpha = group["lr"] * group["scale"]
+    else:
+        _advance_moments(exp_avg, exp_avg_sq, direction, ok, group["betas"])
+        step_size, eps = _adam_scalars(group, bucket.clock + 1)
+        update = (exp_avg / exp_avg_sq.sqrt().add_(eps)).masked_fill_(skip, 0.0)
+        alpha = -step_size * group["scale"]
+    _add_back(bucket, _as(update, torch.float32), skip, alpha, scratch)
     bucket.clock += 1
+
+
+def _fused_low_rank_update(bucket: _Bucket, direction: Tensor, scratch: _Scratch) -> Tensor:
+    """Adam's moments advanced by ``direction`` and its normalised update negated, -m_hat / (sqrt(v_hat) + eps),
+    in one pass of torch's fused AdamW kernel where the masked arithmetic makes about ten: the kernel
+    steps a zeroed stand-in parameter at lr 1 without decay, which leaves exactly that in it."""
+    update = scratch.take(tuple(direction.shape), torch.float32, direction.device, slot="update")
+    update.zero_()
+    _fused_adamw(bucket, _flat(update), _flat(direction), 1.0, 0.0, None)
+    return update
 
 
 def _add_back(bucket: _Bucket, update: Tensor, skip: Tensor, alpha: float, scratch: _Scratch) -> None:
@@ -835,6 +874,11 @@ def _add_back(bucket: _Bucket, update: Tensor, skip: Tensor, alpha: float, scrat
         decay, decay_each = scratch.take_with_slices(skip.shape, dtype, skip.device, slot=("decay", id(bucket)))
         decay.fill_(1 - group["lr"] * group["weight_decay"]).masked_fill_(skip, 1.0)
         torch._foreach_mul_(params, decay_each)
+    if group["fused"]:
+        # One product per matrix that adds into the parameter: no full-size buffer written and read again.
+        for param, left, right in zip(params, *factors):
+            param.addmm_(left, right, alpha=alpha)
+        return
     back, back_each = scratch.take_with_slices((len(params), *params[0].shape), dtype, params[0].device)
     torch.bmm(*factors, out=back)
     torch._foreach_add_(params, back_each, alpha=alpha)
