@@ -194,17 +194,19 @@ def train(setting: Setting, run: Run) -> dict:
 
 
 def default_runs(seed: int, damping: float, mode: str, history: int = Run.history,
-                 history_dtype: str = Run.history_dtype, state_dtype: str = Run.state_dtype) -> list[Run]:
+                 history_dtype: str = Run.history_dtype, state_dtype: str = Run.state_dtype,
+                 svd_method: str = Run.svd_method) -> list[Run]:
     prefix = "natural_rel" if mode == "relative" else "natural_d"
+    refresh = "" if svd_method == Run.svd_method else f"_{svd_method}"
     suffix = "" if history == Run.history else f"_s{history}"
     suffix += "" if history_dtype == Run.history_dtype else f"_{history_dtype}"
     suffix += "" if state_dtype == Run.state_dtype else f"_moments_{state_dtype}"
     return [
         Run("adamw", "adamw", seed),
         Run("galore_torch", "galore_torch", seed),
-        Run("galore_ours", "galore_ours", seed),
-        Run(f"{prefix}{damping:g}{suffix}", "natural", seed, damping=damping, damping_mode=mode, history=history,
-            history_dtype=history_dtype, state_dtype=state_dtype),
+        Run(f"galore_ours{refresh}", "galore_ours", seed, svd_method=svd_method),
+        Run(f"{prefix}{damping:g}{suffix}{refresh}", "natural", seed, damping=damping, damping_mode=mode,
+            history=history, history_dtype=history_dtype, state_dtype=state_dtype, svd_method=svd_method),
     ]
 
 
@@ -287,6 +289,8 @@ def main() -> None:
                     help="damping for the --full variants (rotate, randomized): one where the transform is active")
     ap.add_argument("--only", nargs="+", default=None, help="run names to keep")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--svd-method", choices=["full", "gram", "randomized"], default=Run.svd_method,
+                    help="our GaLore and Natural GaLore's subspace refresh (galore-torch's is the full SVD)")
     ap.add_argument("--tag", default=None, help="output file stem")
     args = ap.parse_args()
 
@@ -296,7 +300,8 @@ def main() -> None:
         runs = full_runs(seeds, args.dampings, args.relative_dampings, args.variant_damping)
     else:
         runs = [r for s in (args.seeds or [0]) for r in default_runs(s, args.damping, args.damping_mode, args.history,
-                                                                      args.history_dtype, args.state_dtype)]
+                                                                      args.history_dtype, args.state_dtype,
+                                                                      args.svd_method)]
     if args.only:
         runs = [r for r in runs if r.name in args.only]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:

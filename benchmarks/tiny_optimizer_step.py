@@ -1,8 +1,10 @@
 """The optimizer's share of a tiny-model training step on this machine, refreshes included.
 
 Times `optimizer.step()` on the parameters of `--model tiny`'s Llama (one real gradient of 16 random
-sequences, lightly perturbed each step) for Natural GaLore at the tiny model's defaults, the same with
-a randomized subspace refresh, plain GaLore (history 0) and torch's fused AdamW, the Trainer's choice.
+sequences, lightly perturbed each step) for Natural GaLore at the tiny model's defaults (on a CPU: the
+fused low-rank Adam and the Gram refresh), the same on the batched path with the full SVD (the GPU's
+path, and the CPU's before 2026-12-07), the same with a randomized subspace refresh, plain GaLore
+(history 0) and torch's fused AdamW, the Trainer's choice.
 A GaLore step that refreshes the subspace (every `update_proj_gap` steps) costs far more than one
 that does not, so both are reported, with their average over a refresh period. Prints JSON.
 
@@ -42,6 +44,8 @@ def make_optimizer(kind: str, model: torch.nn.Module) -> torch.optim.Optimizer:
                    natural_history=0 if kind == "galore" else TINY_DEFAULTS["natural_history"])
     if kind == "natural_galore_randomized":
         options["svd_method"] = "randomized"
+    if kind == "natural_galore_batched_full_svd":
+        options.update(fused=False, svd_method="full")
     return NaturalGaLoreAdamW(galore_param_groups(model, **options), lr=1e-4)
 
 
@@ -96,7 +100,8 @@ def main() -> None:
     model(input_ids=ids, labels=ids).loss.backward()
     grads = {p: p.grad.clone() for p in model.parameters()}
     rows = [time_steps(kind, model, grads, args.steps)
-            for kind in ("natural_galore", "natural_galore_randomized", "galore", "adamw_fused")]
+            for kind in ("natural_galore", "natural_galore_batched_full_svd", "natural_galore_randomized", "galore",
+                         "adamw_fused")]
     shape = f"{model.config.hidden_size} x {model.config.num_hidden_layers}"
     result = {"threads": args.threads, "update_proj_gap": GAP, "model": shape, "rows": rows}
     if args.profile:

@@ -76,7 +76,7 @@ def test_galore_path_matches_reference(shape, proj_type, side):
     grads = [g[0] for g in _grads([shape], 11, seed=3)]
     kw = dict(rank=4, gap=5, scale=0.25, lr=0.02, betas=(0.9, 0.99), eps=1e-8, wd=0.1)
     opt = NaturalGaLoreAdamW([{"params": [w], "rank": 4, "update_proj_gap": 5, "scale": 0.25,
-                               "natural_history": 0, "proj_type": proj_type}],
+                               "natural_history": 0, "proj_type": proj_type, "svd_method": "full"}],
                              lr=0.02, betas=(0.9, 0.99), weight_decay=0.1)
     for g in grads:
         w.grad = g.clone()
@@ -92,8 +92,10 @@ def test_galore_path_matches_galore_torch():
     w = torch.nn.Parameter(torch.randn(16, 24))
     ref = torch.nn.Parameter(w.detach().clone())
     group = {"rank": 4, "update_proj_gap": 4, "scale": 0.5}
+    # svd_method="full" is galore-torch's refresh (the CPU default, "gram", spans the same subspace).
     # eps=0 and no weight decay: galore-torch places eps and decay differently from torch's AdamW.
-    ours = NaturalGaLoreAdamW([{"params": [w], **group, "natural_history": 0}], lr=0.01, eps=0.0, weight_decay=0.0)
+    ours = NaturalGaLoreAdamW([{"params": [w], **group, "natural_history": 0, "svd_method": "full"}], lr=0.01, eps=0.0,
+                              weight_decay=0.0)
     theirs = galore_torch.GaLoreAdamW([{"params": [ref], **group, "proj_type": "std"}], lr=0.01, eps=0.0,
                                       weight_decay=0.0, no_deprecation_warning=True)
     for (g,) in _grads([(16, 24)], 10, seed=5):
@@ -327,6 +329,42 @@ def test_randomized_basis_spans_the_full_svd_subspace(side):
     assert rand.shape == full.shape == ((60, 5) if side == "left" else (40, 5))
     torch.testing.assert_close(rand.T @ rand, torch.eye(5), atol=1e-5, rtol=0)
     torch.testing.assert_close(rand @ rand.T, full @ full.T, atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_gram_basis_is_the_svd_basis_in_order(side):
+    from tinyagent_ft.optim.projector import top_singular_basis
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(60, 40, generator=gen) @ torch.diag(torch.logspace(0, -3, 40))
+    full = top_singular_basis(a, 8, side, "full")
+    gram = top_singular_basis(a, 8, side, "gram")
+    assert gram.shape == full.shape == ((60, 8) if side == "left" else (40, 8)) and gram.is_contiguous()
+    torch.testing.assert_close(gram.T @ gram, torch.eye(8), atol=1e-5, rtol=0)
+    # Column by column, up to sign: the largest singular direction first, as the SVD orders them.
+    torch.testing.assert_close((gram * full).sum(0).abs(), torch.ones(8), atol=1e-4, rtol=0)
+
+
+def test_gram_basis_of_a_huge_finite_gradient_is_finite():
+    from tinyagent_ft.optim.projector import top_singular_basis
+
+    a = torch.randn(30, 20, generator=torch.Generator().manual_seed(0)) * 1e30  # its Gram would overflow
+    basis = top_singular_basis(a, 4, "right", "gram")
+    assert torch.isfinite(basis).all()
+    torch.testing.assert_close(basis @ basis.T, top_singular_basis(a, 4, "right", "full") @
+                               top_singular_basis(a, 4, "right", "full").T, atol=1e-4, rtol=0)
+
+
+def test_refresh_method_is_chosen_by_device_and_kept():
+    w = torch.nn.Parameter(torch.randn(12, 8))
+    assert NaturalGaLoreAdamW([{"params": [w], "rank": 2}]).param_groups[0]["svd_method"] == "gram"
+    assert NaturalGaLoreAdamW([{"params": [w], "rank": 2}], svd_method="full").param_groups[0]["svd_method"] == "full"
+    on_meta = torch.nn.Parameter(torch.empty(12, 8, device="meta"))
+    assert NaturalGaLoreAdamW([{"params": [on_meta], "rank": 2}]).param_groups[0]["svd_method"] == "full"
+    saved = NaturalGaLoreAdamW([{"params": [w], "rank": 2, "svd_method": "full"}]).state_dict()
+    resumed = NaturalGaLoreAdamW([{"params": [w], "rank": 2}])
+    resumed.load_state_dict(saved)
+    assert resumed.param_groups[0]["svd_method"] == "full"
 
 
 def _tiny_llama(seed=0):

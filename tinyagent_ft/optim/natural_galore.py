@@ -127,7 +127,8 @@ class NaturalGaLoreAdamW(Optimizer):
     ``damping`` [DEFAULT_DAMPING], ``damping_mode`` [DEFAULT_DAMPING_MODE;
     "relative": lambda = damping times the history's mean squared norm,
     "absolute": lambda = damping], ``proj_type`` ["std" projects the smaller
-    side; "left"; "right"], ``svd_method`` ["full" or "randomized"],
+    side; "left"; "right"], ``svd_method`` [None: "gram" where the group's
+    parameters are on a CPU, else "full"; or "randomized"],
     ``history_on_refresh`` ["reset", or "rotate" the old history into the new
     basis], ``history_dtype`` [DEFAULT_HISTORY_DTYPE or "float32"],
     ``state_dtype`` of the low-rank moments ["float32" or "bfloat16"],
@@ -156,7 +157,7 @@ class NaturalGaLoreAdamW(Optimizer):
         damping: float = DEFAULT_DAMPING,
         damping_mode: str = DEFAULT_DAMPING_MODE,
         proj_type: str = "std",
-        svd_method: str = "full",
+        svd_method: str | None = None,
         history_on_refresh: str = "reset",
         history_dtype: str = DEFAULT_HISTORY_DTYPE,
         state_dtype: str = "float32",
@@ -226,9 +227,14 @@ class NaturalGaLoreAdamW(Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
+        # Fixed rules by device, never a timing: stored in the group, so a saved and a resumed optimizer
+        # step alike.
+        on_cpu = all(p.device.type == "cpu" for p in group["params"])
         if group["fused"] is None:
-            # A fixed rule by device, never a timing: a saved and a resumed optimizer step alike.
-            group["fused"] = all(p.device.type == "cpu" for p in group["params"])
+            group["fused"] = on_cpu
+        if group["svd_method"] is None:
+            # LAPACK's SVD is the refresh's cost on a CPU; the Gram's eigenvectors span the same subspace.
+            group["svd_method"] = "gram" if on_cpu else "full"
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         super().zero_grad(set_to_none)

@@ -104,7 +104,7 @@ class TrainConfig:
     update_proj_gap: int | None = None
     scale: float | None = None
     natural_history: int | None = None  # None: the optimizer's default
-    svd_method: str | None = None  # subspace refresh, "full" or "randomized"; None: the optimizer's default
+    svd_method: str | None = None  # subspace refresh, "full", "gram" or "randomized"; None: the optimizer's default (by device)
     lora_rank: int = 16
     tiny_shape: TinyShape = field(default_factory=TinyShape)  # the architecture `--model tiny` builds
     tools: Path | None = None  # a catalog file; None: the retriever's stored catalog (else the built-in one)
