@@ -231,7 +231,8 @@ def main() -> None:
     if not args.skip_timing:
         for opt in optimizers.values():
             use_device_default_path(opt)
-        result["setting"]["ours_timed_fused"] = next(iter(optimizers.values())).param_groups[0].get("fused")
+        result["setting"]["ours_timed_fused"] = [opt.param_groups[0]["fused"] for opt in optimizers.values()
+                                                 if isinstance(opt, NaturalGaLoreAdamW)][:1] or None
         times = time_steps(optimizers, args.rounds, args.steps)
         med = {name: statistics.median(t) for name, t in times.items()}
         result["timing"] = {"rounds": args.rounds, "steps_per_round": args.steps}
