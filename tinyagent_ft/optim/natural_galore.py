@@ -344,6 +344,8 @@ class NaturalGaLoreAdamW(Optimizer):
                 state["refresh_pending"] = pending
 
     def _project_bucket(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
+        if bucket.group["fused"] and all(g.dtype == torch.float32 and g.is_contiguous() for g in grads):
+            return self._project_each(bucket, grads, present)
         stacked_grad = self._scratch.take((len(grads), *grads[0].shape), grads[0].dtype, grads[0].device)
         torch.cat(grads, out=stacked_grad.view(-1, stacked_grad.shape[-1]))  # a stack without a view per member
         if _refreshes(bucket):
@@ -351,6 +353,18 @@ class NaturalGaLoreAdamW(Optimizer):
         basis = _as(bucket.stacked["proj"], stacked_grad.dtype)
         low = torch.bmm(stacked_grad, basis) if bucket.side == "right" else torch.bmm(basis.mT, stacked_grad)
         return self._job(bucket, _as(low, torch.float32), present)
+
+    def _project_each(self, bucket: _Bucket, grads: list[Tensor], present: Tensor | None) -> _Job:
+        """The fused path's projection: one product per matrix straight from its gradient, where the
+        batched one first copies every gradient into a stacked buffer (a full-size read and write)."""
+        if _refreshes(bucket):
+            self._refresh(bucket, grads)
+        basis = bucket.stacked["proj"]
+        low = torch.empty((len(grads), *bucket.stacked["exp_avg"].shape[1:]), dtype=torch.float32,
+                          device=grads[0].device)
+        for grad, b, out in zip(grads, basis, low):
+            torch.mm(*((grad, b) if bucket.side == "right" else (b.T, grad)), out=out)
+        return self._job(bucket, low, present)
 
     def _job(self, bucket: _Bucket, low: Tensor, present: Tensor | None) -> _Job:
         job = _Job(bucket, low, present)
@@ -361,12 +375,12 @@ class NaturalGaLoreAdamW(Optimizer):
             job.direction = low
         return job
 
-    def _refresh(self, bucket: _Bucket, stacked_grad: Tensor) -> None:
+    def _refresh(self, bucket: _Bucket, grads: Tensor | list[Tensor]) -> None:
         # Refresh steps may synchronise: which gradients are finite decides
         # which bases can be recomputed, and the SVDs run per matrix anyway.
         group = bucket.group
         scheduled = bucket.clock % group["update_proj_gap"] == 0
-        finite = torch.isfinite(stacked_grad).flatten(1).all(1).tolist()
+        finite = torch.stack([torch.isfinite(g).all() for g in grads]).tolist()
         new_bases: dict[int, Tensor] = {}
         for i, index in enumerate(bucket.indices):
             if not (scheduled or bucket.pending[i]) or not finite[i]:
@@ -374,9 +388,9 @@ class NaturalGaLoreAdamW(Optimizer):
             generator = None
             if group["svd_method"] == "randomized":
                 # Seeded by (seed, parameter, step) so a resumed run draws the same sketch.
-                generator = torch.Generator(device=stacked_grad.device)
+                generator = torch.Generator(device=grads[0].device)
                 generator.manual_seed((group["seed"] * 1_000_003 + index) * 1_000_033 + bucket.clock)
-            new_bases[i] = top_singular_basis(stacked_grad[i], group["rank"], bucket.side, group["svd_method"],
+            new_bases[i] = top_singular_basis(grads[i], group["rank"], bucket.side, group["svd_method"],
                                               generator)
             bucket.pending[i] = False
         if scheduled and group["natural_history"] > 0 and bucket.hist_count > 0:
