@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tinyagent_ft.optim import NaturalGaLoreAdamW, galore_param_groups  # noqa: E402
+from tinyagent_ft.optim.natural_galore import device_rules  # noqa: E402
 from tinyagent_ft.optim.projector import projection_side, top_singular_basis  # noqa: E402
 
 NO_REFRESH = 10**9  # only the first step refreshes; it is excluded from every measure
@@ -120,7 +121,7 @@ def use_device_default_path(opt: torch.optim.Optimizer) -> None:
     """Switch ours from the batched path (counted) to the path this device takes by default (timed)."""
     if isinstance(opt, NaturalGaLoreAdamW):
         for group in opt.param_groups:
-            group["fused"] = all(p.device.type == "cpu" for p in group["params"])
+            group["fused"] = device_rules(group["params"])["fused"]
 
 
 def warm_up(opt: torch.optim.Optimizer, steps: int = 6) -> None:
@@ -231,8 +232,8 @@ def main() -> None:
     if not args.skip_timing:
         for opt in optimizers.values():
             use_device_default_path(opt)
-        result["setting"]["ours_timed_fused"] = [opt.param_groups[0]["fused"] for opt in optimizers.values()
-                                                 if isinstance(opt, NaturalGaLoreAdamW)][:1] or None
+        result["setting"]["ours_timed_fused"] = next((opt.param_groups[0]["fused"] for opt in optimizers.values()
+                                                      if isinstance(opt, NaturalGaLoreAdamW)), None)
         times = time_steps(optimizers, args.rounds, args.steps)
         med = {name: statistics.median(t) for name, t in times.items()}
         result["timing"] = {"rounds": args.rounds, "steps_per_round": args.steps}

@@ -118,6 +118,14 @@ class _Bucket:
     last_cosine: tuple[Tensor, Tensor] | None = None  # (cosines, stepped) of the last step, a diagnostic
 
 
+def device_rules(params: Iterable[Tensor]) -> dict[str, Any]:
+    """``fused`` and ``svd_method`` for a group of ``params`` that leaves them None: fixed rules by device,
+    never a timing, stored in the group so that a saved and a resumed optimizer step alike. On a CPU a
+    read-back is free and LAPACK's SVD is the refresh's cost, whose subspace the Gram's eigenvectors span."""
+    on_cpu = all(p.device.type == "cpu" for p in params)
+    return {"fused": on_cpu, "svd_method": "gram" if on_cpu else "full"}
+
+
 class NaturalGaLoreAdamW(Optimizer):
     """Drop-in for ``torch.optim.AdamW`` with (Natural) GaLore on groups that set ``rank``.
 
@@ -227,14 +235,9 @@ class NaturalGaLoreAdamW(Optimizer):
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        # Fixed rules by device, never a timing: stored in the group, so a saved and a resumed optimizer
-        # step alike.
-        on_cpu = all(p.device.type == "cpu" for p in group["params"])
-        if group["fused"] is None:
-            group["fused"] = on_cpu
-        if group["svd_method"] is None:
-            # LAPACK's SVD is the refresh's cost on a CPU; the Gram's eigenvectors span the same subspace.
-            group["svd_method"] = "gram" if on_cpu else "full"
+        for key, value in device_rules(group["params"]).items():
+            if group[key] is None:
+                group[key] = value
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         super().zero_grad(set_to_none)
@@ -349,7 +352,7 @@ class NaturalGaLoreAdamW(Optimizer):
         stacked_grad = self._scratch.take((len(grads), *grads[0].shape), grads[0].dtype, grads[0].device)
         torch.cat(grads, out=stacked_grad.view(-1, stacked_grad.shape[-1]))  # a stack without a view per member
         if _refreshes(bucket):
-            self._refresh(bucket, stacked_grad)
+            self._refresh(bucket, stacked_grad, torch.isfinite(stacked_grad).flatten(1).all(1).tolist())
         basis = _as(bucket.stacked["proj"], stacked_grad.dtype)
         low = torch.bmm(stacked_grad, basis) if bucket.side == "right" else torch.bmm(basis.mT, stacked_grad)
         return self._job(bucket, _as(low, torch.float32), present)
@@ -358,7 +361,7 @@ class NaturalGaLoreAdamW(Optimizer):
         """The fused path's projection: one product per matrix straight from its gradient, where the
         batched one first copies every gradient into a stacked buffer (a full-size read and write)."""
         if _refreshes(bucket):
-            self._refresh(bucket, grads)
+            self._refresh(bucket, grads, torch.stack([torch.isfinite(g).all() for g in grads]).tolist())
         basis = bucket.stacked["proj"]
         low = torch.empty((len(grads), *bucket.stacked["exp_avg"].shape[1:]), dtype=torch.float32,
                           device=grads[0].device)
@@ -375,12 +378,11 @@ class NaturalGaLoreAdamW(Optimizer):
             job.direction = low
         return job
 
-    def _refresh(self, bucket: _Bucket, grads: Tensor | list[Tensor]) -> None:
-        # Refresh steps may synchronise: which gradients are finite decides
-        # which bases can be recomputed, and the SVDs run per matrix anyway.
+    def _refresh(self, bucket: _Bucket, grads: Tensor | list[Tensor], finite: list[bool]) -> None:
+        # Refresh steps may synchronise: which gradients are finite (``finite``, read back by the
+        # caller) decides which bases can be recomputed, and the SVDs run per matrix anyway.
         group = bucket.group
         scheduled = bucket.clock % group["update_proj_gap"] == 0
-        finite = torch.stack([torch.isfinite(g).all() for g in grads]).tolist()
         new_bases: dict[int, Tensor] = {}
         for i, index in enumerate(bucket.indices):
             if not (scheduled or bucket.pending[i]) or not finite[i]:
