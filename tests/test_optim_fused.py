@@ -83,3 +83,22 @@ def test_fused_is_chosen_by_device_and_travels_in_the_state_dict():
 def test_fused_must_be_a_bool_or_none():
     with pytest.raises(ValueError, match="fused"):
         NaturalGaLoreAdamW([{"params": _params(), "rank": 3, "fused": "yes"}])
+
+
+def test_fused_steady_step_allocates_nothing_of_a_low_rank_gradients_size():
+    # On a CPU a fresh buffer is fresh pages: the fused path keeps its projected gradients, the float32
+    # copy of the bf16 history and the row it may put back, so a steady step allocates only s x s work.
+    from torch.profiler import ProfilerActivity, profile
+
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(*s, generator=gen)) for s in [(300, 100), (300, 100), (100, 300)]]
+    opt = NaturalGaLoreAdamW([{"params": params, "rank": 20, "update_proj_gap": 100}], lr=0.01)
+    for _ in range(6):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=gen)
+        opt.step()
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        opt.step()
+    largest = max(e.cpu_memory_usage for e in prof.events() if e.name.startswith("aten::"))
+    one_row_bf16 = 300 * 20 * 2
+    assert 0 < largest < one_row_bf16 // 2

@@ -116,6 +116,9 @@ class _Bucket:
     low_grad: Tensor | None = None  # (n, *low shape) float32: gradients that arrived projected, summed
     arrived: list[bool] = field(default_factory=list)  # which members' low_grad rows hold a gradient
     last_cosine: tuple[Tensor, Tensor] | None = None  # (cosines, stepped) of the last step, a diagnostic
+    # Fused path, bf16 history: a float32 copy for the products, kept in step one row at a time.
+    history_f32: Tensor | None = None
+    history_f32_current: bool = False  # False once the history changed outside a push (refresh, load)
 
 
 def device_rules(params: Iterable[Tensor]) -> dict[str, Any]:
@@ -363,8 +366,8 @@ class NaturalGaLoreAdamW(Optimizer):
         if _refreshes(bucket):
             self._refresh(bucket, grads, torch.stack([torch.isfinite(g).all() for g in grads]).tolist())
         basis = bucket.stacked["proj"]
-        low = torch.empty((len(grads), *bucket.stacked["exp_avg"].shape[1:]), dtype=torch.float32,
-                          device=grads[0].device)
+        low = self._scratch.take((len(grads), *bucket.stacked["exp_avg"].shape[1:]), torch.float32,
+                                 grads[0].device, slot=("low", id(bucket)))
         for grad, b, out in zip(grads, basis, low):
             torch.mm(*((grad, b) if bucket.side == "right" else (b.T, grad)), out=out)
         return self._job(bucket, low, present)
@@ -372,7 +375,7 @@ class NaturalGaLoreAdamW(Optimizer):
     def _job(self, bucket: _Bucket, low: Tensor, present: Tensor | None) -> _Job:
         job = _Job(bucket, low, present)
         if bucket.group["natural_history"] > 0:
-            _push_history(job, self._scratch)
+            (_push_history_read_back if bucket.group["fused"] else _push_history)(job, self._scratch)
         else:
             job.bad = _any_nonfinite(low.flatten(1), dim=1)
             job.direction = low
@@ -396,6 +399,7 @@ class NaturalGaLoreAdamW(Optimizer):
                                               generator)
             bucket.pending[i] = False
         if scheduled and group["natural_history"] > 0 and bucket.hist_count > 0:
+            bucket.history_f32_current = False
             if group["history_on_refresh"] == "rotate":
                 _rotate_history(bucket, new_bases)
             else:
@@ -458,8 +462,10 @@ class NaturalGaLoreAdamW(Optimizer):
 
 class _Scratch:
     """Room for a step's transient tensors, by slot: the "full" slot (gradients going in, updates
-    going out) is shared by every bucket, each of which is done with it before the next takes it;
-    a bucket's float32 copy of a bf16 history and its decay factors have slots of their own.
+    going out) and the "row" slot (a history row about to be overwritten) are shared by every
+    bucket, each of which is done with them before the next takes them; a bucket's projected
+    gradient (fused path), float32 copy of a bf16 history (masked path) and decay factors, which
+    live until the step's shared solve or its end, have slots of their own.
 
     On a CPU they are kept from step to step: a fresh allocation of tens of MB is fresh pages from
     the kernel, and those page faults cost more than the products written into them. On a GPU the
@@ -511,6 +517,7 @@ class _Job:
     g: Tensor | None = None  # (n, k) float32, as stored in the history
     rows: Tensor | None = None  # (n, c, k) the history in a dtype bmm can use with g
     rhs: Tensor | None = None  # (n, c): dots with the history, current gradient included
+    direction_in_place: bool = False  # the direction may overwrite g (g is not kept elsewhere)
 
 
 class LowRankTarget:
@@ -620,12 +627,17 @@ def _nonfinite(values: Tensor) -> Tensor:
 def _any_nonfinite(tensor: Tensor, dim: int | None = None) -> Tensor:
     """1.0 where ``tensor`` (or each slice along ``dim``) holds an inf or NaN, else 0.0.
 
-    Minimum and maximum come from one vectorised pass (on a CPU ten times
-    faster than the infinity norm) and catch -inf, inf and, propagated, NaN;
+    Minimum and maximum (on a CPU ten times faster than the infinity norm)
+    catch -inf, inf and, propagated, NaN;
     each minus itself is 0 when finite and NaN otherwise, so a finite 1e38
     cannot overflow the test.
     """
-    low, high = torch.aminmax(tensor) if dim is None else torch.aminmax(tensor, dim=dim)
+    if dim is None:
+        low, high = torch.aminmax(tensor)
+    elif tensor.device.type == "cpu":
+        low, high = tensor.amin(dim), tensor.amax(dim)  # torch's CPU aminmax along a dim is 20 times slower
+    else:
+        low, high = torch.aminmax(tensor, dim=dim)
     return low.sub(low).add_(high.sub(high)).nan_to_num_(1.0, 1.0, 1.0)
 
 
@@ -797,6 +809,62 @@ def _push_history(job: _Job, scratch: _Scratch) -> None:
     job.g = g
 
 
+def _push_history_read_back(job: _Job, scratch: _Scratch) -> None:
+    """`_push_history` for the fused path, where reading a flag back costs nothing: the new row is
+    written at once, its g.g (the Gram's new diagonal entry, which decides whether the matrix steps)
+    comes out of the product with the history, and only a bucket with a skipped matrix puts its old
+    row back. A bf16 history keeps a float32 copy that changes by one row a step, where
+    `_push_history` copies it whole; g stays in the projected gradient's buffer, where the direction
+    then overwrites it (an in-place product, half the time of one into another buffer on a CPU), and
+    no step allocates a buffer of a row's size: on a CPU a fresh one is fresh pages, whose faults cost
+    more than the arithmetic in them."""
+    bucket = job.bucket
+    history, gram = bucket.stacked["history"], bucket.stacked["gram"]
+    n, s, k = history.shape
+    pos, count = bucket.hist_pos, min(bucket.hist_count + 1, s)
+    rows = _float_rows(bucket)
+    row, g = history[:, pos], job.low.view(n, k)
+    before = scratch.take((n, k), history.dtype, history.device, slot="row")
+    before.copy_(row)
+    row.copy_(g)
+    if rows is not history:
+        g.copy_(row)  # rounded as stored: the Gram describes what the history holds
+        rows[:, pos].copy_(g)
+    dots = torch.bmm(g.unsqueeze(1), rows[:, :count].mT).squeeze(1)
+    # Finite g.g bounds every other dot with a finite row (Cauchy-Schwarz).
+    job.bad = _nonfinite(dots[:, pos:pos + 1])
+    job.keep = job.bad.logical_not()
+    if job.present is not None:
+        job.keep &= job.present.unsqueeze(-1)
+    gram_row = gram[:, pos] if count == s else gram[:, pos, :count]
+    job.rhs = dots
+    if not bool(job.keep.all()):
+        torch.where(job.keep, row, before, out=row)
+        if rows is not history:
+            rows[:, pos].copy_(row)
+        job.rhs = torch.where(job.keep, dots, gram_row)
+    gram_row.copy_(job.rhs)
+    (gram[:, :, pos] if count == s else gram[:, :count, pos]).copy_(job.rhs)
+    bucket.hist_pos, bucket.hist_count = (pos + 1) % s, count
+    job.g, job.rows, job.direction_in_place = g, rows[:, :count], True
+
+
+def _float_rows(bucket: _Bucket) -> Tensor:
+    """The bucket's history as float32 (n, s, k): the history itself, or its float32 copy, whose rows
+    up to ``hist_count`` are brought up to date here if the history changed outside a push."""
+    history = bucket.stacked["history"]
+    if history.dtype == torch.float32:
+        return history
+    if bucket.history_f32 is None:
+        bucket.history_f32 = torch.zeros(history.shape, dtype=torch.float32, device=history.device)
+        bucket.history_f32_current = False
+    if not bucket.history_f32_current:
+        count = bucket.hist_count
+        bucket.history_f32[:, :count].copy_(history[:, :count])
+        bucket.history_f32_current = True
+    return bucket.history_f32
+
+
 def _natural_directions(jobs: list[_Job]) -> None:
     """One batched damped solve for every matrix of ``jobs``; sets each job's direction.
 
@@ -816,7 +884,7 @@ def _natural_directions(jobs: list[_Job]) -> None:
     x = x.float()
     sizes = [job.low.shape[0] for job in jobs]
     for job, xs, cs in zip(jobs, x.split(sizes), cos.split(sizes)):
-        job.direction = _minus_combined_rows(job.g, xs, job.rows).view_as(job.low)
+        job.direction = _minus_combined_rows(job.g, xs, job.rows, job.direction_in_place).view_as(job.low)
         job.bucket.last_cosine = (cs, job.keep)
 
 
@@ -833,9 +901,12 @@ def _cosine_from_gram(gram: Tensor, dots: Tensor, x: Tensor, pos: int) -> Tensor
     return (gg - xd).div_((gg * rr).sqrt_().clamp_min_(1e-300)).clamp_(-1.0, 1.0)
 
 
-def _minus_combined_rows(g: Tensor, x: Tensor, rows: Tensor) -> Tensor:
-    """g - sum_j x[:, j] * rows[:, j] as float32 (n, k), for float32 weights x (n, c)."""
+def _minus_combined_rows(g: Tensor, x: Tensor, rows: Tensor, in_place: bool = False) -> Tensor:
+    """g - sum_j x[:, j] * rows[:, j] as float32 (n, k), for float32 weights x (n, c); written over
+    ``g`` with ``in_place`` (float32 rows)."""
     if rows.dtype == torch.float32:
+        if in_place:
+            return g.unsqueeze(1).baddbmm_(x.unsqueeze(1), rows, alpha=-1).squeeze(1)
         return torch.baddbmm(g.unsqueeze(1), x.unsqueeze(1), rows, alpha=-1).squeeze(1)
     # A bf16 x would lose 8 bits; as a sum of two bf16 parts it keeps about 16
     # for the price of one extra row in a product that is bound by reading `rows`.
