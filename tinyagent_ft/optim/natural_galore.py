@@ -31,7 +31,9 @@ whose gradient is not finite is a device-side mask (``torch.where``,
 subspace does not synchronise with the host. On a CPU, where reading a flag back costs
 nothing, the ``fused`` path reads whether every matrix of a bucket is finite and then runs
 Adam on the low-rank moments in torch's fused AdamW kernel and adds each update back with
-one ``addmm_``; the masked arithmetic remains for a bucket with a skipped matrix.
+one ``addmm_``; its history push reads g.g from the product with the history rather than
+testing first, and a bf16 history's float32 copy changes by one row a step. The masked
+arithmetic remains for a bucket with a skipped matrix.
 """
 
 from __future__ import annotations
@@ -145,7 +147,8 @@ class NaturalGaLoreAdamW(Optimizer):
     ``state_dtype`` of the low-rank moments ["float32" or "bfloat16"],
     ``fused`` [None: True where the group's parameters are on a CPU, else
     False]: the fused low-rank Adam described in the module docstring, which
-    reads one flag per bucket back from the device. The choice is stored in
+    reads one flag per bucket back from the device and keeps a float32 copy
+    of a bf16 history. The choice is stored in
     the group, so ``state_dict`` carries it and a resumed optimizer steps the
     same way; state saved before the option existed resumes unfused.
 
