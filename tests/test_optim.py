@@ -316,6 +316,16 @@ def test_invalid_group_options_are_rejected():
             NaturalGaLoreAdamW([{"params": [w], "rank": 2, **bad}])
 
 
+def test_a_group_added_later_is_checked_and_a_refused_one_not_kept():
+    opt = NaturalGaLoreAdamW([{"params": [torch.nn.Parameter(torch.randn(4, 4))], "rank": 2}])
+    with pytest.raises(ValueError, match="proj_type"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.randn(4, 4))], "rank": 2, "proj_type": "diagonal"})
+    assert len(opt.param_groups) == 1
+    later = torch.nn.Parameter(torch.randn(6, 4))
+    opt.add_param_group({"params": [later], "rank": 2})
+    assert opt.param_groups[1]["fused"] is True and opt.param_groups[1]["svd_method"] == "gram"
+
+
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_randomized_basis_spans_the_full_svd_subspace(side):
     from tinyagent_ft.optim.projector import top_singular_basis

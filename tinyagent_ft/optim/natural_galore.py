@@ -190,8 +190,6 @@ class NaturalGaLoreAdamW(Optimizer):
             history_dtype=history_dtype, state_dtype=state_dtype, seed=seed, fused=fused,
         )
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            _check_group(group)
         self._buckets: list[_Bucket] = []
         self._scratch = _Scratch()
         self._bucketed: dict[int, tuple[_Bucket, int]] = {}  # id(p) -> its bucket and index in it
@@ -244,6 +242,11 @@ class NaturalGaLoreAdamW(Optimizer):
         for key, value in device_rules(group["params"]).items():
             if group[key] is None:
                 group[key] = value
+        try:
+            _check_group(group)  # every group, also one added after construction
+        except ValueError:
+            self.param_groups.pop()  # a refused group is not kept
+            raise
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         super().zero_grad(set_to_none)
