@@ -148,7 +148,6 @@ def test_nonfinite_low_rank_gradient_leaves_its_history_untouched():
     assert (ring.hist_pos, ring.hist_count) == (2, 2)
 
 
-
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
 def test_read_back_push_equals_the_masked_push(dtype):
     # The fused path's push writes the row first and puts it back for a skipped matrix; through two
@@ -171,6 +170,7 @@ def test_read_back_push_equals_the_masked_push(dtype):
         for key in ("history", "gram"):
             assert torch.equal(read_back.stacked[key], masked.stacked[key]), (step, key)
     assert masked.stacked["gram"].abs().sum() > 0
+
 
 @pytest.mark.parametrize("side_shape", [(24, 10), (10, 24)])
 def test_gram_stays_exact_after_rotating_history(side_shape):
