@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import collections
 import importlib
+import importlib.util
 import json
 import statistics
 import sys
 import time
+import traceback
 import types
 from pathlib import Path
 
@@ -82,12 +84,13 @@ def with_random_grads(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 
 def galore_adamw_class() -> type:
     """galore-torch's GaLoreAdamW. The package's __init__ also imports its 8-bit optimizer, which needs
-    bitsandbytes (absent from some GPU machines); GaLoreAdamW itself does not, so without bitsandbytes
-    its module is imported from the package's directory with the __init__ left out."""
+    bitsandbytes (absent from some GPU machines, or installed but failing to load there); GaLoreAdamW
+    itself does not, so where bitsandbytes fails its module is imported from the package's directory
+    with the __init__ left out."""
     try:
         from galore_torch import GaLoreAdamW
-    except ModuleNotFoundError as error:
-        if error.name != "bitsandbytes":
+    except Exception as error:
+        if not _raised_by_bitsandbytes(error):
             raise
         spec = importlib.util.find_spec("galore_torch")
         package = types.ModuleType("galore_torch")
@@ -95,6 +98,13 @@ def galore_adamw_class() -> type:
         sys.modules["galore_torch"] = package
         GaLoreAdamW = importlib.import_module("galore_torch.adamw").AdamW
     return GaLoreAdamW
+
+
+def _raised_by_bitsandbytes(error: Exception) -> bool:
+    """Whether importing galore-torch failed for bitsandbytes: not installed, or raising as it loads."""
+    if isinstance(error, ImportError) and (error.name or "").split(".")[0] == "bitsandbytes":
+        return True
+    return any("bitsandbytes" in Path(frame.filename).parts for frame in traceback.extract_tb(error.__traceback__))
 
 
 def galore_torch_adamw(model: torch.nn.Module, common: dict, lr: float) -> torch.optim.Optimizer:
