@@ -14,6 +14,7 @@ from tinyagent_ft.data import load_split
 from tinyagent_ft.models import build_tiny
 from tinyagent_ft.prompts import PromptBuilder, PromptConfig
 from tinyagent_ft.train import IGNORE_INDEX, build_training_set, training_pairs
+from tinyagent_ft.train.dataset import pair_lengths
 from tinyagent_ft.train.collator import KEPT_MULTIPLE, CompletionCollator, slices_logits_by_mask
 from train_fixtures import TEST_SHAPE, write_data, write_retriever
 
@@ -63,6 +64,17 @@ def test_labels_mask_the_prompt_and_keep_exactly_the_completion(workspace):
         assert example["labels"][n:] == example["input_ids"][n:]
         assert example["labels"][-1] == tokenizer.eos_token_id
         assert tokenizer.decode(example["labels"][n:]) == pair.completion
+
+
+def test_pair_lengths_are_the_builders_token_counts(workspace):
+    # token_budgets reads them from the tokenized set instead of tokenizing every pair again.
+    rows, retriever, tokenizer = workspace
+    builder = PromptBuilder(tokenizer, PromptConfig(style="compact", negatives=2, examples=1, max_length=4096))
+    pairs, _ = training_pairs(rows.select(range(8)), builder, retriever)
+    prompts, plans = pair_lengths(build_training_set(pairs, tokenizer))
+    assert prompts == [builder.count(p.prompt) for p in pairs]
+    assert plans == [builder.count(p.completion) for p in pairs]
+    assert min(plans) > 0 and len(set(prompts)) > 1
 
 
 def four_examples(workspace) -> list[dict]:

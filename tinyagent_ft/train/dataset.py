@@ -67,6 +67,13 @@ def tokenize_pair(tokenizer, prompt: str, completion: str) -> dict[str, list[int
     }
 
 
+def pair_lengths(train_set: Dataset) -> tuple[list[int], list[int]]:
+    """Each pair's prompt and plan lengths in tokens, read from a `build_training_set` result rather than
+    tokenized again (the plan's tokens are the labelled ones)."""
+    plans = [sum(1 for token in labels if token != IGNORE_INDEX) for labels in train_set["labels"]]
+    return [n - plan for n, plan in zip(train_set["length"], plans)], plans
+
+
 def build_training_set(pairs: Sequence[TrainingPair], tokenizer) -> Dataset:
     """input_ids and labels per pair, plus `length` for Trainer's length-grouped sampler."""
     features = [tokenize_pair(tokenizer, p.prompt, p.completion) for p in pairs]

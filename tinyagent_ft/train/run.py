@@ -29,7 +29,7 @@ from tinyagent_ft.optim.low_rank_backward import low_rank_backward
 from tinyagent_ft.prompts import DEFAULT_PLAN_TOKENS, PromptBuilder, PromptConfig, record_rng, system_text, training_tools
 from tinyagent_ft.train.callbacks import MetricsLogger
 from tinyagent_ft.train.collator import CompletionCollator, slices_logits_by_mask
-from tinyagent_ft.train.dataset import build_training_set, training_pairs
+from tinyagent_ft.train.dataset import build_training_set, pair_lengths, training_pairs
 from tinyagent_ft.train.device_defaults import DeviceSettings, data_max_length, plan_budget, training_attention
 from tinyagent_ft.train.recipe import GALORE_OPTIMIZERS, TrainConfig
 from tinyagent_ft.train.resume import CHECKPOINTS_DIR, RunSettingsRecorder, resume_checkpoint
@@ -61,7 +61,8 @@ def train(config: TrainConfig, callbacks: Sequence[TrainerCallback] = ()) -> dic
     train_set = build_training_set(pairs, tokenizer)
     copied = copied_arguments(zip(rows["query"], rows["plan"]), catalog)
     derived = derived_arguments(zip(rows["query"], rows["plan"]), catalog)
-    prompt_config = token_budgets(builder, pairs, rows["query"], copied, derived, cut=config.max_length is None)
+    prompt_config = token_budgets(builder, pair_lengths(train_set), rows["query"], copied, derived,
+                                  cut=config.max_length is None)
     builder = PromptBuilder(tokenizer, prompt_config, catalog)
     attention = training_attention(settings, statistics.median(train_set["length"]))
     announce(settings, prompt_config, config.noise_rate(), copied, derived, attention)
@@ -106,17 +107,18 @@ def announce_kept(facts: dict) -> None:
           "(docs/fine-tuning.md, \"Validation and the checkpoint kept\")", file=sys.stderr, flush=True)
 
 
-def token_budgets(builder: PromptBuilder, pairs, queries: Sequence[str], copied: dict, derived: dict,
-                  cut: bool) -> PromptConfig:
+def token_budgets(builder: PromptBuilder, lengths: tuple[list[int], list[int]], queries: Sequence[str],
+                  copied: dict, derived: dict, cut: bool) -> PromptConfig:
     """The builder's prompt settings with the plans' token budget (`plan_budget`) and, where ``cut``, the
-    prompt budget cut from the model's ceiling to what the data needs: the widest prompt plus that budget."""
+    prompt budget cut from the model's ceiling to what the data needs: the widest prompt plus that budget.
+    ``lengths``: the training pairs' prompt and plan lengths in tokens (`pair_lengths`)."""
     config = builder.config
-    plan_tokens = plan_budget([builder.count(p.completion) for p in pairs],
-                              catalog_reserve(builder.catalog, copied, derived, queries))
+    prompt_lengths, plan_lengths = lengths
+    plan_tokens = plan_budget(plan_lengths, catalog_reserve(builder.catalog, copied, derived, queries))
     widest = widest_prompt(builder, queries)
     max_length = config.max_length
     if cut:
-        max_length = data_max_length([builder.count(p.prompt) for p in pairs] + [widest], plan_tokens, max_length)
+        max_length = data_max_length([*prompt_lengths, widest], plan_tokens, max_length)
     # Where the ceiling binds, the widest inference prompt keeps its room and plans get the rest, never
     # less than the former fixed budget.
     plan_tokens = min(plan_tokens, max(DEFAULT_PLAN_TOKENS, max_length - widest))
