@@ -102,3 +102,27 @@ def test_fused_steady_step_allocates_nothing_of_a_low_rank_gradients_size():
     largest = max(e.cpu_memory_usage for e in prof.events() if e.name.startswith("aten::"))
     one_row_bf16 = 300 * 20 * 2
     assert 0 < largest < one_row_bf16 // 2
+
+
+def test_switching_fused_off_and_on_again_keeps_the_float32_history_copy_current():
+    # A masked step writes the bf16 history without the fused path's float32 copy; back on the fused path
+    # the copy must be rebuilt, or the next dots and directions read stale rows.
+    params, opt = _run(True, 4, steps=5)  # steps 5-7 follow: no refresh (every 4) resets the history
+    reference = [p.detach().clone() for p in params]
+    ref_opt = NaturalGaLoreAdamW([{"params": [torch.nn.Parameter(p) for p in reference], "rank": 3,
+                                   "update_proj_gap": 4, "natural_history": 4, "fused": True}],
+                                 lr=0.01, weight_decay=0.1)
+    ref_opt.load_state_dict(opt.state_dict())
+    gen = torch.Generator().manual_seed(5)
+    for step in range(3):
+        grads = [torch.randn(p.shape, generator=gen) for p in params]
+        opt.param_groups[0]["fused"] = step != 1
+        ref_opt.param_groups[0]["fused"] = False
+        for p, q, g in zip(params, ref_opt.param_groups[0]["params"], grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref_opt.step()
+    for p, q in zip(params, ref_opt.param_groups[0]["params"]):
+        rows = opt.state[p]["history"][: opt.state[p]["hist_count"]].float()  # the Gram describes what is stored
+        torch.testing.assert_close(opt.state[p]["gram"], rows @ rows.T, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

@@ -782,6 +782,7 @@ def _push_history(job: _Job, scratch: _Scratch) -> None:
     bucket.
     """
     bucket = job.bucket
+    bucket.history_f32_current = False  # the fused path's float32 copy does not follow this push
     history, gram = bucket.stacked["history"], bucket.stacked["gram"]
     n, s, k = history.shape
     pos, count = bucket.hist_pos, min(bucket.hist_count + 1, s)
