@@ -163,14 +163,23 @@ def _inside(event, name: str) -> bool:
     return False
 
 
-def time_steps(optimizers: dict[str, torch.optim.Optimizer], rounds: int, steps: int) -> dict[str, list[float]]:
+def time_steps(optimizers: dict[str, torch.optim.Optimizer], rounds: int, steps: int,
+               fresh: torch.Generator | None = None) -> dict[str, list[float]]:
+    """Seconds per step, per optimizer and round, rounds alternating between the optimizers. With
+    ``fresh``, new random gradients are drawn before every step, outside the timed region."""
     times: dict[str, list[float]] = {name: [] for name in optimizers}
     for _ in range(rounds):
         for name, opt in optimizers.items():
-            start = time.perf_counter()
+            seconds = 0.0
             for _ in range(steps):
+                if fresh is not None:
+                    for group in opt.param_groups:
+                        for p in group["params"]:
+                            p.grad = torch.randn(p.shape, generator=fresh) * 1e-3
+                start = time.perf_counter()
                 opt.step()
-            times[name].append((time.perf_counter() - start) / steps)
+                seconds += time.perf_counter() - start
+            times[name].append(seconds / steps)
     return times
 
 

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -60,19 +59,6 @@ def build(kind: str, classes: dict[str, type], args: argparse.Namespace) -> torc
     return classes[kind](galore_param_groups(model, **common), lr=1e-3)
 
 
-def time_round(opt: torch.optim.Optimizer, steps: int, fresh: torch.Generator | None) -> float:
-    seconds = 0.0
-    for _ in range(steps):
-        if fresh is not None:
-            for group in opt.param_groups:
-                for p in group["params"]:
-                    p.grad = torch.randn(p.shape, generator=fresh) * 1e-3
-        start = time.perf_counter()
-        opt.step()
-        seconds += time.perf_counter() - start
-    return seconds / steps
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--baseline", required=True, help="git revision whose optimizer is compared")
@@ -97,10 +83,7 @@ def main() -> None:
         for opt in optimizers.values():
             optimizer_speed.warm_up(opt)
         fresh = torch.Generator().manual_seed(1) if args.fresh_grads else None
-        times: dict[str, list[float]] = {kind: [] for kind in kinds}
-        for _ in range(args.rounds):
-            for kind, opt in optimizers.items():
-                times[kind].append(time_round(opt, args.steps, fresh))
+        times = optimizer_speed.time_steps(optimizers, args.rounds, args.steps, fresh)
 
     def paired(kind: str, reference: str) -> float:
         return round(statistics.median(a / b for a, b in zip(times[kind], times[reference])), 3)
